@@ -1,0 +1,55 @@
+// Local tools' database: Postgres when DATABASE_URL/SUPABASE_DB_URL is set, else the embedded
+// PGlite in PGLITE_DATA_DIR. Migrations from supabase/migrations are applied the way the
+// Supabase CLI records them (supabase_migrations.schema_migrations), so `supabase db push`
+// agrees with what ran here.
+import type { Config } from "../supabase/functions/_shared/config.ts";
+import type { Database } from "../supabase/functions/_shared/database.ts";
+import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
+
+export const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
+
+export async function openDatabase(config: Config): Promise<Database> {
+  if (config.databaseUrl) return connectPostgres(config.databaseUrl, config);
+  await Deno.mkdir(config.pgliteDataDir, { recursive: true });
+  // Loaded only when used: the Postgres path never pays for the WebAssembly build.
+  const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
+  return await openPglite(config.pgliteDataDir);
+}
+
+async function migrationFiles(): Promise<{ version: string; name: string; sql: string }[]> {
+  const files = [];
+  for await (const entry of Deno.readDir(migrationsDir)) {
+    const match = /^(\d{14})_(.+)\.sql$/.exec(entry.name);
+    if (entry.isFile && match) {
+      files.push({ version: match[1], name: match[2], sql: await Deno.readTextFile(new URL(entry.name, migrationsDir)) });
+    }
+  }
+  return files.sort((a, b) => a.version.localeCompare(b.version));
+}
+
+const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/** Applies pending migrations, each in its own transaction; returns the versions applied. */
+export async function applyMigrations(db: Database): Promise<string[]> {
+  await db.exec(`
+    create schema if not exists supabase_migrations;
+    create table if not exists supabase_migrations.schema_migrations (
+      version text not null primary key, statements text[], name text);`);
+  const appliedNow: string[] = [];
+  for (const migration of await migrationFiles()) {
+    const applied = async () =>
+      (await db.query("select 1 from supabase_migrations.schema_migrations where version = $1", [migration.version]))
+        .length > 0;
+    if (await applied()) continue;
+    try {
+      // One simple-protocol script is one implicit transaction: a failure leaves nothing behind.
+      await db.exec(`${migration.sql}
+        ;insert into supabase_migrations.schema_migrations (version, name) values (${quote(migration.version)}, ${quote(migration.name)});`);
+      appliedNow.push(migration.version);
+    } catch (error) {
+      // Another process starting on the same database may have applied it first.
+      if (!(await applied())) throw error;
+    }
+  }
+  return appliedNow;
+}

@@ -1,0 +1,48 @@
+// `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
+// `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
+import { readConfig } from "../supabase/functions/_shared/config.ts";
+import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
+import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
+import { applyMigrations, openDatabase } from "./database.ts";
+
+const config = readConfig();
+const db = await openDatabase(config);
+if (config.migrateOnStart) await applyMigrations(db);
+
+const functions: Record<string, { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }> = {
+  "default-integration": createIntegrationApp({ db, keys: createKeyVerifier(db), config }),
+};
+
+const prefix = "/functions/v1/";
+const server = Deno.serve({
+  hostname: "127.0.0.1",
+  port: config.port,
+  onListen: ({ hostname, port }) =>
+    console.log(JSON.stringify({
+      level: "info",
+      message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
+      database: config.databaseUrl ? "postgres" : `pglite:${config.pgliteDataDir}`,
+    })),
+}, (request, info) => {
+  const url = new URL(request.url);
+  const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
+  const app = functions[name];
+  if (!app) {
+    const meta = { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() };
+    return Response.json({ error: { code: "NOT_FOUND", message: "Function not found" }, meta }, {
+      status: 404,
+      headers: { "X-Request-Id": meta.request_id },
+    });
+  }
+  // Supabase hands a function its path without /functions/v1: so does this server.
+  url.pathname = url.pathname.slice(prefix.length - 1);
+  return app.fetch(new Request(url, request), info);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, async () => {
+    await server.shutdown();
+    await db.close();
+    Deno.exit(0);
+  });
+}

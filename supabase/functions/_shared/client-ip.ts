@@ -1,0 +1,74 @@
+// The source address of a request: the socket peer, unless the deployment declares trusted
+// proxy hops, in which case the address that the outermost trusted proxy saw. A client-sent
+// X-Forwarded-For is ignored in the default configuration (0 hops), so it can never widen access.
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const hexGroup = /^[0-9a-f]{1,4}$/i;
+
+function isIpv6(ip: string): boolean {
+  const halves = ip.split("::");
+  if (halves.length > 2) return false;
+  const groups = halves.flatMap((half) => (half === "" ? [] : half.split(":")));
+  // A trailing dotted IPv4 part counts as two groups.
+  const last = groups.at(-1);
+  const width = groups.length + (last !== undefined && ipv4.test(last) ? 1 : 0);
+  const valid = groups.every((g, i) => hexGroup.test(g) || (i === groups.length - 1 && ipv4.test(g)));
+  return valid && (halves.length === 2 ? width <= 7 : width === 8);
+}
+
+/** A canonical address string, or null if `value` is no IP address. IPv4-mapped IPv6 becomes IPv4. */
+export function normalizeIp(value: string | undefined | null): string | null {
+  if (!value) return null;
+  let ip = value.trim().replace(/^\[(.*)\]$/, "$1");
+  if (/^::ffff:/i.test(ip) && ipv4.test(ip.slice(7))) ip = ip.slice(7);
+  if (ipv4.test(ip)) return ip;
+  if (isIpv6(ip)) return ip.toLowerCase();
+  return null;
+}
+
+export function clientIp(socketPeer: string | undefined, forwardedFor: string | null, trustedHops: number): string | null {
+  const peer = normalizeIp(socketPeer);
+  if (trustedHops === 0 || !forwardedFor) return peer;
+  const hops = forwardedFor.split(",").map((entry) => entry.trim()).filter(Boolean);
+  // Each trusted proxy appended the address it saw; the one `trustedHops` from the right is the client.
+  const candidate = hops[Math.max(hops.length - trustedHops, 0)];
+  return normalizeIp(candidate) ?? peer;
+}
+
+/** The address as a number and its width in bits, for checking CIDR host bits. */
+function addressBits(ip: string): { value: bigint; width: 32 | 128 } {
+  if (ipv4.test(ip)) {
+    return { value: ip.split(".").reduce((acc, part) => (acc << 8n) | BigInt(part), 0n), width: 32 };
+  }
+  const [head, tail = ""] = ip.split("::");
+  const groups = (half: string) =>
+    half === "" ? [] : half.split(":").flatMap((g) => {
+      if (!ipv4.test(g)) return [g];
+      const [a, b, c, d] = g.split(".").map(Number);
+      return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
+    });
+  const left = groups(head);
+  const right = ip.includes("::") ? groups(tail) : [];
+  const all = [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  return { value: all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n), width: 128 };
+}
+
+/**
+ * An allowlist entry: an IPv4/IPv6 address or a CIDR block without host bits (as Postgres's
+ * cidr type demands). Returns the entry or an explanation of what is wrong with it.
+ */
+export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; reason: string } {
+  const [address, prefix, extra] = entry.split("/");
+  const ip = normalizeIp(address);
+  if (extra !== undefined || !ip || ip !== address.toLowerCase()) {
+    return { ok: false, reason: "not an IPv4/IPv6 address or CIDR block" };
+  }
+  if (prefix === undefined) return { ok: true };
+  const { value, width } = addressBits(ip);
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > width) {
+    return { ok: false, reason: `prefix length must be 0-${width}` };
+  }
+  const hostBits = BigInt(width - Number(prefix));
+  if ((value & ((1n << hostBits) - 1n)) !== 0n) return { ok: false, reason: "CIDR block has host bits set" };
+  return { ok: true };
+}

@@ -1,0 +1,56 @@
+// The one module that reads the environment. Everything else receives a Config.
+import { z } from "zod";
+
+const intInRange = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+const configSchema = z.object({
+  /** Postgres connection string; SUPABASE_DB_URL is what hosted Supabase provides. */
+  databaseUrl: z.string().min(1).optional(),
+  /** Folder of the embedded PGlite database used when no URL is set. */
+  pgliteDataDir: z.string().min(1).default(".data/pglite"),
+  port: intInRange(1, 65535, 54321),
+  dbPoolSize: intInRange(1, 100, 8),
+  /** Server-side statement timeout; a slower statement is cancelled and answered with 503. */
+  dbStatementTimeoutMs: intInRange(100, 600_000, 10_000),
+  /** Prepared statements; off by default on Supabase's transaction pooler (port 6543). */
+  dbPrepare: booleanFlag.optional(),
+  bcryptCost: intInRange(4, 15, 10),
+  /** Proxies in front of the service whose X-Forwarded-For entries are trusted (0: socket peer). */
+  trustedProxyHops: intInRange(0, 10, 0),
+  maxActiveKeysPerTenant: intInRange(1, 100_000, 100),
+  migrateOnStart: booleanFlag.default(true),
+  logRequests: booleanFlag.default(true),
+  jwtSecret: z.string().min(32).optional(),
+  supabaseUrl: z.url().optional(),
+  jwksUrl: z.url().optional(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export function readConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+  const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
+  const parsed = configSchema.safeParse({
+    databaseUrl: nonEmpty("DATABASE_URL") ?? nonEmpty("SUPABASE_DB_URL"),
+    pgliteDataDir: nonEmpty("PGLITE_DATA_DIR"),
+    port: nonEmpty("PORT"),
+    dbPoolSize: nonEmpty("DB_POOL_SIZE"),
+    dbStatementTimeoutMs: nonEmpty("DB_STATEMENT_TIMEOUT_MS"),
+    dbPrepare: nonEmpty("DB_PREPARE"),
+    bcryptCost: nonEmpty("BCRYPT_COST"),
+    trustedProxyHops: nonEmpty("TRUSTED_PROXY_HOPS"),
+    maxActiveKeysPerTenant: nonEmpty("MAX_ACTIVE_KEYS_PER_TENANT"),
+    migrateOnStart: nonEmpty("MIGRATE_ON_START"),
+    logRequests: nonEmpty("LOG_REQUESTS"),
+    jwtSecret: nonEmpty("SUPABASE_JWT_SECRET"),
+    supabaseUrl: nonEmpty("SUPABASE_URL"),
+    jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
+  });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,26 @@
+// One small interface over the two databases the service runs on: Postgres (postgres.js) and
+// the embedded PGlite default. Both run the same SQL: calls into the functions of the migrations.
+import { DatabaseUnavailableError } from "./errors.ts";
+
+export interface Database {
+  /** Runs one parameterised statement and returns its rows. */
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a script of statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+// SQLSTATE classes and codes that mean "the database is not answering now", not "your SQL is
+// wrong": connection exceptions, shutdown, cancellation by statement_timeout, no free slot,
+// and transient concurrency aborts. They are answered with 503; anything else is a bug (500).
+const unavailableStates = /^(08...|57P0[1-3]|57014|53300|53400|40001|40P01)$/;
+const sqlState = /^[0-9A-Z]{5}$/;
+
+/** Wraps driver failures: connection-level and transient ones become DatabaseUnavailableError. */
+export function classifyDatabaseError(error: unknown): unknown {
+  if (error instanceof DatabaseUnavailableError) return error;
+  const code = (error as { code?: unknown })?.code;
+  const isServerError = typeof code === "string" && sqlState.test(code);
+  if (!isServerError || unavailableStates.test(code)) return new DatabaseUnavailableError(error);
+  return error;
+}

@@ -1,0 +1,168 @@
+// What every function shares over HTTP: the envelope, the request id, one onError that turns
+// every failure into the contract's error body, one JSON log line per request, and JSON body
+// reading with the 5 MiB, media-type and deadline rules.
+import { type Context, Hono } from "hono";
+import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
+
+export const maxBodyBytes = 5 * 1024 * 1024;
+const bodyDeadlineMs = 30_000;
+const retryAfterUnavailableSeconds = 5;
+
+/** Fields a handler adds to its request's log line. Never a secret: prefixes, ids and counts. */
+export type LogFields = Record<string, string | number | boolean | null | Record<string, number>>;
+
+export type LogSink = (line: Record<string, unknown>) => void;
+export const jsonLog: LogSink = (line) => console.log(JSON.stringify(line));
+
+export interface ConnInfo {
+  remoteAddr?: { hostname?: string };
+}
+
+export type AppEnv = {
+  Bindings: ConnInfo;
+  Variables: { requestId: string; startedAt: number; log: LogFields };
+};
+
+function meta(c: Context<AppEnv>, extra?: Record<string, unknown>) {
+  return { request_id: c.get("requestId"), timestamp: new Date().toISOString(), ...extra };
+}
+
+export function success(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200, extraMeta?: Record<string, unknown>) {
+  return c.json({ data, meta: meta(c, extraMeta) }, status);
+}
+
+function errorResponse(c: Context<AppEnv>, error: ApiError) {
+  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
+  if (error.retryAfter !== undefined) c.header("Retry-After", String(error.retryAfter));
+  const body = {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details ? { details: error.details } : {}),
+      ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}),
+    },
+    meta: meta(c),
+  };
+  return c.json(body, error.status);
+}
+
+/** A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared behaviour. */
+export function createFunctionApp(functionName: string, log: LogSink) {
+  const app = new Hono<AppEnv>({ strict: false }).basePath(`/${functionName}`);
+
+  app.use(async (c, next) => {
+    const requestId = crypto.randomUUID();
+    c.set("requestId", requestId);
+    c.set("startedAt", performance.now());
+    c.set("log", {});
+    c.header("X-Request-Id", requestId);
+    await next();
+    c.header("X-Request-Id", requestId);
+    log({
+      time: new Date().toISOString(),
+      level: c.res.status >= 500 ? "error" : "info",
+      function: functionName,
+      request_id: requestId,
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status: c.res.status,
+      latency_ms: Math.round(performance.now() - c.get("startedAt")),
+      ...c.get("log"),
+    });
+  });
+
+  app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound)));
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return errorResponse(c, error);
+    if (error instanceof DatabaseUnavailableError) {
+      c.get("log").error = describe(error.cause);
+      return errorResponse(
+        c,
+        new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterUnavailableSeconds }),
+      );
+    }
+    c.get("log").error = describe(error);
+    return errorResponse(c, new ApiError("SERVER_ERROR", messages.serverError));
+  });
+
+  return app;
+}
+
+/** An error's class, code and message only: driver errors also carry query parameters. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return `${error.name}${code ? ` ${code}` : ""}: ${error.message}`;
+}
+
+/** Answers 405 with `Allow` for every method a path does not serve. */
+export function methodNotAllowed(allow: string): never {
+  throw new ApiError("METHOD_NOT_ALLOWED", messages.methodNotAllowed(allow), { headers: { Allow: allow } });
+}
+
+export function elapsedMs(c: Context<AppEnv>): number {
+  return Math.round(performance.now() - c.get("startedAt"));
+}
+
+/**
+ * Reads the body as a JSON value: 415 unless the media type is application/json, 413 past 5 MiB
+ * (announced or while reading), 400 when it is not JSON or arrives incomplete or too slowly.
+ */
+export async function readJsonBody(request: Request): Promise<unknown> {
+  const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  if (mediaType !== "application/json") throw new ApiError("UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType);
+
+  const announced = request.headers.get("content-length");
+  if (announced !== null && Number(announced) > maxBodyBytes) {
+    throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
+  }
+
+  const text = await readLimited(request);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError("VALIDATION_ERROR", messages.invalidJson);
+  }
+}
+
+async function readLimited(request: Request): Promise<string> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let tooSlow = false;
+  const timer = setTimeout(() => {
+    tooSlow = true;
+    reader.cancel().catch(() => {});
+  }, bodyDeadlineMs);
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (tooSlow) throw new ApiError("VALIDATION_ERROR", "Request body was not received in time");
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBodyBytes) {
+        await reader.cancel().catch(() => {});
+        throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw new ApiError("VALIDATION_ERROR", "Request body could not be read completely");
+  } finally {
+    clearTimeout(timer);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError("VALIDATION_ERROR", "Request body must be UTF-8 encoded JSON");
+  }
+}

@@ -1,0 +1,101 @@
+// Proves that a presented API key matches its stored bcrypt hash, at most once per key and
+// instance. Only the proof is cached (SHA-256 of the key -> key id); the key's status, scopes,
+// allowlist and limit are read from Postgres on every request by salesos.admit_request.
+import bcrypt from "bcryptjs";
+import type { Database } from "./database.ts";
+
+export interface KeyVerifier {
+  /** The key's id when `token` is the key with this public prefix; null otherwise. */
+  verify(token: string, keyPrefix: string, source: string): Promise<string | null>;
+  /** bcrypt compares done by this instance (read by the benchmark). */
+  readonly bcryptCompares: number;
+}
+
+export interface KeyVerifierOptions {
+  /** Wrong secrets tolerated per (source, key id) in a window before bcrypt is no longer tried. */
+  maxFailures?: number;
+  failureWindowMs?: number;
+  cacheSize?: number;
+}
+
+/** A Map that forgets its oldest entry beyond `limit`, so no flood can grow memory without bound. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    if (!this.has(key) && this.size >= this.limit) this.delete(this.keys().next().value as K);
+    return super.set(key, value);
+  }
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}): KeyVerifier {
+  const maxFailures = options.maxFailures ?? 10;
+  const failureWindowMs = options.failureWindowMs ?? 10 * 60_000;
+  const cacheSize = options.cacheSize ?? 10_000;
+
+  const verified = new BoundedMap<string, string>(cacheSize); // sha256(key) -> key id
+  const rejected = new BoundedMap<string, true>(cacheSize); // sha256(key) of wrong secrets
+  const inFlight = new Map<string, Promise<string | null>>(); // one compare for concurrent firsts
+  const failures = new BoundedMap<string, { count: number; since: number }>(cacheSize);
+  let bcryptCompares = 0;
+
+  function throttled(throttleKey: string): boolean {
+    const entry = failures.get(throttleKey);
+    if (!entry) return false;
+    if (Date.now() - entry.since > failureWindowMs) {
+      failures.delete(throttleKey);
+      return false;
+    }
+    return entry.count >= maxFailures;
+  }
+
+  function recordFailure(throttleKey: string): void {
+    const entry = failures.get(throttleKey);
+    if (entry) entry.count++;
+    else failures.set(throttleKey, { count: 1, since: Date.now() });
+  }
+
+  async function compareWithStoredHash(token: string, digest: string, keyPrefix: string, throttleKey: string) {
+    const [row] = await db.query<{ id: string; key_hash: string }>(
+      "select id, key_hash from salesos.find_api_key($1)",
+      [keyPrefix],
+    );
+    if (!row) return null; // unknown id: no bcrypt work at all
+    bcryptCompares++;
+    if (await bcrypt.compare(token, row.key_hash)) {
+      verified.set(digest, row.id);
+      return row.id;
+    }
+    rejected.set(digest, true);
+    recordFailure(throttleKey);
+    return null;
+  }
+
+  return {
+    get bcryptCompares() {
+      return bcryptCompares;
+    },
+    async verify(token, keyPrefix, source) {
+      const digest = await sha256Hex(token);
+      const known = verified.get(digest);
+      if (known) return known;
+      if (rejected.has(digest)) return null;
+      const throttleKey = `${source}|${keyPrefix}`;
+      if (throttled(throttleKey)) return null;
+
+      let pending = inFlight.get(digest);
+      if (!pending) {
+        pending = compareWithStoredHash(token, digest, keyPrefix, throttleKey)
+          .finally(() => inFlight.delete(digest));
+        inFlight.set(digest, pending);
+      }
+      return await pending;
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// sync_collaborators (contract 3.4): invalid items are left out and reported; the valid ones are
+// upserted by email in one SQL call, which also reports external_ids held by someone else.
+import type { Database } from "../../_shared/database.ts";
+import { ApiError } from "../../_shared/errors.ts";
+import type { Principal } from "../auth.ts";
+import {
+  collaboratorFieldMessages,
+  collaboratorSchema,
+  maxCollaboratorsPerRequest,
+  type syncCollaboratorsResult,
+} from "../schemas.ts";
+import type { z } from "zod";
+
+const externalIdTaken = "external_id is already used by another collaborator";
+
+function describeItem(item: unknown, reason: string): string {
+  const field = (name: string) => {
+    const value = (item as Record<string, unknown> | null)?.[name];
+    return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+  };
+  return `Collaborator ${field("external_id")} (${field("email")}): ${reason}`;
+}
+
+export async function syncCollaborators(
+  db: Database,
+  principal: Principal,
+  request: { requestId: string; elapsedMs: () => number },
+  items: unknown,
+): Promise<z.infer<typeof syncCollaboratorsResult>> {
+  if (!Array.isArray(items) || items.length > maxCollaboratorsPerRequest) {
+    throw new ApiError("VALIDATION_ERROR", "Invalid collaborators payload", {
+      details: [{
+        field: "collaborators",
+        message: `Required array of at most ${maxCollaboratorsPerRequest} collaborators`,
+      }],
+    });
+  }
+
+  const errors = new Map<number, string>();
+  const valid: ({ ord: number } & z.infer<typeof collaboratorSchema>)[] = [];
+  items.forEach((item, ord) => {
+    const parsed = collaboratorSchema.safeParse(item);
+    if (parsed.success) {
+      valid.push({ ord, ...parsed.data });
+    } else if (item === null || typeof item !== "object" || Array.isArray(item)) {
+      errors.set(ord, describeItem(null, "must be a JSON object"));
+    } else {
+      const fields = new Set(parsed.error.issues.map((issue) => String(issue.path[0]) as keyof typeof collaboratorFieldMessages));
+      errors.set(ord, describeItem(item, [...fields].map((f) => collaboratorFieldMessages[f]).join("; ")));
+    }
+  });
+
+  const [result] = await db.query<{ created: number; existing: number; conflicts: { ord: number }[] }>(
+    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb)",
+    [
+      principal.tenantId,
+      principal.environment,
+      principal.keyId,
+      request.requestId,
+      principal.ip,
+      request.elapsedMs(),
+      items.length,
+      JSON.stringify(valid),
+    ],
+  );
+  for (const { ord } of result.conflicts) errors.set(ord, describeItem(items[ord], externalIdTaken));
+
+  return {
+    created: result.created,
+    existing: result.existing,
+    errors: [...errors.entries()].sort(([a], [b]) => a - b).map(([, message]) => message),
+    total: items.length,
+  };
+}
