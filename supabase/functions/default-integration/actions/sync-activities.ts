@@ -51,7 +51,7 @@ export async function syncActivities(
       request.requestId,
       principal.ip,
       request.elapsedMs(),
-      JSON.stringify(activities),
+      activities,
     ],
   );
   return { ...counts, errors: [], total: activities.length };

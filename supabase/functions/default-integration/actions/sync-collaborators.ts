@@ -60,7 +60,7 @@ export async function syncCollaborators(
       principal.ip,
       request.elapsedMs(),
       items.length,
-      JSON.stringify(valid),
+      valid,
     ],
   );
   for (const { ord } of result.conflicts) errors.set(ord, describeItem(items[ord], externalIdTaken));
