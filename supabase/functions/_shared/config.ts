@@ -11,7 +11,7 @@ const configSchema = z.object({
   databaseUrl: z.string().min(1).optional(),
   /** Folder of the embedded PGlite database used when no URL is set. */
   pgliteDataDir: z.string().min(1).default(".data/pglite"),
-  port: intInRange(1, 65535, 54321),
+  port: intInRange(0, 65535, 54321),
   dbPoolSize: intInRange(1, 100, 8),
   /** Server-side statement timeout; a slower statement is cancelled and answered with 503. */
   dbStatementTimeoutMs: intInRange(100, 600_000, 10_000),

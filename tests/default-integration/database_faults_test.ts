@@ -1,0 +1,82 @@
+// Contract section 1: a database that is gone or silent is 503 with Retry-After, never a hang
+// or a 500, and the service recovers by itself when the database returns.
+import assert from "node:assert/strict";
+import { readConfig } from "../../supabase/functions/_shared/config.ts";
+import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
+import { freshDatabase } from "../support/database.ts";
+import { createKey, createTenant } from "../support/fixtures.ts";
+import { integrationHarness } from "../support/integration.ts";
+import { startTcpProxy } from "../support/tcp-proxy.ts";
+
+const collaborator = { external_id: "emp-1", name: "Ana", email: "ana@example.com" };
+
+Deno.test("database faults", async (t) => {
+  await using test = await freshDatabase();
+  const target = new URL(test.url);
+  await using proxy = startTcpProxy(target.hostname, Number(target.port || 5432));
+  const config = readConfig({ DB_STATEMENT_TIMEOUT_MS: "1000", DB_POOL_SIZE: "4" });
+  const db = connectPostgres(proxy.url(test.url), config);
+  const tenant = await createTenant(test.db);
+  const key = await createKey(test.db, tenant);
+  const api = integrationHarness(db);
+
+  const sync = () => api.post(key.key, { action: "sync_collaborators", collaborators: [collaborator] });
+  const assertUnavailable = (res: Awaited<ReturnType<typeof sync>>) => {
+    assert.equal(res.status, 503);
+    assert.equal(res.json.error.code, "SERVICE_UNAVAILABLE");
+    assert.equal(res.headers.get("retry-after"), "5");
+    assert.equal(res.json.error.retry_after, 5);
+    assert.equal(res.headers.get("x-request-id"), res.json.meta.request_id);
+  };
+
+  await t.step("a reachable database answers 200", async () => {
+    assert.equal((await sync()).status, 200);
+  });
+
+  await t.step("a database that refuses connections is 503 with Retry-After", async () => {
+    proxy.set("refuse");
+    for (let i = 0; i < 3; i++) assertUnavailable(await sync());
+  });
+
+  await t.step("an unknown key while the database is gone is 503, not 401", async () => {
+    const other = await createKey(test.db, tenant);
+    assertUnavailable(await api.post(other.key, { action: "sync_activities", activities: [] }));
+  });
+
+  await t.step("the service recovers without restart once the database is back", async () => {
+    proxy.set("forward");
+    const started = Date.now();
+    let status = 0;
+    while (Date.now() - started < 5000 && status !== 200) {
+      status = (await sync()).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 200);
+  });
+
+  await t.step("a database gone silent is 503 within the deadline, not a hang", async () => {
+    proxy.set("blackhole");
+    const started = Date.now();
+    assertUnavailable(await sync());
+    const waited = Date.now() - started;
+    assert.ok(waited >= 1000 && waited < 8000, `answered after ${waited} ms`);
+  });
+
+  await t.step("and recovers within 5 s once the network answers again", async () => {
+    proxy.set("forward");
+    const started = Date.now();
+    let status = 0;
+    while (Date.now() - started < 5000 && status !== 200) {
+      status = (await sync()).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 200);
+  });
+
+  await t.step("nothing half written: the collaborator exists once, as acknowledged", async () => {
+    const rows = await test.db.query<{ n: string }>("select count(*) as n from salesos.collaborators");
+    assert.equal(Number(rows[0].n), 1);
+  });
+
+  await db.close();
+});

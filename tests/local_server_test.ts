@@ -1,0 +1,126 @@
+// The README's commands as a new user runs them: `deno task keys` and `deno task start`, on the
+// embedded PGlite default and on Postgres, with the contract's section 5 examples as written.
+import assert from "node:assert/strict";
+import { freshDatabase } from "./support/database.ts";
+import { runTask, startServer } from "./support/server.ts";
+
+async function curl(baseUrl: string, key: string | null, body: unknown, token?: string) {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (token !== undefined) headers.Authorization = `Bearer ${token}`;
+  else if (key !== null) headers.Authorization = `Bearer ${key}`;
+  const res = await fetch(`${baseUrl}/functions/v1/default-integration`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, headers: res.headers, json: await res.json() };
+}
+
+const maria = {
+  action: "sync_collaborators",
+  collaborators: [{ external_id: "emp-101", name: "Maria Santos", email: "maria@yourcompany.com" }],
+};
+const call = {
+  action: "sync_activities",
+  activities: [{
+    activity_code: "001",
+    external_id: "crm-call-5001",
+    collaborator_email: "maria@yourcompany.com",
+    data: { client: "Acme Corp", duration_min: 12 },
+    occurred_at: "2026-03-17T09:15:00-03:00",
+  }],
+};
+
+/** Runs the examples; returns the plaintext keys it created. */
+async function contractExamples(baseUrl: string, env: Record<string, string>): Promise<string[]> {
+  const created = await runTask("keys", ["create", "--tenant", "acme", "--name", "CRM sync", "--scopes", "default:sync"], env);
+  assert.equal(created.code, 0, created.stderr);
+  const key = JSON.parse(created.stdout);
+  assert.match(key.key, /^sk_live_[a-z0-9]{32}$/);
+  assert.equal(key.key_prefix, key.key.slice(0, 16));
+  assert.equal(key.key_hash, undefined);
+
+  let res = await curl(baseUrl, key.key, maria);
+  assert.equal(res.status, 200);
+  assert.deepEqual(res.json.data, { created: 1, existing: 0, errors: [], total: 1 });
+  assert.match(res.json.meta.request_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(res.json.meta.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  res = await curl(baseUrl, key.key, maria);
+  assert.deepEqual(res.json.data, { created: 0, existing: 1, errors: [], total: 1 });
+
+  res = await curl(baseUrl, key.key, call);
+  assert.deepEqual(res.json.data, { processed: 1, skipped: 0, duplicates: 0, errors: [], total: 1 });
+  res = await curl(baseUrl, key.key, call);
+  assert.deepEqual(res.json.data, { processed: 0, skipped: 0, duplicates: 1, errors: [], total: 1 });
+
+  const noHeader = await fetch(`${baseUrl}/functions/v1/default-integration`, { method: "POST" });
+  assert.equal(noHeader.status, 401);
+  assert.equal(
+    (await noHeader.json()).error.message,
+    "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx",
+  );
+  res = await curl(baseUrl, null, maria, "mytoken123456789");
+  assert.deepEqual([res.status, res.json.error.message], [401, "Invalid API key prefix. Expected sk_live_ or sk_test_"]);
+
+  const readOnly = JSON.parse((await runTask("keys", ["create", "--tenant", "acme", "--name", "reader", "--scopes", "leads:read"], env)).stdout);
+  res = await curl(baseUrl, readOnly.key, maria);
+  assert.deepEqual([res.status, res.json.error.message], [403, "API key missing required scopes: default:sync"]);
+
+  const tiny = JSON.parse((await runTask("keys", ["create", "--tenant", "acme", "--name", "tiny", "--rate-limit", "1"], env)).stdout);
+  assert.equal((await curl(baseUrl, tiny.key, maria)).status, 200);
+  res = await curl(baseUrl, tiny.key, maria);
+  assert.equal(res.status, 429);
+  assert.equal(res.json.error.code, "RATE_LIMITED");
+  assert.equal(res.json.error.message, "Rate limit exceeded");
+  assert.equal(res.headers.get("retry-after"), String(res.json.error.retry_after));
+
+  const listed = JSON.parse((await runTask("keys", ["list", "--tenant", "acme"], env)).stdout);
+  assert.deepEqual(listed.keys.map((k: { name: string }) => k.name).sort(), ["CRM sync", "reader", "tiny"]);
+  assert.equal(JSON.stringify(listed).includes(key.key), false);
+
+  const revoked = await runTask("keys", ["revoke", key.id], env);
+  assert.equal(JSON.parse(revoked.stdout).status, "revoked");
+  res = await curl(baseUrl, key.key, maria);
+  assert.deepEqual([res.status, res.json.error.message], [401, "Invalid or expired API key"]);
+  return [key.key, readOnly.key, tiny.key];
+}
+
+Deno.test("deno task start on Postgres runs the contract's examples as written", async () => {
+  await using test = await freshDatabase();
+  const env = { DATABASE_URL: test.url, BCRYPT_COST: "4" };
+  await using server = await startServer(env);
+  const keys = await contractExamples(server.baseUrl, env);
+  for (const key of keys) assert.equal(server.output().includes(key.slice(16)), false, "a secret reached the log");
+});
+
+Deno.test("deno task start with no database configured runs on embedded PGlite", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "salesos-pglite-" });
+  try {
+    const env = { PGLITE_DATA_DIR: dataDir, BCRYPT_COST: "4" };
+    // The CLI migrates and creates first; the server then opens the same data folder.
+    const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "smoke"], env);
+    assert.equal(created.code, 0, created.stderr);
+    const { key } = JSON.parse(created.stdout);
+    await using server = await startServer(env);
+    assert.match(server.output(), /"database":"pglite:/);
+    const res = await curl(server.baseUrl, key, maria);
+    assert.deepEqual([res.status, res.json.data], [200, { created: 1, existing: 0, errors: [], total: 1 }]);
+    const activity = await curl(server.baseUrl, key, call);
+    assert.deepEqual(activity.json.data, { processed: 1, skipped: 0, duplicates: 0, errors: [], total: 1 });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("keys create rejects invalid settings with a message and exit code 2", async () => {
+  await using test = await freshDatabase();
+  const env = { DATABASE_URL: test.url, BCRYPT_COST: "4" };
+  for (const args of [["--rate-limit", "0"], ["--scopes", "admin:all"], ["--ip", "10.0.0.1/8"], ["--env", "prod"], ["--expires", "2000-01-01T00:00:00Z"]]) {
+    const result = await runTask("keys", ["create", "--tenant", "acme", "--name", "bad", ...args], env);
+    assert.equal(result.code, 2, args.join(" "));
+    assert.notEqual(result.stderr.trim(), "");
+  }
+  const usage = await runTask("keys", ["frobnicate"], env);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /usage:/);
+});

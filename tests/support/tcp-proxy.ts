@@ -1,0 +1,96 @@
+// A TCP proxy between the service and Postgres that tests can cut: `refuse` closes every
+// connection and refuses new ones (database gone), `blackhole` keeps connections open but
+// forwards nothing (a network gone silent), `forward` forwards again.
+export type ProxyMode = "forward" | "refuse" | "blackhole";
+
+export interface TcpProxy extends AsyncDisposable {
+  port: number;
+  /** The target URL with host and port replaced by the proxy's. */
+  url(targetUrl: string): string;
+  set(mode: ProxyMode): void;
+}
+
+export function startTcpProxy(targetHost: string, targetPort: number): TcpProxy {
+  let mode: ProxyMode = "forward";
+  const open = new Set<Deno.Conn>();
+  let listener: Deno.Listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+
+  const closeAll = () => {
+    for (const conn of open) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+    open.clear();
+  };
+
+  // Bytes read while in blackhole mode are dropped: the peers wait for answers that never come.
+  async function pump(from: Deno.Conn, to: Deno.Conn) {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buffer);
+        if (n === null) break;
+        if (mode === "blackhole") continue;
+        let written = 0;
+        while (written < n) written += await to.write(buffer.subarray(written, n));
+      }
+    } catch { /* the other side went away */ }
+    for (const conn of [from, to]) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  }
+
+  async function handle(client: Deno.Conn) {
+    open.add(client);
+    if (mode === "blackhole") return; // hold it open, forward nothing
+    let server: Deno.Conn;
+    try {
+      server = await Deno.connect({ hostname: targetHost, port: targetPort });
+    } catch {
+      client.close();
+      open.delete(client);
+      return;
+    }
+    open.add(server);
+    await Promise.all([pump(client, server), pump(server, client)]);
+    open.delete(client);
+    open.delete(server);
+  }
+
+  async function acceptLoop(l: Deno.Listener) {
+    try {
+      for await (const conn of l) handle(conn);
+    } catch { /* listener closed */ }
+  }
+  acceptLoop(listener);
+
+  return {
+    port,
+    url(targetUrl) {
+      const u = new URL(targetUrl);
+      u.hostname = "127.0.0.1";
+      u.port = String(port);
+      return u.toString();
+    },
+    set(next) {
+      if (next === mode) return;
+      if (next === "refuse") {
+        listener.close();
+        closeAll();
+      } else if (mode === "refuse") {
+        listener = Deno.listen({ hostname: "127.0.0.1", port });
+        acceptLoop(listener);
+      }
+      mode = next;
+    },
+    async [Symbol.asyncDispose]() {
+      if (mode !== "refuse") listener.close();
+      closeAll();
+      await new Promise((r) => setTimeout(r, 10));
+    },
+  };
+}
