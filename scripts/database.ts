@@ -1,5 +1,7 @@
 // Local tools' database: Postgres when DATABASE_URL/SUPABASE_DB_URL is set, else the embedded
-// PGlite in PGLITE_DATA_DIR. Migrations from supabase/migrations are applied the way the
+// PGlite in PGLITE_DATA_DIR. While `deno task start` runs on PGlite it owns the data folder and
+// shares it on PGLITE_SOCKET_PORT (noted in <data dir>/server.json); the CLIs connect there.
+// Migrations from supabase/migrations are applied the way the
 // Supabase CLI records them (supabase_migrations.schema_migrations), so `supabase db push`
 // agrees with what ran here.
 import type { Config } from "../supabase/functions/_shared/config.ts";
@@ -8,12 +10,34 @@ import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 
 export const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
 
-export async function openDatabase(config: Config): Promise<Database> {
+/** The port a running `deno task start` shares its PGlite on, if one answers there. */
+async function runningServerPort(config: Config): Promise<number | null> {
+  try {
+    const { port } = JSON.parse(await Deno.readTextFile(`${config.pgliteDataDir}/server.json`));
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return port;
+  } catch {
+    return null; // no server, or a stale note from one that was killed
+  }
+}
+
+/**
+ * The configured database. `owner`: the server, which opens PGlite itself and shares it;
+ * otherwise a CLI, which goes through a running server's socket when there is one.
+ */
+export async function openDatabase(config: Config, { owner = false } = {}): Promise<Database> {
   if (config.databaseUrl) return connectPostgres(config.databaseUrl, config);
+  const sharedPort = owner ? null : await runningServerPort(config);
+  if (sharedPort) {
+    return connectPostgres(`postgres://postgres@127.0.0.1:${sharedPort}/postgres`, { ...config, dbPoolSize: 1 });
+  }
   await Deno.mkdir(config.pgliteDataDir, { recursive: true });
   // Loaded only when used: the Postgres path never pays for the WebAssembly build.
   const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
-  return await openPglite(config.pgliteDataDir);
+  if (!owner) return await openPglite(config.pgliteDataDir);
+  const db = await openPglite(config.pgliteDataDir, { port: config.pgliteSocketPort });
+  await Deno.writeTextFile(`${config.pgliteDataDir}/server.json`, JSON.stringify({ port: config.pgliteSocketPort }));
+  return db;
 }
 
 async function migrationFiles(): Promise<{ version: string; name: string; sql: string }[]> {

@@ -1,16 +1,18 @@
 // `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { readConfig } from "../supabase/functions/_shared/config.ts";
+import { jsonLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
 
 const config = readConfig();
-const db = await openDatabase(config);
+const db = await openDatabase(config, { owner: true });
 if (config.migrateOnStart) await applyMigrations(db);
 
+const log = config.logRequests ? jsonLog : () => {};
 const functions: Record<string, { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }> = {
-  "default-integration": createIntegrationApp({ db, keys: createKeyVerifier(db), config }),
+  "default-integration": createIntegrationApp({ db, keys: createKeyVerifier(db), config, log }),
 };
 
 const prefix = "/functions/v1/";
@@ -22,11 +24,12 @@ const server = Deno.serve({
       level: "info",
       message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
       database: config.databaseUrl ? "postgres" : `pglite:${config.pgliteDataDir}`,
+      ...(config.databaseUrl ? {} : { pglite_shared_on: `127.0.0.1:${config.pgliteSocketPort}` }),
     })),
 }, (request, info) => {
   const url = new URL(request.url);
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
-  const app = functions[name];
+  const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {
     const meta = { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() };
     return Response.json({ error: { code: "NOT_FOUND", message: "Function not found" }, meta }, {
@@ -36,13 +39,15 @@ const server = Deno.serve({
   }
   // Supabase hands a function its path without /functions/v1: so does this server.
   url.pathname = url.pathname.slice(prefix.length - 1);
-  return app.fetch(new Request(url, request), info);
+  const { method, headers, body } = request;
+  return app.fetch(new Request(url, { method, headers, body }), info);
 });
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
     await server.shutdown();
     await db.close();
+    if (!config.databaseUrl) await Deno.remove(`${config.pgliteDataDir}/server.json`).catch(() => {});
     Deno.exit(0);
   });
 }

@@ -93,20 +93,43 @@ Deno.test("deno task start on Postgres runs the contract's examples as written",
   for (const key of keys) assert.equal(server.output().includes(key.slice(16)), false, "a secret reached the log");
 });
 
-Deno.test("deno task start with no database configured runs on embedded PGlite", async () => {
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("deno task start with no database configured runs on embedded PGlite", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "salesos-pglite-" });
+  const env = { PGLITE_DATA_DIR: dataDir, PGLITE_SOCKET_PORT: String(freePort()), BCRYPT_COST: "4" };
   try {
-    const env = { PGLITE_DATA_DIR: dataDir, BCRYPT_COST: "4" };
-    // The CLI migrates and creates first; the server then opens the same data folder.
-    const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "smoke"], env);
-    assert.equal(created.code, 0, created.stderr);
-    const { key } = JSON.parse(created.stdout);
+    let key = "";
+    await t.step("the keys CLI works before the server runs (it opens the data folder itself)", async () => {
+      const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
+      assert.equal(created.code, 0, created.stderr);
+      key = JSON.parse(created.stdout).key;
+    });
     await using server = await startServer(env);
     assert.match(server.output(), /"database":"pglite:/);
-    const res = await curl(server.baseUrl, key, maria);
-    assert.deepEqual([res.status, res.json.data], [200, { created: 1, existing: 0, errors: [], total: 1 }]);
-    const activity = await curl(server.baseUrl, key, call);
-    assert.deepEqual(activity.json.data, { processed: 1, skipped: 0, duplicates: 0, errors: [], total: 1 });
+
+    await t.step("the server answers the contract's examples on PGlite", async () => {
+      const res = await curl(server.baseUrl, key, maria);
+      assert.deepEqual([res.status, res.json.data], [200, { created: 1, existing: 0, errors: [], total: 1 }]);
+      const activity = await curl(server.baseUrl, key, call);
+      assert.deepEqual(activity.json.data, { processed: 1, skipped: 0, duplicates: 0, errors: [], total: 1 });
+    });
+
+    await t.step("while the server runs, the CLI goes through it and its keys work at once", async () => {
+      const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "second", "--env", "test"], env);
+      assert.equal(created.code, 0, created.stderr);
+      const second = JSON.parse(created.stdout);
+      const res = await curl(server.baseUrl, second.key, maria);
+      // A test key sees none of the live data: Maria is new there.
+      assert.deepEqual([res.status, res.json.data.created], [200, 1]);
+      const listed = JSON.parse((await runTask("keys", ["list", "--tenant", "smoke"], env)).stdout);
+      assert.deepEqual(listed.keys.map((k: { name: string }) => k.name), ["second", "first"]);
+    });
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -11,6 +11,8 @@ const configSchema = z.object({
   databaseUrl: z.string().min(1).optional(),
   /** Folder of the embedded PGlite database used when no URL is set. */
   pgliteDataDir: z.string().min(1).default(".data/pglite"),
+  /** Where `deno task start` shares its PGlite with the local CLIs (Supabase's local db port). */
+  pgliteSocketPort: intInRange(0, 65535, 54322),
   port: intInRange(0, 65535, 54321),
   dbPoolSize: intInRange(1, 100, 8),
   /** Server-side statement timeout; a slower statement is cancelled and answered with 503. */
@@ -35,6 +37,7 @@ export function readConfig(env: Record<string, string | undefined> = Deno.env.to
   const parsed = configSchema.safeParse({
     databaseUrl: nonEmpty("DATABASE_URL") ?? nonEmpty("SUPABASE_DB_URL"),
     pgliteDataDir: nonEmpty("PGLITE_DATA_DIR"),
+    pgliteSocketPort: nonEmpty("PGLITE_SOCKET_PORT"),
     port: nonEmpty("PORT"),
     dbPoolSize: nonEmpty("DB_POOL_SIZE"),
     dbStatementTimeoutMs: nonEmpty("DB_STATEMENT_TIMEOUT_MS"),
