@@ -4,6 +4,18 @@ import { z } from "zod";
 const intInRange = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/**
+ * The HS256 secret of local development when SUPABASE_JWT_SECRET is unset: the one `supabase start`
+ * uses, so tokens of a local Supabase stack verify here too. Only the local tools (`deno task start`,
+ * `deno task token`) fall back to it; the deployed api-keys function never does.
+ */
+export const developmentJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+/** The HS256 secret for local tools: SUPABASE_JWT_SECRET, else the development default. */
+export function localJwtSecret(config: Pick<Config, "jwtSecret">): string {
+  return config.jwtSecret ?? developmentJwtSecret;
+}
+
 const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 const configSchema = z.object({
@@ -25,9 +37,14 @@ const configSchema = z.object({
   maxActiveKeysPerTenant: intInRange(1, 100_000, 100),
   migrateOnStart: booleanFlag.default(true),
   logRequests: booleanFlag.default(true),
+  /** HS256 secret of Dashboard JWTs (Supabase's legacy JWT secret); HS256 tokens are refused when unset. */
   jwtSecret: z.string().min(32).optional(),
+  /** The project URL; asymmetric Dashboard JWTs are checked against <url>/auth/v1/.well-known/jwks.json. */
   supabaseUrl: z.url().optional(),
+  /** Where to fetch the JWKS instead (same document; e.g. a mirror or a local Auth server). */
   jwksUrl: z.url().optional(),
+  /** Sent as `apikey` when fetching the JWKS (hosted functions get SUPABASE_ANON_KEY). */
+  supabaseAnonKey: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -50,6 +67,7 @@ export function readConfig(env: Record<string, string | undefined> = Deno.env.to
     jwtSecret: nonEmpty("SUPABASE_JWT_SECRET"),
     supabaseUrl: nonEmpty("SUPABASE_URL"),
     jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
+    supabaseAnonKey: nonEmpty("SUPABASE_ANON_KEY"),
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
