@@ -11,11 +11,15 @@ const maxFutureMs = 24 * 60 * 60 * 1000;
 export const actions = ["sync_collaborators", "sync_activities"] as const;
 export const requestSchema = z.object({ action: z.enum(actions) }).loose();
 
-/** Bounded recursion: a hostile nesting depth never reaches the stack limit. */
+/** Text Postgres can store (text and jsonb): no NUL character, no lone UTF-16 surrogate. */
+const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
+
+/** Bounded recursion: a hostile nesting depth never reaches the stack limit. Keys and strings must be storable. */
 function withinDepth(value: unknown, levelsLeft: number): boolean {
+  if (typeof value === "string") return storable(value);
   if (value === null || typeof value !== "object") return true;
   if (levelsLeft === 0) return false;
-  return Object.values(value).every((child) => withinDepth(child, levelsLeft - 1));
+  return Object.entries(value).every(([key, child]) => storable(key) && withinDepth(child, levelsLeft - 1));
 }
 
 /** A JSON object of at most 16 KiB serialized and 64 levels deep. */
@@ -39,7 +43,8 @@ const occurredAt = z.string().refine((value) => {
   return Date.parse(value) <= Date.now() + maxFutureMs;
 }).transform((value) => new Date(value).toISOString());
 
-const text = (max: number) => z.string().min(1).max(max);
+const text = (max: number) => z.string().min(1).max(max).refine(storable);
+const optionalText = (max: number) => z.string().max(max).refine(storable).nullish();
 const email = z.string().trim().max(320).pipe(z.email());
 
 export const activitySchema = z.object({
@@ -64,10 +69,10 @@ export const collaboratorSchema = z.object({
   external_id: text(255),
   name: text(255),
   email,
-  phone: z.string().max(50).nullish(),
-  document: z.string().max(20).nullish(),
-  team: z.string().max(100).nullish(),
-  role: z.string().max(50).nullish(),
+  phone: optionalText(50),
+  document: optionalText(20),
+  team: optionalText(100),
+  role: optionalText(50),
   metadata: jsonObject.nullish(),
 });
 export type Collaborator = z.infer<typeof collaboratorSchema>;
