@@ -187,6 +187,13 @@ $$;
 comment on function salesos.sync_activities(uuid, text, uuid, uuid, inet, integer, jsonb) is
   'Stores a validated batch of activities in one statement: first occurrence per external_id, known collaborators only, each once.';
 
+-- A batch may move an external_id from one collaborator to another (renumbering, even a swap):
+-- uniqueness is checked at the end of the upsert statement, not row by row in its write order.
+alter table salesos.collaborators
+  drop constraint collaborators_tenant_id_environment_external_id_key,
+  add constraint collaborators_tenant_id_environment_external_id_key
+    unique (tenant_id, environment, external_id) deferrable initially immediate;
+
 create function salesos.sync_collaborators(
   p_tenant_id uuid,
   p_environment text,
@@ -204,36 +211,71 @@ as $$
 declare
   v_created integer;
   v_accepted integer;
-  v_conflicts jsonb;
+  v_conflicts integer[];
+  v_conflict_ords jsonb;
+  v_holder jsonb;   -- external_id -> email_key holding it, as the items apply
+  v_id_of jsonb;    -- email_key -> its external_id, as the items apply
+  v_walk jsonb;     -- the items that touch a contested external_id, in order
+  v_item record;
   v_attempt integer := 0;
 begin
   loop
     begin
+      -- Items apply in order, so whether an item's external_id is held by another collaborator
+      -- can depend on the items before it. Only contested external_ids (held by another email
+      -- before the batch, or given to two emails in it) can conflict: walk, in memory and in
+      -- order, just the items that touch them, starting from who held what before the batch.
       with items as (
+        select i.ord, i.external_id, lower(btrim(i.email)) as email_key
+          from jsonb_to_recordset(p_collaborators) as i (ord integer, external_id text, email text)
+      ),
+      stored as (
+        select c.external_id, c.email_normalized as email_key
+          from salesos.collaborators c
+         where c.tenant_id = p_tenant_id and c.environment = p_environment
+           and (c.external_id in (select i.external_id from items i) or c.email_normalized in (select i.email_key from items i))
+      ),
+      contested as (
+        select i.external_id
+          from items i left join stored s on s.external_id = i.external_id
+         group by i.external_id
+        having count(distinct i.email_key) > 1 or bool_or(s.email_key <> i.email_key)
+      ),
+      involved as (
+        select i.email_key from items i where i.external_id in (select external_id from contested)
+        union
+        select s.email_key from stored s where s.external_id in (select external_id from contested)
+      )
+      select (select coalesce(jsonb_object_agg(s.external_id, s.email_key), '{}'::jsonb)
+                from stored s where s.email_key in (select email_key from involved)),
+             (select coalesce(jsonb_object_agg(s.email_key, s.external_id), '{}'::jsonb)
+                from stored s where s.email_key in (select email_key from involved)),
+             (select coalesce(jsonb_agg(to_jsonb(i) order by i.ord), '[]'::jsonb)
+                from items i where i.email_key in (select email_key from involved))
+        into v_holder, v_id_of, v_walk;
+
+      v_conflicts := '{}';
+      for v_item in
+        select w.ord, w.external_id, w.email_key
+          from jsonb_to_recordset(v_walk) as w (ord integer, external_id text, email_key text)
+         order by w.ord
+      loop
+        if coalesce(v_holder ->> v_item.external_id, v_item.email_key) <> v_item.email_key then
+          v_conflicts := v_conflicts || v_item.ord;
+        else
+          v_holder := (v_holder - coalesce(v_id_of ->> v_item.email_key, ''))
+                      || jsonb_build_object(v_item.external_id, v_item.email_key);
+          v_id_of := v_id_of || jsonb_build_object(v_item.email_key, v_item.external_id);
+        end if;
+      end loop;
+
+      with accepted as (
         select c.ord, c.external_id, c.name, btrim(c.email) as email, lower(btrim(c.email)) as email_key,
                c.phone, c.document, c.team, c.role, c.metadata
           from jsonb_to_recordset(p_collaborators)
                as c (ord integer, external_id text, name text, email text, phone text, document text,
                      team text, role text, metadata jsonb)
-      ),
-      -- An external_id held by another collaborator when the batch starts...
-      held_elsewhere as (
-        select i.ord from items i
-         where exists (select 1 from salesos.collaborators c
-                        where c.tenant_id = p_tenant_id and c.environment = p_environment
-                          and c.external_id = i.external_id and c.email_normalized <> i.email_key)
-      ),
-      -- ...or claimed for another email by an earlier item of the batch is an item error.
-      claimed_earlier as (
-        select i.ord from items i
-         where i.ord not in (select ord from held_elsewhere)
-           and exists (select 1 from items j
-                        where j.ord < i.ord and j.external_id = i.external_id and j.email_key <> i.email_key
-                          and j.ord not in (select ord from held_elsewhere))
-      ),
-      accepted as (
-        select i.* from items i
-         where i.ord not in (select ord from held_elsewhere union all select ord from claimed_earlier)
+         where c.ord <> all (v_conflicts)
       ),
       -- Items apply in order: per email the last given value of each field wins.
       merged as (
@@ -270,10 +312,9 @@ begin
       )
       select (select count(*) from upserted u where u.inserted),
              (select count(*) from accepted),
-             (select coalesce(jsonb_agg(jsonb_build_object('ord', i.ord) order by i.ord), '[]'::jsonb)
-                from items i
-               where i.ord in (select ord from held_elsewhere union all select ord from claimed_earlier))
-        into v_created, v_accepted, v_conflicts;
+             (select coalesce(jsonb_agg(jsonb_build_object('ord', o) order by o), '[]'::jsonb)
+                from unnest(v_conflicts) as o)
+        into v_created, v_accepted, v_conflict_ords;
       exit;
     exception when unique_violation then
       -- A concurrent batch took an external_id between our check and our write: look again.
@@ -290,8 +331,8 @@ begin
           jsonb_build_object('total', p_total, 'created', v_created, 'existing', v_accepted - v_created,
                              'errors', p_total - v_accepted));
 
-  return query select v_created, v_accepted - v_created, v_conflicts;
+  return query select v_created, v_accepted - v_created, v_conflict_ords;
 end;
 $$;
 comment on function salesos.sync_collaborators(uuid, text, uuid, uuid, inet, integer, integer, jsonb) is
-  'Upserts a batch of valid collaborators by email in one statement; returns counts and the items whose external_id belongs to someone else.';
+  'Upserts a batch of valid collaborators by email in one statement, items applying in order; returns counts and the items whose external_id another collaborator held when they applied.';
