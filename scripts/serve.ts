@@ -1,8 +1,10 @@
 // `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
-import { readConfig } from "../supabase/functions/_shared/config.ts";
+import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
 import { jsonLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
+import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
+import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
 
@@ -13,6 +15,8 @@ if (config.migrateOnStart) await applyMigrations(db);
 const log = config.logRequests ? jsonLog : () => {};
 const functions: Record<string, { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }> = {
   "default-integration": createIntegrationApp({ db, keys: createKeyVerifier(db), config, log }),
+  // Locally, HS256 tokens of `deno task token` verify with the development secret when none is set.
+  "api-keys": createApiKeysApp({ db, jwt: createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) }), config, log }),
 };
 
 const prefix = "/functions/v1/";

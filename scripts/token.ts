@@ -1,0 +1,58 @@
+// `deno task token --tenant <slug> [--role owner|admin|member] [--email e]`: a Dashboard access
+// token for local use of the api-keys function, without Supabase Auth. It creates the tenant, the
+// user (one per email) and the membership when missing (an existing membership gets the role),
+// and prints one JSON line {token, user_id, tenant_id}. The token is an HS256 Supabase Auth-style
+// JWT (aud "authenticated", role "authenticated", sub = user id, valid 1 hour) signed with
+// SUPABASE_JWT_SECRET, or the development default of config.ts when it is unset (the same default
+// `deno task start` verifies with). Same database selection as `deno task start` and `keys`.
+import { parseArgs } from "node:util";
+import { SignJWT } from "jose";
+import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
+import { applyMigrations, openDatabase } from "./database.ts";
+
+const usage = "usage: deno task token --tenant <slug> [--role owner|admin|member] [--email e]";
+const roles = ["owner", "admin", "member"];
+const tokenLifetimeSeconds = 3600;
+
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(2);
+}
+
+let values: { tenant?: string; role: string; email?: string };
+try {
+  ({ values } = parseArgs({
+    args: Deno.args,
+    options: { tenant: { type: "string" }, role: { type: "string", default: "owner" }, email: { type: "string" } },
+  }));
+} catch (error) {
+  fail(`${(error as Error).message}\n${usage}`);
+}
+const { tenant, role } = values;
+if (!tenant || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(tenant)) fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
+if (!roles.includes(role)) fail(`--role must be one of ${roles.join(", ")}\n${usage}`);
+const email = (values.email ?? `${role}@${tenant}.local`).trim();
+if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail(`--email must be an email address\n${usage}`);
+
+const config = readConfig();
+const db = await openDatabase(config);
+try {
+  await applyMigrations(db);
+  const [{ tenant_id }] = await db.query<{ tenant_id: string }>("select salesos.ensure_tenant($1) as tenant_id", [tenant]);
+  const [{ user_id }] = await db.query<{ user_id: string }>(
+    "select salesos.ensure_dashboard_member($1::uuid, $2, $3) as user_id",
+    [tenant_id, email, role],
+  );
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ email, role: "authenticated", aal: "aal1", is_anonymous: false })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(user_id)
+    .setAudience("authenticated")
+    .setIssuer("salesos-token-cli")
+    .setIssuedAt(now)
+    .setExpirationTime(now + tokenLifetimeSeconds)
+    .sign(new TextEncoder().encode(localJwtSecret(config)));
+  console.log(JSON.stringify({ token, user_id, tenant_id }));
+} finally {
+  await db.close();
+}

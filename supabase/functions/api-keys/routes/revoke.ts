@@ -1,0 +1,21 @@
+// POST /api-keys/:id/revoke: revoked now, for every instance's next request; revoking again
+// answers the same revoked key (and adds no audit entry).
+import type { Context } from "hono";
+import { ApiError } from "../../_shared/errors.ts";
+import { type AppEnv, success } from "../../_shared/http.ts";
+import type { RouteDeps } from "../app.ts";
+import { authorize, bodyReader, keyIdParam } from "../auth.ts";
+import { messages } from "../schemas.ts";
+
+export function revokeKeyHandler(deps: RouteDeps) {
+  return async (c: Context<AppEnv>) => {
+    const actor = await authorize(c, deps, bodyReader(c, { optional: true }));
+    const keyId = keyIdParam(c);
+    const [{ key }] = await deps.db.query<{ key: unknown }>(
+      "select salesos.revoke_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet) as key",
+      [actor.tenantId, keyId, actor.actorId, actor.actorType, actor.ip],
+    );
+    if (!key) throw new ApiError("NOT_FOUND", messages.keyNotFound);
+    return success(c, key);
+  };
+}
