@@ -13,8 +13,9 @@ const db = await openDatabase(config, { owner: true });
 if (config.migrateOnStart) await applyMigrations(db);
 
 const log = config.logRequests ? jsonLog : () => {};
+const keys = createKeyVerifier(db);
 const functions: Record<string, { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }> = {
-  "default-integration": createIntegrationApp({ db, keys: createKeyVerifier(db), config, log }),
+  "default-integration": createIntegrationApp({ db, keys, config, log }),
   // Locally, HS256 tokens of `deno task token` verify with the development secret when none is set.
   "api-keys": createApiKeysApp({ db, jwt: createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) }), config, log }),
 };
@@ -27,11 +28,14 @@ const server = Deno.serve({
     console.log(JSON.stringify({
       level: "info",
       message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
+      pid: Deno.pid,
       database: config.databaseUrl ? "postgres" : `pglite:${config.pgliteDataDir}`,
       ...(config.databaseUrl ? {} : { pglite_shared_on: `127.0.0.1:${config.pgliteSocketPort}` }),
     })),
 }, (request, info) => {
   const url = new URL(request.url);
+  // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
+  if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {

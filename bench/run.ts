@@ -1,0 +1,397 @@
+// `deno task bench`: the service against Postgres's own limit, side by side in one run.
+// Starts the service on a fresh database of the local Postgres, drives it with wrk, drives the
+// same SQL work straight at Postgres with pgbench, and prints a table, one JSON line and
+// bench/RESULTS.md. Figures are medians over BENCH_RUNS runs of BENCH_SECONDS each.
+import postgres from "postgres";
+import bcrypt from "bcryptjs";
+import { generateApiKey } from "../supabase/functions/_shared/api-key.ts";
+import { readConfig } from "../supabase/functions/_shared/config.ts";
+import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
+import { applyMigrations } from "../scripts/database.ts";
+
+const serverUrl = Deno.env.get("BENCH_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 10);
+const runs = Number(Deno.env.get("BENCH_RUNS") ?? 3);
+const root = new URL("../", import.meta.url).pathname;
+const benchDir = `${root}bench/`;
+const serverFlags = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys", "scripts/serve.ts"];
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const round = (value: number, digits = 0) => Number(value.toFixed(digits));
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function run(command: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(command, { args, env, cwd: root, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) throw new Error(`${command} ${args.join(" ")} failed:\n${text}\n${new TextDecoder().decode(out.stderr)}`);
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database: fresh, migrated, with keys and 1000 collaborators (c0..c999@bench.test).
+
+interface Setup {
+  url: string;
+  tenantId: string;
+  smallKeys: { id: string; key: string }[];
+  bulkKey: { id: string; key: string };
+  floodTarget: { id: string; key: string; keyPrefix: string };
+}
+
+async function createDatabase(): Promise<{ setup: Setup; drop: () => Promise<void> }> {
+  const name = `salesos_bench_${Date.now().toString(36)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const db = connectPostgres(url.toString(), readConfig({}));
+  await applyMigrations(db);
+  const [{ id: tenantId }] = await db.query<{ id: string }>("select salesos.ensure_tenant('bench') as id");
+  const createKey = async (name: string) => {
+    const { key, keyPrefix } = generateApiKey("live");
+    const hash = await bcrypt.hash(key, 10);
+    const [{ created }] = await db.query<{ created: { id: string } }>(
+      `select salesos.create_api_key($1::uuid, null, 'cli', null, $2, 'live', $3, $4, '{default:sync}', 100000,
+                                     null, null, 100) as created`,
+      [tenantId, name, keyPrefix, hash],
+    );
+    return { id: created.id, key, keyPrefix };
+  };
+  const smallKeys = [];
+  for (let i = 0; i < 4; i++) smallKeys.push(await createKey(`small-${i}`));
+  const bulkKey = await createKey("bulk");
+  const floodTarget = await createKey("flood-target");
+  await db.query(
+    `insert into salesos.collaborators (tenant_id, environment, external_id, name, email)
+     select $1::uuid, 'live', 'c' || i, 'Seller ' || i, 'c' || i || '@bench.test' from generate_series(0, 999) i`,
+    [tenantId],
+  );
+  await db.close();
+  return {
+    setup: { url: url.toString(), tenantId, smallKeys, bulkKey, floodTarget },
+    drop: async () => {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service: a real process, its peak RSS sampled from /proc.
+
+interface Service {
+  baseUrl: string;
+  pid: number;
+  peakRssMb(): number;
+  resetPeak(): void;
+  stop(): Promise<void>;
+}
+
+async function startService(env: Record<string, string>): Promise<Service> {
+  const port = freePort();
+  const child = new Deno.Command("deno", {
+    args: serverFlags,
+    cwd: root,
+    env: { PORT: String(port), LOG_REQUESTS: "true", ...env },
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      await (await fetch(`${baseUrl}/metrics`)).body?.cancel();
+      break;
+    } catch {
+      if (i > 600) throw new Error("service did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  let peak = 0;
+  const rssMb = () => {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
+  };
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 50);
+  return {
+    baseUrl,
+    pid: child.pid,
+    peakRssMb: () => peak,
+    resetPeak: () => (peak = 0),
+    async stop() {
+      clearInterval(sampler);
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function bcryptCompares(service: Service): Promise<number> {
+  return (await (await fetch(`${service.baseUrl}/metrics`)).json()).bcrypt_compares;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generators.
+
+interface WrkResult {
+  requests: number;
+  duration_us: number;
+  non_2xx: number;
+  socket_errors: number;
+  p50_us: number;
+  p99_us: number;
+}
+
+async function wrk(script: string, connections: number, url: string, env: Record<string, string>, duration = seconds) {
+  const threads = Math.min(2, connections);
+  const out = await run("wrk", [
+    `-t${threads}`, `-c${connections}`, `-d${duration}s`, "--timeout", "10s", "-s", `${benchDir}${script}`,
+    `${url}/functions/v1/default-integration`,
+  ], env);
+  const result = JSON.parse(out.trim().split("\n").at(-1)!) as WrkResult;
+  return { ...result, perSecond: result.requests / (result.duration_us / 1e6) };
+}
+
+/** Runs a bench/*.sql script whose {{name}} placeholders are replaced by SQL literals. */
+async function pgbench(script: string, clients: number, url: string, vars: Record<string, string>) {
+  let sql = await Deno.readTextFile(`${benchDir}${script}`);
+  for (const [name, value] of Object.entries(vars)) sql = sql.replaceAll(`{{${name}}}`, value);
+  const file = await Deno.makeTempFile({ suffix: ".sql" });
+  await Deno.writeTextFile(file, sql);
+  const args = ["-n", "-M", "prepared", `-c${clients}`, `-j${Math.min(2, clients)}`, `-T${seconds}`, "-f", file];
+  const out = await run("pgbench", [...args, url]);
+  await Deno.remove(file);
+  const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
+  const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+  if (!tps || failed > 0) throw new Error(`pgbench ${script}: ${out}`);
+  return { tps, latencyMs };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function coldStart(setup: Setup, env: Record<string, string>) {
+  const toFirstAnswer: number[] = [];
+  const toFirstAuthorized: number[] = [];
+  const body = JSON.stringify({ action: "sync_activities", activities: [] });
+  for (let i = 0; i < 5; i++) {
+    const port = freePort();
+    const url = `http://127.0.0.1:${port}/functions/v1/default-integration`;
+    const started = performance.now();
+    const child = new Deno.Command("deno", {
+      args: serverFlags,
+      cwd: root,
+      env: { PORT: String(port), LOG_REQUESTS: "false", ...env },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let first = 0;
+    while (!first) {
+      try {
+        const res = await fetch(url, { method: "POST" });
+        await res.body?.cancel();
+        first = performance.now() - started;
+      } catch {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${setup.smallKeys[0].key}`, "content-type": "application/json" },
+      body,
+    });
+    await res.body?.cancel();
+    if (res.status !== 200) throw new Error(`cold start: authenticated request answered ${res.status}`);
+    toFirstAnswer.push(first);
+    toFirstAuthorized.push(performance.now() - started);
+    child.kill("SIGTERM");
+    await child.status;
+  }
+  return { firstAnswerMs: round(median(toFirstAnswer)), firstAuthorizedMs: round(median(toFirstAuthorized)) };
+}
+
+async function main() {
+  const cores = navigator.hardwareConcurrency;
+  console.error(`bench: ${cores} cores, ${runs} runs of ${seconds} s each`);
+  const { setup, drop } = await createDatabase();
+  const serviceEnv = { DATABASE_URL: setup.url };
+  const smallEnv = { BENCH_KEYS: setup.smallKeys.map((k) => k.key).join(",") };
+  const literal = (text: string) => `'${text}'`;
+  const tenantVars = { tenant_id: literal(setup.tenantId) };
+  const smallVars = { ...tenantVars, key_ids: literal(`{${setup.smallKeys.map((k) => k.id).join(",")}}`) };
+
+  try {
+    const service = await startService(serviceEnv);
+    const small = { service: [] as number[], baseline: [] as number[], p50: [] as number[], p99: [] as number[], non2xx: 0 };
+    for (let i = 0; i < runs; i++) {
+      const s = await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: `small${i}` });
+      small.service.push(s.perSecond);
+      small.p50.push(s.p50_us / 1000);
+      small.p99.push(s.p99_us / 1000);
+      small.non2xx += s.non_2xx + s.socket_errors;
+      small.baseline.push((await pgbench("small.sql", 32, setup.url, smallVars)).tps);
+      console.error(`small run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(small.baseline.at(-1)!)} tps`);
+    }
+    const smallRss = service.peakRssMb();
+    const comparesAfterSmall = await bcryptCompares(service);
+
+    // Invalid-key flood beside the small load: 8 connections of well-formed wrong keys.
+    const floodRun = await Promise.all([
+      wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "flooded" }),
+      wrk("flood.lua", 8, service.baseUrl, { BENCH_REAL_PREFIX: setup.floodTarget.keyPrefix }),
+    ]);
+    const comparesAfterFlood = await bcryptCompares(service);
+    if (floodRun[1].non_2xx !== floodRun[1].requests) throw new Error("a flood request was not refused");
+
+    service.resetPeak();
+    const bulkEnv = { BENCH_KEYS: setup.bulkKey.key };
+    const bulk = { activities: [] as number[], activitiesBase: [] as number[], collaborators: [] as number[], collaboratorsBase: [] as number[], non2xx: 0 };
+    for (let i = 0; i < runs; i++) {
+      const a = await wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: "sync_activities", BENCH_ID_PREFIX: `bulk${i}` });
+      bulk.activities.push(a.perSecond * 1000);
+      bulk.activitiesBase.push((await pgbench("bulk_activities.sql", 4, setup.url, tenantVars)).tps * 1000);
+      const c = await wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: "sync_collaborators", BENCH_ID_PREFIX: `bulk${i}` });
+      bulk.collaborators.push(c.perSecond * 500);
+      bulk.collaboratorsBase.push((await pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars)).tps * 500);
+      bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
+      console.error(`bulk run ${i + 1}: ${round(bulk.activities.at(-1)!)} activities/s (baseline ${round(bulk.activitiesBase.at(-1)!)}), ` +
+        `${round(bulk.collaborators.at(-1)!)} collaborators/s (baseline ${round(bulk.collaboratorsBase.at(-1)!)})`);
+    }
+    const bulkRss = service.peakRssMb();
+    await service.stop();
+
+    const cold = await coldStart(setup, serviceEnv);
+    const pglite = await pgliteFigures();
+
+    const smallAlone = median(small.service);
+    const results = {
+      date: new Date().toISOString(),
+      cores,
+      runs,
+      seconds,
+      small: {
+        service_rps: round(smallAlone),
+        baseline_tps: round(median(small.baseline)),
+        ratio: round(smallAlone / median(small.baseline), 2),
+        p50_ms: round(median(small.p50), 2),
+        p99_ms: round(median(small.p99), 2),
+        failed_requests: small.non2xx,
+      },
+      bulk: {
+        activities_per_s: round(median(bulk.activities)),
+        activities_baseline_per_s: round(median(bulk.activitiesBase)),
+        activities_ratio: round(median(bulk.activities) / median(bulk.activitiesBase), 2),
+        collaborators_per_s: round(median(bulk.collaborators)),
+        collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
+        collaborators_ratio: round(median(bulk.collaborators) / median(bulk.collaboratorsBase), 2),
+        failed_requests: bulk.non2xx,
+      },
+      cold_start: { first_answer_ms: cold.firstAnswerMs, first_authenticated_200_ms: cold.firstAuthorizedMs },
+      memory: { peak_rss_small_mb: round(smallRss), peak_rss_bulk_mb: round(bulkRss) },
+      bcrypt: { compares_during_small: comparesAfterSmall, distinct_keys: setup.smallKeys.length },
+      flood: {
+        legit_rps_alone: round(smallAlone),
+        legit_rps_with_flood: round(floodRun[0].perSecond),
+        fraction_kept: round(floodRun[0].perSecond / smallAlone, 2),
+        flood_rps: round(floodRun[1].perSecond),
+        bcrypt_compares_during_flood: comparesAfterFlood - comparesAfterSmall,
+      },
+      pglite,
+    };
+    report(results);
+  } finally {
+    await drop();
+  }
+}
+
+/** The same small and bulk loads on the embedded PGlite default, for information (one run each). */
+async function pgliteFigures() {
+  const dataDir = await Deno.makeTempDir({ prefix: "salesos-bench-pglite-" });
+  const env = { PGLITE_DATA_DIR: dataDir, PGLITE_SOCKET_PORT: String(freePort()) };
+  const service = await startService(env);
+  try {
+    const created = JSON.parse(
+      await run("deno", ["task", "--quiet", "keys", "create", "--tenant", "bench", "--name", "pglite", "--rate-limit", "100000"], env),
+    );
+    const post = (body: unknown) =>
+      fetch(`${service.baseUrl}/functions/v1/default-integration`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${created.key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then((r) => r.json());
+    for (let start = 0; start < 1000; start += 500) {
+      await post({
+        action: "sync_collaborators",
+        collaborators: Array.from({ length: 500 }, (_, i) => ({ external_id: `c${start + i}`, name: "Seller", email: `c${start + i}@bench.test` })),
+      });
+    }
+    const duration = Math.max(3, Math.round(seconds / 2));
+    const small = await wrk("small.lua", 32, service.baseUrl, { BENCH_KEYS: created.key }, duration);
+    const bulk = await wrk("bulk.lua", 4, service.baseUrl, { BENCH_KEYS: created.key, BENCH_ACTION: "sync_activities" }, duration);
+    return {
+      small_rps: round(small.perSecond),
+      small_p99_ms: round(small.p99_us / 1000, 2),
+      bulk_activities_per_s: round(bulk.perSecond * 1000),
+      failed_requests: small.non_2xx + small.socket_errors + bulk.non_2xx + bulk.socket_errors,
+    };
+  } finally {
+    await service.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+function report(r: any) {
+  const rows: [string, string, string, string][] = [
+    ["small: requests/s (32 conn, 1 activity)", `${r.small.service_rps}`, `${r.small.baseline_tps} (pgbench)`, `ratio ${r.small.ratio} (target ≥ 0.6)`],
+    ["small: latency p50 / p99", `${r.small.p50_ms} / ${r.small.p99_ms} ms`, "", "p99 target ≤ 25 ms"],
+    ["bulk: activities/s (4 conn, 1000/request)", `${r.bulk.activities_per_s}`, `${r.bulk.activities_baseline_per_s} (pgbench)`, `ratio ${r.bulk.activities_ratio} (target ≥ 0.6)`],
+    ["bulk: collaborators/s (4 conn, 500/request)", `${r.bulk.collaborators_per_s}`, `${r.bulk.collaborators_baseline_per_s} (pgbench)`, `ratio ${r.bulk.collaborators_ratio} (target ≥ 0.6)`],
+    ["cold start: first answer / first authenticated 200", `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`, "", "targets ≤ 300 / ≤ 400 ms"],
+    ["peak RSS: small / bulk", `${r.memory.peak_rss_small_mb} / ${r.memory.peak_rss_bulk_mb} MB`, "", "target ≤ 150 MB"],
+    ["bcrypt compares during small", `${r.bcrypt.compares_during_small}`, `${r.bcrypt.distinct_keys} distinct keys`, "target: equal"],
+    ["flood: legit requests/s kept", `${r.flood.legit_rps_with_flood} of ${r.flood.legit_rps_alone}`, `flood ${r.flood.flood_rps} req/s`, `fraction ${r.flood.fraction_kept} (target ≥ 0.5)`],
+    ["flood: bcrypt compares", `${r.flood.bcrypt_compares_during_flood}`, "", "wrong secrets throttled per source and key"],
+    ["PGlite: small requests/s, p99", `${r.pglite.small_rps}, ${r.pglite.small_p99_ms} ms`, "", "information"],
+    ["PGlite: bulk activities/s", `${r.pglite.bulk_activities_per_s}`, "", "information"],
+  ];
+  const table = [
+    "| measure | service | baseline | result |",
+    "|---|---|---|---|",
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+  console.log(table);
+  console.log(JSON.stringify(r));
+  Deno.writeTextFileSync(
+    `${benchDir}RESULTS.md`,
+    `# Benchmark results
+
+Command: \`deno task bench\` (BENCH_RUNS=${r.runs}, BENCH_SECONDS=${r.seconds}). Machine: ${r.cores} cores, shared by
+the service, Postgres 15 and the load generators (wrk, pgbench). Date: ${r.date}.
+Figures are medians over ${r.runs} runs; baselines are measured in the same run.
+
+${table}
+
+Failed requests (non-2xx or socket errors) in the measured loads: small ${r.small.failed_requests}, bulk ${r.bulk.failed_requests}, PGlite ${r.pglite.failed_requests}.
+
+\`\`\`json
+${JSON.stringify(r)}
+\`\`\`
+`,
+  );
+}
+
+await main();

@@ -1,0 +1,31 @@
+-- One new activity per request, keys taken in turn from BENCH_KEYS (comma-separated).
+local keys = {}
+for key in string.gmatch(os.getenv("BENCH_KEYS"), "[^,]+") do table.insert(keys, key) end
+local threads = 0
+local counter = 0
+local prefix = os.getenv("BENCH_ID_PREFIX") or "small"
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+function request()
+  counter = counter + 1
+  local body = string.format(
+    '{"action":"sync_activities","activities":[{"activity_code":"%03d","external_id":"%s-%d-%d",' ..
+    '"collaborator_email":"c%d@bench.test","data":{"client":"Acme Corp","duration_min":%d}}]}',
+    counter % 999 + 1, prefix, tid, counter, counter % 1000, counter % 60)
+  return wrk.format("POST", nil, {
+    ["Authorization"] = "Bearer " .. keys[counter % #keys + 1],
+    ["Content-Type"] = "application/json",
+  }, body)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"non_2xx":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end

@@ -1,0 +1,8 @@
+-- pgbench baseline of one small request: the two statements the service issues for it.
+-- (pgbench reads any colon followed by a word as a variable, even inside quotes: hence chr(58).)
+\set n random(0, 999)
+\set k random(1, 4)
+select outcome from salesos.admit_request(({{key_ids}}::uuid[])[:k], '127.0.0.1'::inet, 'default' || chr(58) || 'sync', gen_random_uuid(), 0);
+select * from salesos.sync_activities({{tenant_id}}::uuid, 'live', ({{key_ids}}::uuid[])[:k], gen_random_uuid(), '127.0.0.1'::inet, 0,
+  jsonb_build_array(jsonb_build_object('ord', 0, 'activity_code', '001', 'external_id', 'pgb-' || gen_random_uuid(),
+    'collaborator_email', 'c' || :n || '@bench.test', 'data', jsonb_build_object('client', 'Acme Corp', 'duration_min', 12))));
