@@ -463,7 +463,14 @@ Deno.test("sync_collaborators", async (t) => {
       email: `Concurrent${i}@Example.com`,
       team: "Parallel",
     }));
-    const answers = await Promise.all(Array.from({ length: 10 }, () => sync(batch)));
+    // Five instances, each with its own connection pool, two batches each, all at once.
+    const instances = Array.from({ length: 5 }, () => integrationHarness(test.connect()));
+    const answers = await Promise.all(
+      Array.from(
+        { length: 10 },
+        (_, i) => instances[i % 5].post(key, { action: "sync_collaborators", collaborators: batch }),
+      ),
+    );
     for (const a of answers) {
       assert.equal(a.status, 200, JSON.stringify(a.json));
       assert.deepEqual(a.json.data.errors, []);
