@@ -77,6 +77,41 @@ Deno.test("authentication", async (t) => {
     assert.deepEqual([res.status, res.json.error.message], [401, invalidKey]);
   });
 
+  await t.step("repeated wrong secrets for one key id from one source stop costing bcrypt work", async () => {
+    const fresh = integrationHarness(test.db);
+    const real = await createKey(test.db, tenant);
+    const answers = [];
+    for (let i = 0; i < 30; i++) {
+      const forged = real.key.slice(0, 16) + crypto.randomUUID().replaceAll("-", "").slice(0, 18);
+      answers.push(await fresh.post(forged + checksum(forged), empty, { ip: "198.51.100.20" }));
+    }
+    assert.deepEqual(new Set(answers.map((a) => `${a.status} ${a.json.error.message}`)), new Set([`401 ${invalidKey}`]));
+    assert.equal(fresh.keys.bcryptCompares, 10);
+    // Another source is not throttled by it, and the real key still works from the throttled one.
+    assert.equal((await fresh.post(real.key, empty, { ip: "198.51.100.21" })).status, 200);
+    assert.equal((await fresh.post(real.key, empty, { ip: "198.51.100.20" })).status, 200);
+  });
+
+  await t.step("a source that keeps failing gets no database work for unproven keys; proven keys still pass", async () => {
+    const { db, counter } = counting(test.db);
+    const fresh = integrationHarness(db);
+    const proven = await createKey(test.db, tenant);
+    assert.equal((await fresh.post(proven.key, empty, { ip: "198.51.100.30" })).status, 200);
+    for (let i = 0; i < 100; i++) {
+      const unknown = `sk_live_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
+      await fresh.post(unknown + checksum(unknown), empty, { ip: "198.51.100.30" });
+    }
+    const queriesBefore = counter.queries;
+    const unknown = `sk_live_${"q".repeat(26)}`;
+    const refused = await fresh.post(unknown + checksum(unknown), empty, { ip: "198.51.100.30" });
+    assert.deepEqual([refused.status, refused.json.error.message], [401, invalidKey]);
+    assert.equal(counter.queries, queriesBefore);
+    const newKey = await createKey(test.db, tenant);
+    assert.equal((await fresh.post(newKey.key, empty, { ip: "198.51.100.30" })).status, 401);
+    assert.equal((await fresh.post(newKey.key, empty, { ip: "198.51.100.31" })).status, 200);
+    assert.equal((await fresh.post(proven.key, empty, { ip: "198.51.100.30" })).status, 200);
+  });
+
   await t.step("a valid key is admitted; a second request needs no new bcrypt compare", async () => {
     const fresh = integrationHarness(test.db);
     const real = await createKey(test.db, tenant);

@@ -14,6 +14,9 @@ export interface KeyVerifier {
 export interface KeyVerifierOptions {
   /** Wrong secrets tolerated per (source, key id) in a window before bcrypt is no longer tried. */
   maxFailures?: number;
+  /** Failed verifications (unknown ids or wrong secrets) tolerated per source in a window before
+   *  that source's unverified keys are refused without any database or bcrypt work. */
+  maxSourceFailures?: number;
   failureWindowMs?: number;
   cacheSize?: number;
 }
@@ -36,6 +39,7 @@ async function sha256Hex(text: string): Promise<string> {
 
 export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}): KeyVerifier {
   const maxFailures = options.maxFailures ?? 10;
+  const maxSourceFailures = options.maxSourceFailures ?? 100;
   const failureWindowMs = options.failureWindowMs ?? 10 * 60_000;
   const cacheSize = options.cacheSize ?? 10_000;
 
@@ -45,35 +49,39 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
   const failures = new BoundedMap<string, { count: number; since: number }>(cacheSize);
   let bcryptCompares = 0;
 
-  function throttled(throttleKey: string): boolean {
-    const entry = failures.get(throttleKey);
+  function throttled(counterKey: string, limit: number): boolean {
+    const entry = failures.get(counterKey);
     if (!entry) return false;
     if (Date.now() - entry.since > failureWindowMs) {
-      failures.delete(throttleKey);
+      failures.delete(counterKey);
       return false;
     }
-    return entry.count >= maxFailures;
+    return entry.count >= limit;
   }
 
-  function recordFailure(throttleKey: string): void {
-    const entry = failures.get(throttleKey);
+  function recordFailure(counterKey: string): void {
+    const entry = failures.get(counterKey);
     if (entry) entry.count++;
-    else failures.set(throttleKey, { count: 1, since: Date.now() });
+    else failures.set(counterKey, { count: 1, since: Date.now() });
   }
 
-  async function compareWithStoredHash(token: string, digest: string, keyPrefix: string, throttleKey: string) {
+  async function compareWithStoredHash(token: string, digest: string, keyPrefix: string, source: string) {
     const [row] = await db.query<{ id: string; key_hash: string }>(
       "select id, key_hash from salesos.find_api_key($1)",
       [keyPrefix],
     );
-    if (!row) return null; // unknown id: no bcrypt work at all
+    if (!row) {
+      recordFailure(source); // unknown id: no bcrypt work at all
+      return null;
+    }
     bcryptCompares++;
     if (await bcrypt.compare(token, row.key_hash)) {
       verified.set(digest, row.id);
       return row.id;
     }
     rejected.set(digest, true);
-    recordFailure(throttleKey);
+    recordFailure(source);
+    recordFailure(`${source}|${keyPrefix}`);
     return null;
   }
 
@@ -86,12 +94,12 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
       const known = verified.get(digest);
       if (known) return known;
       if (rejected.has(digest)) return null;
-      const throttleKey = `${source}|${keyPrefix}`;
-      if (throttled(throttleKey)) return null;
+      // A source that keeps failing gets no more work for keys it has not proven (cached ones pass above).
+      if (throttled(source, maxSourceFailures) || throttled(`${source}|${keyPrefix}`, maxFailures)) return null;
 
       let pending = inFlight.get(digest);
       if (!pending) {
-        pending = compareWithStoredHash(token, digest, keyPrefix, throttleKey)
+        pending = compareWithStoredHash(token, digest, keyPrefix, source)
           .finally(() => inFlight.delete(digest));
         inFlight.set(digest, pending);
       }
