@@ -53,18 +53,27 @@ async function migrationFiles(): Promise<{ version: string; name: string; sql: s
 
 const quote = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
+/** Versions already applied; creates the bookkeeping table on a database that has none. */
+async function appliedVersions(db: Database): Promise<Set<string>> {
+  try {
+    const rows = await db.query<{ version: string }>("select version from supabase_migrations.schema_migrations");
+    return new Set(rows.map((r) => r.version));
+  } catch (error) {
+    if ((error as { code?: string }).code !== "42P01") throw error; // anything but "no such table"
+    await db.exec(`
+      create schema if not exists supabase_migrations;
+      create table if not exists supabase_migrations.schema_migrations (
+        version text not null primary key, statements text[], name text);`);
+    return new Set();
+  }
+}
+
 /** Applies pending migrations, each in its own transaction; returns the versions applied. */
 export async function applyMigrations(db: Database): Promise<string[]> {
-  await db.exec(`
-    create schema if not exists supabase_migrations;
-    create table if not exists supabase_migrations.schema_migrations (
-      version text not null primary key, statements text[], name text);`);
+  const applied = await appliedVersions(db);
   const appliedNow: string[] = [];
   for (const migration of await migrationFiles()) {
-    const applied = async () =>
-      (await db.query("select 1 from supabase_migrations.schema_migrations where version = $1", [migration.version]))
-        .length > 0;
-    if (await applied()) continue;
+    if (applied.has(migration.version)) continue;
     try {
       // One simple-protocol script is one implicit transaction: a failure leaves nothing behind.
       await db.exec(`${migration.sql}
@@ -72,7 +81,7 @@ export async function applyMigrations(db: Database): Promise<string[]> {
       appliedNow.push(migration.version);
     } catch (error) {
       // Another process starting on the same database may have applied it first.
-      if (!(await applied())) throw error;
+      if (!(await appliedVersions(db)).has(migration.version)) throw error;
     }
   }
   return appliedNow;
