@@ -146,7 +146,9 @@ export const usageQuerySchema = z.object({
   return { from: from.toISOString(), to: to.toISOString(), bucket: q.bucket };
 });
 
-// --- cursors: opaque to clients; "<time to the microsecond>|<row id>" inside ---
+// --- cursors: opaque to clients; "<time to the microsecond>|<row id>" inside. The time goes to
+// SQL as text: postgres.js would pass a timestamptz parameter through a JS Date and lose the
+// microseconds, and with them rows that share a millisecond. ---
 
 const cursorPattern = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)\|(.+)$/;
 

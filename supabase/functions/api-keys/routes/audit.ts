@@ -12,7 +12,7 @@ export function auditHandler(deps: RouteDeps) {
     const query = parseWith(auditQuerySchema, c.req.query(), messages.invalidQuery);
     const after = decodeCursor(query.cursor, serialIdPattern);
     const [{ page }] = await deps.db.query<{ page: { items: unknown[]; next_cursor: string | null } }>(
-      "select salesos.audit_page($1::uuid, $2::uuid, $3, $4, $5::timestamptz, $6::bigint) as page",
+      "select salesos.audit_page($1::uuid, $2::uuid, $3, $4, $5::text::timestamptz, $6::bigint) as page",
       [actor.tenantId, query.key_id ?? null, query.action ?? null, query.limit, after?.at ?? null, after?.id ?? null],
     );
     return success(c, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });

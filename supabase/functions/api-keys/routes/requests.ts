@@ -13,7 +13,7 @@ export function requestsHandler(deps: RouteDeps) {
     const query = parseWith(pageQuerySchema, c.req.query(), messages.invalidQuery);
     const after = decodeCursor(query.cursor, serialIdPattern);
     const [{ page }] = await deps.db.query<{ page: { items: unknown[]; next_cursor: string | null } | null }>(
-      "select salesos.api_key_requests($1::uuid, $2::uuid, $3, $4::timestamptz, $5::bigint) as page",
+      "select salesos.api_key_requests($1::uuid, $2::uuid, $3, $4::text::timestamptz, $5::bigint) as page",
       [actor.tenantId, keyId, query.limit, after?.at ?? null, after?.id ?? null],
     );
     if (!page) throw new ApiError("NOT_FOUND", messages.keyNotFound);
