@@ -1,0 +1,206 @@
+// One request with the contract's envelope: retries (429 within the cap; 502/503/504 and, for
+// idempotent requests, network errors with backoff), the rate-limit headers of the last response,
+// and typed errors.
+import { SalesOSApiError, SalesOSConnectionError } from "./errors.ts";
+import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from "./retry.ts";
+import type { ErrorCode, ErrorDetail, ResponseMeta } from "./types.ts";
+
+/** The subset of `fetch` the clients call; pass your own to add proxies, logging or tests. */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface TransportOptions {
+  /** The project URL, e.g. `https://<ref>.supabase.co` or `http://127.0.0.1:54321`. */
+  baseUrl: string;
+  fetch?: FetchLike;
+  retry?: RetryOptions;
+  /** Per attempt, default 60 s; a timed-out attempt counts as a network error. */
+  timeoutMs?: number;
+  /** Sent with every request (e.g. a tracing header). */
+  headers?: Record<string, string>;
+  /** Called before each wait for a retry, e.g. to log that a 429 makes the client wait. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  /** 1 for the first retry. */
+  retry: number;
+  delayMs: number;
+  /** What the attempt ended with. */
+  error: SalesOSApiError | SalesOSConnectionError;
+}
+
+/** `X-RateLimit-*` of the last response; `reset` is seconds until the hourly window ends. */
+export interface RateLimit {
+  limit: number;
+  remaining: number;
+  reset: number;
+}
+
+export interface Answer<T> {
+  data: T;
+  /** Null for a 204 (no content). */
+  meta: ResponseMeta | null;
+  status: number;
+  requestId: string | null;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string | number | undefined>;
+  headers?: Record<string, string>;
+  /** Sending it twice has the effect of sending it once: network errors may be retried. */
+  idempotent: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * 503 means nothing was written (contract), so it is retried for any request; a gateway's 502/504
+ * may come after the function did its work, so only idempotent requests are retried on those.
+ */
+function retriableStatus(status: number, idempotent: boolean): boolean {
+  return status === 503 || (idempotent && (status === 502 || status === 504));
+}
+
+/** `https://x.supabase.co`, `…/`, or `…/functions/v1` all mean the same functions root. */
+function functionsRoot(baseUrl: string): string {
+  const trimmed = baseUrl.replace(/\/+$/, "");
+  return trimmed.endsWith("/functions/v1") ? trimmed : `${trimmed}/functions/v1`;
+}
+
+function readRateLimit(headers: Headers): RateLimit | null {
+  const [limit, remaining, reset] = ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]
+    .map((name) => headers.get(name))
+    .map((value) => (value === null || value === "" ? NaN : Number(value)));
+  return [limit, remaining, reset].every(Number.isFinite) ? { limit, remaining, reset } : null;
+}
+
+interface ErrorBody {
+  error?: { code?: unknown; message?: unknown; details?: unknown; retry_after?: unknown };
+}
+
+function apiError(response: Response, payload: unknown, requestId: string | null): SalesOSApiError {
+  const error = (payload as ErrorBody | null)?.error;
+  const headerRetryAfter = Number(response.headers.get("retry-after") ?? NaN);
+  const retryAfter = typeof error?.retry_after === "number"
+    ? error.retry_after
+    : Number.isFinite(headerRetryAfter) ? headerRetryAfter : null;
+  if (typeof error?.code !== "string" || typeof error.message !== "string") {
+    return new SalesOSApiError({
+      status: response.status,
+      code: "UNEXPECTED_RESPONSE",
+      message: `Unexpected HTTP ${response.status} response without an error body`,
+      requestId,
+      retryAfter,
+    });
+  }
+  return new SalesOSApiError({
+    status: response.status,
+    code: error.code as ErrorCode,
+    message: error.message,
+    details: Array.isArray(error.details) ? (error.details as ErrorDetail[]) : [],
+    requestId,
+    retryAfter,
+  });
+}
+
+export class Transport {
+  /** Rate-limit headers of the last response; null when it carried none (e.g. a 401). */
+  rateLimit: RateLimit | null = null;
+  readonly #root: string;
+  readonly #fetch: FetchLike;
+  readonly #retry: RetryPolicy;
+  readonly #timeoutMs: number;
+  readonly #headers: Record<string, string>;
+  readonly #authorization: () => string | Promise<string>;
+  readonly #onRetry: (event: RetryEvent) => void;
+
+  constructor(options: TransportOptions, authorization: () => string | Promise<string>) {
+    if (!options.baseUrl) throw new TypeError("baseUrl is required");
+    this.#root = functionsRoot(options.baseUrl);
+    // Bound to globalThis: some runtimes refuse a fetch called as a method of another object.
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#retry = retryPolicy(options.retry);
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#headers = options.headers ?? {};
+    this.#authorization = authorization;
+    this.#onRetry = options.onRetry ?? (() => {});
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions): Promise<Answer<T>> {
+    const url = new URL(`${this.#root}${path}`);
+    for (const [name, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const body = options.body === undefined
+      ? undefined
+      : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+
+    for (let retry = 0;; retry++) {
+      const canRetry = this.#retry.enabled && retry < this.#retry.maxRetries;
+      // Per attempt: a token provider may have refreshed the token during a wait.
+      const headers: Record<string, string> = {
+        ...this.#headers,
+        ...options.headers,
+        Accept: "application/json",
+        Authorization: `Bearer ${await this.#authorization()}`,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      };
+      let response: Response;
+      let text: string;
+      try {
+        const timeout = AbortSignal.timeout(this.#timeoutMs);
+        const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+        response = await this.#fetch(url.toString(), { method, headers, body, signal });
+        text = await response.text();
+      } catch (cause) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        const what = cause instanceof Error && cause.name === "TimeoutError"
+          ? `no response within ${this.#timeoutMs} ms`
+          : String(cause instanceof Error ? cause.message : cause);
+        const error = new SalesOSConnectionError(`${method} ${url.pathname} failed: ${what}`, retry + 1, cause);
+        if (!canRetry || !options.idempotent) throw error;
+        await this.#wait(retry, backoffDelay(retry, this.#retry), error, options.signal);
+        continue;
+      }
+
+      this.rateLimit = readRateLimit(response.headers);
+      let payload: unknown = null;
+      try {
+        payload = text === "" ? null : JSON.parse(text);
+      } catch {
+        // Not JSON (e.g. a gateway's HTML page): reported below as UNEXPECTED_RESPONSE.
+      }
+      const meta = (payload as { meta?: ResponseMeta } | null)?.meta;
+      const requestId = response.headers.get("x-request-id") ?? meta?.request_id ?? null;
+
+      if (response.status === 204) return { data: undefined as T, meta: null, status: 204, requestId };
+      if (response.ok && payload !== null && typeof payload === "object" && "data" in payload && meta) {
+        return { data: (payload as { data: T }).data, meta, status: response.status, requestId };
+      }
+      const error = response.ok
+        ? new SalesOSApiError({
+          status: response.status,
+          code: "UNEXPECTED_RESPONSE",
+          message: `HTTP ${response.status} response is not the API's envelope`,
+          requestId,
+        })
+        : apiError(response, payload, requestId);
+
+      if (canRetry && error.status === 429 && error.retryAfter !== null &&
+        error.retryAfter <= this.#retry.maxRetryAfterSeconds) {
+        await this.#wait(retry, error.retryAfter * 1000, error, options.signal);
+        continue;
+      }
+      if (canRetry && retriableStatus(error.status, options.idempotent)) {
+        await this.#wait(retry, backoffDelay(retry, this.#retry), error, options.signal);
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  #wait(retry: number, delayMs: number, error: SalesOSApiError | SalesOSConnectionError, signal?: AbortSignal) {
+    this.#onRetry({ retry: retry + 1, delayMs, error });
+    return sleep(delayMs, signal);
+  }
+}

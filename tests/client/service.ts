@@ -1,0 +1,48 @@
+// The real service for the client and CLI tests: `deno task start` as a subprocess on a fresh
+// Postgres database, with keys made through the product's own SQL.
+import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
+import { freshDatabase, type TestDatabase } from "../support/database.ts";
+import { createKey, createTenant, type TestKey } from "../support/fixtures.ts";
+import { type RunningServer, startServer } from "../support/server.ts";
+
+export interface Service extends AsyncDisposable {
+  database: TestDatabase;
+  server: RunningServer;
+  baseUrl: string;
+  /** A new key (default: default:sync, 100000 requests per hour) of a new tenant, so tests share no data. */
+  key(settings?: Partial<KeySettings>): Promise<TestKey>;
+  /** Rows of a SQL query on the service's database. */
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export async function startService(env: Record<string, string> = {}): Promise<Service> {
+  const database = await freshDatabase();
+  try {
+    const server = await startServer({ DATABASE_URL: database.url, BCRYPT_COST: "4", LOG_REQUESTS: "false", ...env });
+    return {
+      database,
+      server,
+      baseUrl: server.baseUrl,
+      key: async (settings = {}) =>
+        createKey(database.db, await createTenant(database.db), { rate_limit_per_hour: 100_000, ...settings }),
+      query: (sql, params = []) => database.db.query(sql, params),
+      async [Symbol.asyncDispose]() {
+        await server[Symbol.asyncDispose]();
+        await database[Symbol.asyncDispose]();
+      },
+    };
+  } catch (error) {
+    await database[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+/** Moves a key's rate-limit window so that it ends in `seconds`: a 429 then says retry_after = seconds. */
+export async function endWindowIn(service: Service, keyId: string, seconds: number) {
+  await service.query(
+    "update salesos.rate_limit_windows set window_started_at = now() - interval '1 hour' + make_interval(secs => $2) where key_id = $1",
+    [keyId, seconds],
+  );
+}
+
+export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
