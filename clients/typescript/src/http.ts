@@ -38,8 +38,7 @@ export interface RateLimit {
 
 export interface Answer<T> {
   data: T;
-  /** Null for a 204 (no content). */
-  meta: ResponseMeta | null;
+  meta: ResponseMeta;
   status: number;
   requestId: string | null;
 }
@@ -173,7 +172,6 @@ export class Transport {
       const meta = (payload as { meta?: ResponseMeta } | null)?.meta;
       const requestId = response.headers.get("x-request-id") ?? meta?.request_id ?? null;
 
-      if (response.status === 204) return { data: undefined as T, meta: null, status: 204, requestId };
       if (response.ok && payload !== null && typeof payload === "object" && "data" in payload && meta) {
         return { data: (payload as { data: T }).data, meta, status: response.status, requestId };
       }

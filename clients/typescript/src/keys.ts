@@ -7,9 +7,11 @@ import type {
   ApiKeyWithSecret,
   AuditEntry,
   CreateApiKeyInput,
+  DeletedApiKey,
   Environment,
   Page,
   RequestLogEntry,
+  RotatedApiKey,
   UpdateApiKeyInput,
 } from "./types.ts";
 
@@ -34,7 +36,7 @@ export interface CallOptions {
 }
 
 function page<T>(answer: Answer<T[]>): Page<T> {
-  return { items: answer.data, nextCursor: answer.meta?.next_cursor ?? null };
+  return { items: answer.data, nextCursor: answer.meta.next_cursor ?? null };
 }
 
 const path = (id: string, action = "") => `/api-keys/${encodeURIComponent(id)}${action}`;
@@ -93,18 +95,18 @@ export class SalesOSKeysClient {
   }
 
   /** Deletes permanently (the audit log keeps its history). */
-  async delete(id: string, options: CallOptions = {}): Promise<void> {
+  async delete(id: string, options: CallOptions = {}): Promise<DeletedApiKey> {
     // Not retried after a lost answer: the retry would find no key and report 404.
-    await this.#transport.request<unknown>("DELETE", path(id), { idempotent: false, ...options });
+    return (await this.#transport.request<DeletedApiKey>("DELETE", path(id), { idempotent: false, ...options })).data;
   }
 
   /**
    * A new key with the same settings (plaintext in this answer only); the old one keeps working for
    * `gracePeriodSeconds` (0-604800, default 0). A revoked or expired key: CONFLICT (409).
    */
-  async rotate(id: string, rotation: { gracePeriodSeconds?: number } = {}, options: CallOptions = {}): Promise<ApiKeyWithSecret> {
+  async rotate(id: string, rotation: { gracePeriodSeconds?: number } = {}, options: CallOptions = {}): Promise<RotatedApiKey> {
     const body = rotation.gracePeriodSeconds === undefined ? {} : { grace_period_seconds: rotation.gracePeriodSeconds };
-    return (await this.#transport.request<ApiKeyWithSecret>("POST", path(id, "/rotate"), { body, idempotent: false, ...options }))
+    return (await this.#transport.request<RotatedApiKey>("POST", path(id, "/rotate"), { body, idempotent: false, ...options }))
       .data;
   }
 

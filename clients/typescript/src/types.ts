@@ -117,6 +117,18 @@ export interface ApiKeyWithSecret extends ApiKey {
   key: string;
 }
 
+/** Returned by rotate: the new key, and what became of the old one. */
+export interface RotatedApiKey extends ApiKeyWithSecret {
+  /** The old key: it stops working at `expires_at` (now, or after the grace period). */
+  rotated_from: { id: string; key_prefix: string; expires_at: string | null };
+}
+
+export interface DeletedApiKey {
+  id: string;
+  key_prefix: string;
+  deleted: true;
+}
+
 export interface Page<T> {
   items: T[];
   /** Pass as `cursor` for the next page; null on the last one. */
