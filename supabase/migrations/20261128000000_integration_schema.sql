@@ -91,7 +91,9 @@ create table salesos.collaborators (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, environment, email_normalized),
-  unique (tenant_id, environment, external_id)
+  -- A batch may move an external_id from one collaborator to another (renumbering, even a swap):
+  -- uniqueness is checked at the end of the upsert statement, not row by row in its write order.
+  unique (tenant_id, environment, external_id) deferrable initially immediate
 );
 comment on table salesos.collaborators is 'Salespeople synced by sync_collaborators; identity is the trimmed, lower-cased email per tenant and environment.';
 

@@ -187,13 +187,6 @@ $$;
 comment on function salesos.sync_activities(uuid, text, uuid, uuid, inet, integer, jsonb) is
   'Stores a validated batch of activities in one statement: first occurrence per external_id, known collaborators only, each once.';
 
--- A batch may move an external_id from one collaborator to another (renumbering, even a swap):
--- uniqueness is checked at the end of the upsert statement, not row by row in its write order.
-alter table salesos.collaborators
-  drop constraint collaborators_tenant_id_environment_external_id_key,
-  add constraint collaborators_tenant_id_environment_external_id_key
-    unique (tenant_id, environment, external_id) deferrable initially immediate;
-
 create function salesos.sync_collaborators(
   p_tenant_id uuid,
   p_environment text,

@@ -146,6 +146,11 @@ Deno.test("protocol", async (t) => {
     assert.equal(res.status, 500);
     assertEnvelope(res, "500");
     assert.deepEqual(res.json.error, { code: "SERVER_ERROR", message: "Internal server error" });
+    const [row] = await test.db.query<{ status: number }>(
+      "select status from salesos.request_log where request_id = $1",
+      [res.json.meta.request_id],
+    );
+    assert.equal(row?.status, 500, "an admitted request that failed is in the key's request log");
   });
 
   await t.step("an unreachable database is 503 with Retry-After", async () => {

@@ -1,6 +1,6 @@
 // POST /default-integration: authenticate, read the body, run the action, shape the response.
 import type { Context } from "hono";
-import { ApiError, messages } from "../../_shared/errors.ts";
+import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
 import { type AppEnv, elapsedMs, readJsonBody, success } from "../../_shared/http.ts";
 import { type AuthDeps, authenticate, type Principal } from "../auth.ts";
 import { syncActivities } from "../actions/sync-activities.ts";
@@ -25,14 +25,17 @@ export function syncHandler(deps: AuthDeps) {
       c.get("log").item_counts = { ...counts, errors: data.errors.length };
       return success(c, data);
     } catch (error) {
-      if (error instanceof ApiError) await logRefusal(c, deps, principal, error);
+      // An unavailable database cannot take the log row either; anything else unexpected is a 500.
+      if (!(error instanceof DatabaseUnavailableError)) {
+        await logFailure(c, deps, principal, error instanceof ApiError ? error.status : 500);
+      }
       throw error;
     }
   };
 }
 
-/** Logs an admitted request refused for its body. Best effort: the refusal is the answer either way. */
-async function logRefusal(c: Context<AppEnv>, deps: AuthDeps, principal: Principal, error: ApiError) {
+/** Logs an admitted request that did not succeed. Best effort: the error is the answer either way. */
+async function logFailure(c: Context<AppEnv>, deps: AuthDeps, principal: Principal, status: number) {
   try {
     await deps.db.query(
       "select salesos.log_request($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::inet, $8, null)",
@@ -42,12 +45,12 @@ async function logRefusal(c: Context<AppEnv>, deps: AuthDeps, principal: Princip
         principal.keyId,
         principal.environment,
         (c.get("log").action as string | undefined) ?? null,
-        error.status,
+        status,
         principal.ip,
         elapsedMs(c),
       ],
     );
   } catch {
-    // The database is failing; the client still gets its 4xx.
+    // The database is failing; the client still gets its error.
   }
 }
