@@ -2,7 +2,7 @@
 --   find_api_key     -> the bcrypt hash to verify a presented key once per instance
 --   admit_request    -> status, IP allowlist, scope and the hourly window, in one atomic call
 --   sync_collaborators / sync_activities -> one set-based statement per batch, plus its log row
---   log_request      -> the log row of an admitted request that failed body validation
+--   log_request      -> the log row of an admitted request that did not succeed
 
 create function salesos.find_api_key(p_key_prefix text)
 returns table (id uuid, key_hash text)
