@@ -38,7 +38,9 @@ const config = readConfig();
 const db = await openDatabase(config);
 try {
   await applyMigrations(db);
-  const [{ tenant_id }] = await db.query<{ tenant_id: string }>("select salesos.ensure_tenant($1) as tenant_id", [tenant]);
+  const [{ tenant_id }] = await db.query<{ tenant_id: string }>("select salesos.ensure_tenant($1) as tenant_id", [
+    tenant,
+  ]);
   const [{ user_id }] = await db.query<{ user_id: string }>(
     "select salesos.ensure_dashboard_member($1::uuid, $2, $3) as user_id",
     [tenant_id, email, role],

@@ -18,7 +18,12 @@ Deno.test("audit log", async (t) => {
   const created = await api.call({ method: "POST", token: owner.token, body: { name: "first" }, ip: "203.0.113.5" });
   const id = created.json.data.id;
   await api.call({ method: "PATCH", path: `/${id}`, token: admin.token, body: { name: "renamed" }, ip: "2001:db8::7" });
-  const rotated = await api.call({ method: "POST", path: `/${id}/rotate`, token: owner.token, body: { grace_period_seconds: 300 } });
+  const rotated = await api.call({
+    method: "POST",
+    path: `/${id}/rotate`,
+    token: owner.token,
+    body: { grace_period_seconds: 300 },
+  });
   const newId = rotated.json.data.id;
   await api.call({ method: "POST", path: `/${newId}/revoke`, token: admin.token });
   await api.call({ method: "DELETE", path: `/${newId}`, token: owner.token });
@@ -27,20 +32,45 @@ Deno.test("audit log", async (t) => {
     const res = await audit();
     assert.equal(res.status, 200);
     const entries = res.json.data;
-    assert.deepEqual(entries.map((e: { action: string }) => e.action), ["key.delete", "key.revoke", "key.rotate", "key.update", "key.create"]);
+    assert.deepEqual(entries.map((e: { action: string }) => e.action), [
+      "key.delete",
+      "key.revoke",
+      "key.rotate",
+      "key.update",
+      "key.create",
+    ]);
     assert.deepEqual(entries.map((e: { key_id: string }) => e.key_id), [newId, newId, id, id, id]);
     assert.deepEqual(entries.map((e: { actor: { email: string } }) => e.actor.email), [
-      "olga@example.com", "adam@example.com", "olga@example.com", "adam@example.com", "olga@example.com",
+      "olga@example.com",
+      "adam@example.com",
+      "olga@example.com",
+      "adam@example.com",
+      "olga@example.com",
     ]);
     assert.deepEqual(entries[4].actor, { type: "user", id: owner.userId, email: "olga@example.com" });
-    assert.deepEqual(entries.map((e: { source_ip: string }) => e.source_ip), ["127.0.0.1", "127.0.0.1", "127.0.0.1", "2001:db8::7", "203.0.113.5"]);
+    assert.deepEqual(entries.map((e: { source_ip: string }) => e.source_ip), [
+      "127.0.0.1",
+      "127.0.0.1",
+      "127.0.0.1",
+      "2001:db8::7",
+      "203.0.113.5",
+    ]);
     assert.deepEqual(entries[3].changes, { name: { from: "first", to: "renamed" } });
     assert.equal(entries[4].key_prefix, created.json.data.key_prefix);
     assert.deepEqual(entries[2].changes.new_key_id, newId);
     assert.deepEqual(entries[1].changes, { revoked_at: entries[1].changes.revoked_at });
     assert.match(entries[1].changes.revoked_at, isoMs);
     for (const entry of entries) {
-      assert.deepEqual(Object.keys(entry).sort(), ["action", "actor", "changes", "id", "key_id", "key_prefix", "source_ip", "time"]);
+      assert.deepEqual(Object.keys(entry).sort(), [
+        "action",
+        "actor",
+        "changes",
+        "id",
+        "key_id",
+        "key_prefix",
+        "source_ip",
+        "time",
+      ]);
       assert.match(entry.time, isoMs);
     }
     assert.equal(JSON.stringify(entries).includes(rotated.json.data.key), false, "no plaintext in the audit log");
@@ -48,7 +78,11 @@ Deno.test("audit log", async (t) => {
 
   await t.step("filters: key_id and action", async () => {
     const forKey = await audit(`?key_id=${id}`);
-    assert.deepEqual(forKey.json.data.map((e: { action: string }) => e.action), ["key.rotate", "key.update", "key.create"]);
+    assert.deepEqual(forKey.json.data.map((e: { action: string }) => e.action), [
+      "key.rotate",
+      "key.update",
+      "key.create",
+    ]);
     const creates = await audit("?action=key.create");
     assert.deepEqual(creates.json.data.map((e: { key_id: string }) => e.key_id), [id]);
     const both = await audit(`?action=key.revoke&key_id=${newId}`);
@@ -66,9 +100,18 @@ Deno.test("audit log", async (t) => {
   });
 
   await t.step("invalid filters are 400", async () => {
-    for (const [query, field] of [["?action=key.explode", "action"], ["?key_id=abc", "key_id"], ["?limit=500", "limit"], ["?cursor=xyz", "cursor"]]) {
+    for (
+      const [query, field] of [["?action=key.explode", "action"], ["?key_id=abc", "key_id"], ["?limit=500", "limit"], [
+        "?cursor=xyz",
+        "cursor",
+      ]]
+    ) {
       const res = await audit(query);
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.details[0].field], [400, "VALIDATION_ERROR", field], query);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.details[0].field], [
+        400,
+        "VALIDATION_ERROR",
+        field,
+      ], query);
     }
   });
 
@@ -96,7 +139,13 @@ Deno.test("audit source ip behind trusted proxies", async (t) => {
 
   await t.step("by default X-Forwarded-For is ignored: the socket peer is recorded", async () => {
     const api = apiKeysHarness(test.db);
-    await api.call({ method: "POST", token: owner.token, body: { name: "direct" }, ip: "203.0.113.1", headers: forged });
+    await api.call({
+      method: "POST",
+      token: owner.token,
+      body: { name: "direct" },
+      ip: "203.0.113.1",
+      headers: forged,
+    });
     const [entry] = (await api.call({ path: "/audit?limit=1", token: owner.token })).json.data;
     assert.equal(entry.source_ip, "203.0.113.1");
   });
@@ -104,7 +153,10 @@ Deno.test("audit source ip behind trusted proxies", async (t) => {
   await t.step("with one trusted hop, the address the proxy saw is recorded", async () => {
     const api = apiKeysHarness(test.db, { trustedProxyHops: 1 });
     await api.call({
-      method: "POST", token: owner.token, body: { name: "proxied" }, ip: "10.0.0.2",
+      method: "POST",
+      token: owner.token,
+      body: { name: "proxied" },
+      ip: "10.0.0.2",
       headers: { "x-forwarded-for": "198.51.100.66, 192.0.2.44" },
     });
     const [entry] = (await api.call({ path: "/audit?limit=1", token: owner.token })).json.data;

@@ -42,9 +42,16 @@ Deno.test("tenant admins", async (t) => {
     ];
     for (const call of calls) {
       const res = await api.call({ ...call, token: user.token });
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [403, "FORBIDDEN", forbidden], call.method + call.path);
+      assert.deepEqual(
+        [res.status, res.json.error.code, res.json.error.message],
+        [403, "FORBIDDEN", forbidden],
+        call.method + call.path,
+      );
     }
-    assert.equal((await api.call({ path: `/${key.id}`, token: (await member(test.db, acme, "owner")).token })).json.data.status, "active");
+    assert.equal(
+      (await api.call({ path: `/${key.id}`, token: (await member(test.db, acme, "owner")).token })).json.data.status,
+      "active",
+    );
   });
 
   await t.step("a user of no tenant is 403", async () => {
@@ -59,7 +66,10 @@ Deno.test("tenant admins", async (t) => {
     const user = await member(test.db, acme, "admin", email);
     const res = await api.call({ method: "POST", token: user.token, body: create });
     assert.equal(res.status, 201);
-    const [{ tenant_id }] = await test.db.query<{ tenant_id: string }>("select tenant_id from salesos.api_keys where id = $1", [res.json.data.id]);
+    const [{ tenant_id }] = await test.db.query<{ tenant_id: string }>(
+      "select tenant_id from salesos.api_keys where id = $1",
+      [res.json.data.id],
+    );
     assert.equal(tenant_id, acme);
     assert.equal((await api.call({ token: user.token, tenant: globex })).status, 403);
   });
@@ -70,9 +80,17 @@ Deno.test("tenant admins", async (t) => {
     const user = await member(test.db, globex, "admin", email);
     const ambiguous = await api.call({ token: user.token });
     assert.deepEqual([ambiguous.status, ambiguous.json.error.code], [400, "VALIDATION_ERROR"]);
-    assert.deepEqual(ambiguous.json.error.details, [{ field: "X-Tenant-Id", message: "required: you manage API keys in several tenants" }]);
+    assert.deepEqual(ambiguous.json.error.details, [{
+      field: "X-Tenant-Id",
+      message: "required: you manage API keys in several tenants",
+    }]);
 
-    const inGlobex = await api.call({ method: "POST", token: user.token, tenant: globex, body: { name: "for globex" } });
+    const inGlobex = await api.call({
+      method: "POST",
+      token: user.token,
+      tenant: globex,
+      body: { name: "for globex" },
+    });
     assert.equal(inGlobex.status, 201);
     const listed = await api.call({ token: user.token, tenant: globex });
     assert.deepEqual(listed.json.data.map((k: { name: string }) => k.name), ["for globex"]);
@@ -90,20 +108,31 @@ Deno.test("tenant admins", async (t) => {
   await t.step("an X-Tenant-Id that is not a uuid is 400", async () => {
     const user = await member(test.db, acme, "owner");
     const res = await api.call({ token: user.token, tenant: "acme" });
-    assert.deepEqual([res.status, res.json.error.details], [400, [{ field: "X-Tenant-Id", message: "X-Tenant-Id must be a tenant id (uuid)" }]]);
+    assert.deepEqual([res.status, res.json.error.details], [400, [{
+      field: "X-Tenant-Id",
+      message: "X-Tenant-Id must be a tenant id (uuid)",
+    }]]);
   });
 
   await t.step("with a user token, tenant_id in the body or the query is ignored", async () => {
     const user = await member(test.db, acme, "owner");
     const created = await api.call({ method: "POST", token: user.token, body: { name: "mine", tenant_id: globex } });
     assert.equal(created.status, 201);
-    const [{ tenant_id }] = await test.db.query<{ tenant_id: string }>("select tenant_id from salesos.api_keys where id = $1", [created.json.data.id]);
+    const [{ tenant_id }] = await test.db.query<{ tenant_id: string }>(
+      "select tenant_id from salesos.api_keys where id = $1",
+      [created.json.data.id],
+    );
     assert.equal(tenant_id, acme);
     const globexKey = await createKey(test.db, globex, { name: "globex secret" });
     const listed = await api.call({ token: user.token, path: `?tenant_id=${globex}&limit=100` });
     assert.equal(listed.status, 200);
     assert.equal(listed.json.data.some((k: { id: string }) => k.id === globexKey.id), false);
-    const patched = await api.call({ method: "PATCH", path: `/${created.json.data.id}`, token: user.token, body: { tenant_id: globex, name: "still mine" } });
+    const patched = await api.call({
+      method: "PATCH",
+      path: `/${created.json.data.id}`,
+      token: user.token,
+      body: { tenant_id: globex, name: "still mine" },
+    });
     assert.deepEqual([patched.status, patched.json.data.name], [200, "still mine"]);
   });
 
@@ -121,9 +150,16 @@ Deno.test("tenant admins", async (t) => {
     ];
     for (const call of calls) {
       const res = await api.call({ ...call, token: user.token });
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [404, "NOT_FOUND", "API key not found"], call.method + call.path);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+        404,
+        "NOT_FOUND",
+        "API key not found",
+      ], call.method + call.path);
     }
-    const [row] = await test.db.query<{ name: string; revoked_at: string | null }>("select name, revoked_at from salesos.api_keys where id = $1", [theirs.id]);
+    const [row] = await test.db.query<{ name: string; revoked_at: string | null }>(
+      "select name, revoked_at from salesos.api_keys where id = $1",
+      [theirs.id],
+    );
     assert.deepEqual(row, { name: "test key", revoked_at: null });
   });
 
@@ -152,15 +188,27 @@ Deno.test("platform admins (service_role tokens)", async (t) => {
   await t.step("or by tenant_id in the body", async () => {
     const res = await api.call({ method: "POST", token: service, body: { ...create, tenant_id: globex } });
     assert.equal(res.status, 201);
-    const [{ tenant_id }] = await test.db.query<{ tenant_id: string }>("select tenant_id from salesos.api_keys where id = $1", [res.json.data.id]);
+    const [{ tenant_id }] = await test.db.query<{ tenant_id: string }>(
+      "select tenant_id from salesos.api_keys where id = $1",
+      [res.json.data.id],
+    );
     assert.equal(tenant_id, globex);
-    const revoked = await api.call({ method: "POST", path: `/${res.json.data.id}/revoke`, token: service, body: { tenant_id: globex } });
+    const revoked = await api.call({
+      method: "POST",
+      path: `/${res.json.data.id}/revoke`,
+      token: service,
+      body: { tenant_id: globex },
+    });
     assert.deepEqual([revoked.status, revoked.json.data.status], [200, "revoked"]);
   });
 
   await t.step("without a tenant it is 400", async () => {
     const res = await api.call({ token: service });
-    assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [400, "VALIDATION_ERROR", "A service_role token must name a tenant with X-Tenant-Id or tenant_id in the body"]);
+    assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+      400,
+      "VALIDATION_ERROR",
+      "A service_role token must name a tenant with X-Tenant-Id or tenant_id in the body",
+    ]);
     const noBodyTenant = await api.call({ method: "POST", token: service, body: create });
     assert.equal(noBodyTenant.status, 400);
   });
@@ -170,12 +218,20 @@ Deno.test("platform admins (service_role tokens)", async (t) => {
   });
 
   await t.step("header and body naming different tenants is 400; an invalid tenant_id is 400", async () => {
-    const res = await api.call({ method: "POST", token: service, tenant: acme, body: { ...create, tenant_id: globex } });
+    const res = await api.call({
+      method: "POST",
+      token: service,
+      tenant: acme,
+      body: { ...create, tenant_id: globex },
+    });
     assert.deepEqual([res.status, res.json.error.details[0].field], [400, "tenant_id"]);
     const same = await api.call({ method: "POST", token: service, tenant: acme, body: { ...create, tenant_id: acme } });
     assert.equal(same.status, 201);
     const invalid = await api.call({ method: "POST", token: service, body: { ...create, tenant_id: 42 } });
-    assert.deepEqual(invalid.json.error.details, [{ field: "tenant_id", message: "tenant_id must be a tenant id (uuid)" }]);
+    assert.deepEqual(invalid.json.error.details, [{
+      field: "tenant_id",
+      message: "tenant_id must be a tenant id (uuid)",
+    }]);
   });
 
   await t.step("a tenant that does not exist is 404", async () => {
@@ -200,7 +256,11 @@ Deno.test("platform admins (service_role tokens)", async (t) => {
 
   await t.step("a user token claiming role service_role in the body changes nothing", async () => {
     const user = await member(test.db, acme, "member");
-    const res = await api.call({ method: "POST", token: user.token, body: { ...create, role: "service_role", tenant_id: acme } });
+    const res = await api.call({
+      method: "POST",
+      token: user.token,
+      body: { ...create, role: "service_role", tenant_id: acme },
+    });
     assert.equal(res.status, 403);
   });
 });

@@ -9,8 +9,21 @@ import { integrationHarness } from "../support/integration.ts";
 import { apiKeysHarness, isoMs, member, uuidPattern } from "./harness.ts";
 
 const keyObjectFields = [
-  "created_at", "created_by", "environment", "expires_at", "id", "ip_allowlist", "key_prefix", "last_used_at",
-  "last_used_ip", "name", "rate_limit_per_hour", "request_count", "revoked_at", "scopes", "status",
+  "created_at",
+  "created_by",
+  "environment",
+  "expires_at",
+  "id",
+  "ip_allowlist",
+  "key_prefix",
+  "last_used_at",
+  "last_used_ip",
+  "name",
+  "rate_limit_per_hour",
+  "request_count",
+  "revoked_at",
+  "scopes",
+  "status",
 ].sort();
 
 Deno.test("create", async (t) => {
@@ -36,9 +49,22 @@ Deno.test("create", async (t) => {
     assert.deepEqual(
       { ...first, id: 0, key: 0, key_prefix: 0, created_at: 0 },
       {
-        id: 0, key: 0, key_prefix: 0, created_at: 0, name: "CRM sync", environment: "live", scopes: [],
-        rate_limit_per_hour: 1000, ip_allowlist: [], expires_at: null, status: "active", created_by: owner.userId,
-        revoked_at: null, last_used_at: null, last_used_ip: null, request_count: 0,
+        id: 0,
+        key: 0,
+        key_prefix: 0,
+        created_at: 0,
+        name: "CRM sync",
+        environment: "live",
+        scopes: [],
+        rate_limit_per_hour: 1000,
+        ip_allowlist: [],
+        expires_at: null,
+        status: "active",
+        created_by: owner.userId,
+        revoked_at: null,
+        last_used_at: null,
+        last_used_ip: null,
+        request_count: 0,
       },
     );
     assert.match(res.json.meta.request_id, uuidPattern);
@@ -60,7 +86,11 @@ Deno.test("create", async (t) => {
     assert.match(key.key, /^sk_test_/);
     assert.deepEqual(
       [key.name, key.environment, key.scopes, key.rate_limit_per_hour, key.expires_at, key.ip_allowlist],
-      ["Nightly import", "test", ["default:sync", "leads:read"], 50, expires, ["203.0.113.7", "10.1.0.0/16", "2001:db8::/32"]],
+      ["Nightly import", "test", ["default:sync", "leads:read"], 50, expires, [
+        "203.0.113.7",
+        "10.1.0.0/16",
+        "2001:db8::/32",
+      ]],
     );
   });
 
@@ -74,9 +104,16 @@ Deno.test("create", async (t) => {
       assert.equal(text.includes(first.key), false);
       assert.equal(text.includes("$2"), false, "no hash");
     }
-    const [{ key_hash }] = await test.db.query<{ key_hash: string }>("select key_hash from salesos.api_keys where id = $1", [first.id]);
+    const [{ key_hash }] = await test.db.query<{ key_hash: string }>(
+      "select key_hash from salesos.api_keys where id = $1",
+      [first.id],
+    );
     assert.equal(await bcrypt.compare(first.key, key_hash), true);
-    assert.equal(JSON.stringify(api.logs).includes(first.key.slice(16)), false, "the secret part never reaches the log");
+    assert.equal(
+      JSON.stringify(api.logs).includes(first.key.slice(16)),
+      false,
+      "the secret part never reaches the log",
+    );
   });
 
   await t.step("the new key works with default-integration right away", async () => {
@@ -95,7 +132,14 @@ Deno.test("create", async (t) => {
       action: "key.create",
       key_prefix: first.key_prefix,
       ip: "127.0.0.1",
-      changes: { name: "CRM sync", environment: "live", scopes: [], rate_limit_per_hour: 1000, expires_at: null, ip_allowlist: [] },
+      changes: {
+        name: "CRM sync",
+        environment: "live",
+        scopes: [],
+        rate_limit_per_hour: 1000,
+        expires_at: null,
+        ip_allowlist: [],
+      },
     });
   });
 
@@ -107,19 +151,63 @@ Deno.test("create", async (t) => {
       [{ name: "x".repeat(101) }, "name", "name must be a string of 1-100 characters"],
       [{ name: 7 }, "name", "name must be a string of 1-100 characters"],
       [{ name: "k", environment: "prod" }, "environment", 'environment must be "live" or "test"'],
-      [{ name: "k", scopes: ["admin:all"] }, "scopes[0]", "scopes must be an array of known scopes: default:sync, leads:read, leads:write"],
-      [{ name: "k", scopes: "default:sync" }, "scopes", "scopes must be an array of known scopes: default:sync, leads:read, leads:write"],
-      [{ name: "k", rate_limit_per_hour: 0 }, "rate_limit_per_hour", "rate_limit_per_hour must be an integer from 1 to 100000"],
-      [{ name: "k", rate_limit_per_hour: 100_001 }, "rate_limit_per_hour", "rate_limit_per_hour must be an integer from 1 to 100000"],
-      [{ name: "k", rate_limit_per_hour: 1.5 }, "rate_limit_per_hour", "rate_limit_per_hour must be an integer from 1 to 100000"],
-      [{ name: "k", rate_limit_per_hour: "10" }, "rate_limit_per_hour", "rate_limit_per_hour must be an integer from 1 to 100000"],
+      [
+        { name: "k", scopes: ["admin:all"] },
+        "scopes[0]",
+        "scopes must be an array of known scopes: default:sync, leads:read, leads:write",
+      ],
+      [
+        { name: "k", scopes: "default:sync" },
+        "scopes",
+        "scopes must be an array of known scopes: default:sync, leads:read, leads:write",
+      ],
+      [
+        { name: "k", rate_limit_per_hour: 0 },
+        "rate_limit_per_hour",
+        "rate_limit_per_hour must be an integer from 1 to 100000",
+      ],
+      [
+        { name: "k", rate_limit_per_hour: 100_001 },
+        "rate_limit_per_hour",
+        "rate_limit_per_hour must be an integer from 1 to 100000",
+      ],
+      [
+        { name: "k", rate_limit_per_hour: 1.5 },
+        "rate_limit_per_hour",
+        "rate_limit_per_hour must be an integer from 1 to 100000",
+      ],
+      [
+        { name: "k", rate_limit_per_hour: "10" },
+        "rate_limit_per_hour",
+        "rate_limit_per_hour must be an integer from 1 to 100000",
+      ],
       [{ name: "k", expires_at: "2020-01-01T00:00:00Z" }, "expires_at", "expires_at must be in the future"],
-      [{ name: "k", expires_at: "tomorrow" }, "expires_at", "expires_at must be an ISO 8601 date-time with offset or Z, in the future"],
-      [{ name: "k", expires_at: "2099-01-01T00:00:00" }, "expires_at", "expires_at must be an ISO 8601 date-time with offset or Z, in the future"],
-      [{ name: "k", ip_allowlist: ["999.1.1.1"] }, "ip_allowlist[0]", "999.1.1.1: not an IPv4/IPv6 address or CIDR block"],
+      [
+        { name: "k", expires_at: "tomorrow" },
+        "expires_at",
+        "expires_at must be an ISO 8601 date-time with offset or Z, in the future",
+      ],
+      [
+        { name: "k", expires_at: "2099-01-01T00:00:00" },
+        "expires_at",
+        "expires_at must be an ISO 8601 date-time with offset or Z, in the future",
+      ],
+      [
+        { name: "k", ip_allowlist: ["999.1.1.1"] },
+        "ip_allowlist[0]",
+        "999.1.1.1: not an IPv4/IPv6 address or CIDR block",
+      ],
       [{ name: "k", ip_allowlist: ["10.0.0.1/8"] }, "ip_allowlist[0]", "10.0.0.1/8: CIDR block has host bits set"],
-      [{ name: "k", ip_allowlist: ["2001:db8::/129"] }, "ip_allowlist[0]", "2001:db8::/129: prefix length must be 0-128"],
-      [{ name: "k", ip_allowlist: "10.0.0.1" }, "ip_allowlist", "ip_allowlist must be an array of at most 100 IPv4/IPv6 addresses or CIDR blocks"],
+      [
+        { name: "k", ip_allowlist: ["2001:db8::/129"] },
+        "ip_allowlist[0]",
+        "2001:db8::/129: prefix length must be 0-128",
+      ],
+      [
+        { name: "k", ip_allowlist: "10.0.0.1" },
+        "ip_allowlist",
+        "ip_allowlist must be an array of at most 100 IPv4/IPv6 addresses or CIDR blocks",
+      ],
       [
         { name: "k", ip_allowlist: Array.from({ length: 101 }, (_, i) => `10.0.${i}.1`) },
         "ip_allowlist",
@@ -134,8 +222,15 @@ Deno.test("create", async (t) => {
       assert.deepEqual(res.json.error.details[0], { field, message }, JSON.stringify(body).slice(0, 80));
     }
     const several = await post({ name: "", rate_limit_per_hour: 0, scopes: ["x"] });
-    assert.deepEqual(several.json.error.details.map((d: { field: string }) => d.field).sort(), ["name", "rate_limit_per_hour", "scopes[0]"]);
-    assert.equal((await post({ name: "k", ip_allowlist: Array.from({ length: 100 }, (_, i) => `10.0.${i}.1`) })).status, 201);
+    assert.deepEqual(several.json.error.details.map((d: { field: string }) => d.field).sort(), [
+      "name",
+      "rate_limit_per_hour",
+      "scopes[0]",
+    ]);
+    assert.equal(
+      (await post({ name: "k", ip_allowlist: Array.from({ length: 100 }, (_, i) => `10.0.${i}.1`) })).status,
+      201,
+    );
   });
 
   await t.step("a body that is no JSON object is 400; without application/json it is 415", async () => {
@@ -150,7 +245,9 @@ Deno.test("create", async (t) => {
   });
 
   await t.step("a body over 5 MiB is 413", async () => {
-    const res = await post(JSON.stringify({ name: "k", pad: "x".repeat(5 * 1024 * 1024) }), { "content-type": "application/json" });
+    const res = await post(JSON.stringify({ name: "k", pad: "x".repeat(5 * 1024 * 1024) }), {
+      "content-type": "application/json",
+    });
     assert.deepEqual([res.status, res.json.error.code], [413, "PAYLOAD_TOO_LARGE"]);
   });
 
@@ -175,7 +272,9 @@ Deno.test("active-key cap per tenant", async (t) => {
     assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [409, "CONFLICT", limit]);
     const [{ count }] = await test.db.query<{ count: number }>("select count(*)::int as count from salesos.api_keys");
     assert.equal(count, 3);
-    const [{ audits }] = await test.db.query<{ audits: number }>("select count(*)::int as audits from salesos.audit_log");
+    const [{ audits }] = await test.db.query<{ audits: number }>(
+      "select count(*)::int as audits from salesos.audit_log",
+    );
     assert.equal(audits, 3);
     // Revoked and expired keys do not count.
     await api.call({ method: "POST", token: owner.token, path: `/${ids[0]}/revoke` });

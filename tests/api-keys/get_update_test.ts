@@ -55,7 +55,13 @@ Deno.test("get and update", async (t) => {
       expires_at: null,
     });
     assert.deepEqual(
-      [all.json.data.name, all.json.data.scopes, all.json.data.rate_limit_per_hour, all.json.data.ip_allowlist, all.json.data.expires_at],
+      [
+        all.json.data.name,
+        all.json.data.scopes,
+        all.json.data.rate_limit_per_hour,
+        all.json.data.ip_allowlist,
+        all.json.data.expires_at,
+      ],
       ["after", ["leads:read", "leads:write"], 99, ["192.0.2.0/24"], null],
     );
     const cleared = await patch(key.id, { ip_allowlist: null });
@@ -96,7 +102,11 @@ Deno.test("get and update", async (t) => {
     ];
     for (const [body, field] of cases) {
       const res = await patch(key.id, body);
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [400, "VALIDATION_ERROR", "Invalid API key settings"]);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+        400,
+        "VALIDATION_ERROR",
+        "Invalid API key settings",
+      ]);
       assert.equal(res.json.error.details[0].field, field, JSON.stringify(body).slice(0, 60));
     }
     const notObject = await patch(key.id, [1]);
@@ -108,7 +118,10 @@ Deno.test("get and update", async (t) => {
   await t.step("environment cannot be patched", async () => {
     const key = await createKey(test.db, tenant);
     const res = await patch(key.id, { environment: "test" });
-    assert.deepEqual(res.json.error.details, [{ field: "environment", message: "environment cannot be changed: create a new key instead" }]);
+    assert.deepEqual(res.json.error.details, [{
+      field: "environment",
+      message: "environment cannot be changed: create a new key instead",
+    }]);
     assert.equal(res.status, 400);
   });
 
@@ -119,7 +132,11 @@ Deno.test("get and update", async (t) => {
     await test.db.query("update salesos.api_keys set expires_at = now() where id = $1", [expired.id]);
     for (const id of [revoked.id, expired.id]) {
       const res = await patch(id, { expires_at: new Date(Date.now() + 86_400_000).toISOString() });
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [409, "CONFLICT", "API key is revoked or expired"]);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+        409,
+        "CONFLICT",
+        "API key is revoked or expired",
+      ]);
     }
   });
 

@@ -51,7 +51,11 @@ export function apiKeysHarness(
       body = JSON.stringify(o.body);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
     }
-    const request = new Request(`http://localhost/api-keys${o.path ?? ""}`, { method: o.method ?? "GET", headers, body });
+    const request = new Request(`http://localhost/api-keys${o.path ?? ""}`, {
+      method: o.method ?? "GET",
+      headers,
+      body,
+    });
     const response = await app.fetch(request, { remoteAddr: { hostname: o.ip ?? "127.0.0.1" } });
     const text = await response.text();
     return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null };
@@ -80,7 +84,8 @@ export async function hs256(claims: JWTPayload, secret = testSecret): Promise<st
 
 /** An unsigned token (`alg: none`). */
 export function unsigned(claims: JWTPayload): string {
-  const part = (value: unknown) => btoa(JSON.stringify(value)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  const part = (value: unknown) =>
+    btoa(JSON.stringify(value)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
   return `${part({ alg: "none", typ: "JWT" })}.${part(claims)}.`;
 }
 

@@ -27,7 +27,11 @@ Deno.test("HS256 Dashboard tokens", async (t) => {
   const list = (token: string) => api.call({ token });
   const rejected = async (token: string, why: string) => {
     const res = await list(token);
-    assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [401, "UNAUTHORIZED", invalidToken], why);
+    assert.deepEqual(
+      [res.status, res.json.error.code, res.json.error.message],
+      [401, "UNAUTHORIZED", invalidToken],
+      why,
+    );
   };
 
   await t.step("a token signed with the project secret is accepted", async () => {
@@ -86,7 +90,12 @@ Deno.test("HS256 Dashboard tokens", async (t) => {
   });
 
   await t.step("no Authorization header, or not a Bearer one, is 401", async () => {
-    for (const headers of [{}, { authorization: "Basic dXNlcjpwYXNz" }, { authorization: "Bearer" }] as Record<string, string>[]) {
+    for (
+      const headers of [{}, { authorization: "Basic dXNlcjpwYXNz" }, { authorization: "Bearer" }] as Record<
+        string,
+        string
+      >[]
+    ) {
       const res = await api.call({ headers });
       assert.deepEqual(
         [res.status, res.json.error.message],
@@ -107,7 +116,9 @@ Deno.test("HS256 Dashboard tokens", async (t) => {
     await list(expired);
     const line = JSON.stringify(api.logs.at(-1));
     assert.match(line, /ERR_JWT_EXPIRED/);
-    for (const token of [expired, owner.token]) assert.equal(JSON.stringify(api.logs).includes(token.split(".")[2]), false);
+    for (const token of [expired, owner.token]) {
+      assert.equal(JSON.stringify(api.logs).includes(token.split(".")[2]), false);
+    }
   });
 });
 
@@ -159,20 +170,26 @@ Deno.test("ES256 and RS256 Dashboard tokens against the project's JWKS", async (
   await t.step("a token without kid, or naming a key of another type, is 401", async () => {
     const { SignJWT, generateKeyPair } = await import("jose");
     const { privateKey } = await generateKeyPair("ES256");
-    await rejected(await new SignJWT(userClaims(owner.userId)).setProtectedHeader({ alg: "ES256" }).sign(privateKey), "no kid");
+    await rejected(
+      await new SignJWT(userClaims(owner.userId)).setProtectedHeader({ alg: "ES256" }).sign(privateKey),
+      "no kid",
+    );
     // An RS256 header naming the EC key: WebCrypto refuses the key for that algorithm.
     const rsaSigned = await rs.sign(userClaims(owner.userId), { kid: es.kid });
     await rejected(rsaSigned, "key type mismatch");
     assert.equal(api.logs.at(-1)?.auth_failure, "key does not fit the algorithm");
   });
 
-  await t.step("an unknown kid is 401 without asking the Auth server, and refetches the JWKS at most once per cool-down", async () => {
-    const before = jwksFetches();
-    const stranger = await signingKey("ES256");
-    for (let i = 0; i < 3; i++) await rejected(await stranger.sign(userClaims(owner.userId)), "unknown kid");
-    assert.equal(jwksFetches() - before, 0, "the JWKS was fetched less than 30 s ago");
-    assert.deepEqual(auth.requests.filter((r) => r.path !== jwksPath), [], "no token was sent to /auth/v1/user");
-  });
+  await t.step(
+    "an unknown kid is 401 without asking the Auth server, and refetches the JWKS at most once per cool-down",
+    async () => {
+      const before = jwksFetches();
+      const stranger = await signingKey("ES256");
+      for (let i = 0; i < 3; i++) await rejected(await stranger.sign(userClaims(owner.userId)), "unknown kid");
+      assert.equal(jwksFetches() - before, 0, "the JWKS was fetched less than 30 s ago");
+      assert.deepEqual(auth.requests.filter((r) => r.path !== jwksPath), [], "no token was sent to /auth/v1/user");
+    },
+  );
 
   await t.step("an HS256 token is not sent to the JWKS path: it needs the secret", async () => {
     const res = await api.call({ token: await hs256(userClaims(owner.userId)) });
@@ -252,7 +269,11 @@ Deno.test("JWKS source, cache and outages", async (t) => {
     auth.failWith(500);
     const api = apiKeysHarness(test.db, { jwt: { supabaseUrl: auth.url } });
     const res = await api.call({ token: await es.sign(userClaims(owner.userId)) });
-    assert.deepEqual([res.status, res.json.error.code, res.headers.get("retry-after")], [503, "SERVICE_UNAVAILABLE", "5"]);
+    assert.deepEqual([res.status, res.json.error.code, res.headers.get("retry-after")], [
+      503,
+      "SERVICE_UNAVAILABLE",
+      "5",
+    ]);
     auth.failWith(null);
   });
 
@@ -271,7 +292,9 @@ Deno.test("JWKS source, cache and outages", async (t) => {
       return Response.json({ keys: [es.jwk] });
     });
     try {
-      const api = apiKeysHarness(test.db, { jwt: { supabaseUrl: `http://127.0.0.1:${slow.addr.port}`, jwksTimeoutMs: 100 } });
+      const api = apiKeysHarness(test.db, {
+        jwt: { supabaseUrl: `http://127.0.0.1:${slow.addr.port}`, jwksTimeoutMs: 100 },
+      });
       const res = await api.call({ token: await es.sign(userClaims(owner.userId)) });
       assert.equal(res.status, 503);
     } finally {

@@ -20,9 +20,15 @@ Deno.test("list", async (t) => {
 
   // 25 keys; some created in the same transaction share created_at, so the id breaks ties.
   const created: string[] = [];
-  for (let i = 0; i < 22; i++) created.push((await createKey(test.db, tenant, { name: `k${String(i).padStart(2, "0")}` })).id);
-  await test.db.query("update salesos.api_keys set created_at = (select max(created_at) from salesos.api_keys) where name in ('k19', 'k20', 'k21')");
-  for (let i = 22; i < 25; i++) created.push((await createKey(test.db, tenant, { name: `k${i}`, environment: "test" })).id);
+  for (let i = 0; i < 22; i++) {
+    created.push((await createKey(test.db, tenant, { name: `k${String(i).padStart(2, "0")}` })).id);
+  }
+  await test.db.query(
+    "update salesos.api_keys set created_at = (select max(created_at) from salesos.api_keys) where name in ('k19', 'k20', 'k21')",
+  );
+  for (let i = 22; i < 25; i++) {
+    created.push((await createKey(test.db, tenant, { name: `k${i}`, environment: "test" })).id);
+  }
 
   await t.step("newest first, 20 by default, with a cursor for the rest", async () => {
     const res = await list();
@@ -46,7 +52,9 @@ Deno.test("list", async (t) => {
     } while (cursor);
     assert.equal(seen.length, 25);
     assert.deepEqual(new Set(seen), new Set(created));
-    const rows = await test.db.query<{ id: string }>("select id from salesos.api_keys order by created_at desc, id desc");
+    const rows = await test.db.query<{ id: string }>(
+      "select id from salesos.api_keys order by created_at desc, id desc",
+    );
     assert.deepEqual(seen, rows.map((r) => r.id));
   });
 
@@ -63,7 +71,9 @@ Deno.test("list", async (t) => {
 
   await t.step("status filter: active, revoked, expired", async () => {
     await api.call({ method: "POST", token: owner.token, path: `/${created[0]}/revoke` });
-    await test.db.query("update salesos.api_keys set expires_at = now() - interval '1 second' where id = $1", [created[1]]);
+    await test.db.query("update salesos.api_keys set expires_at = now() - interval '1 second' where id = $1", [
+      created[1],
+    ]);
     assert.deepEqual(names(await list("?status=revoked")), ["k00"]);
     assert.deepEqual(names(await list("?status=expired")), ["k01"]);
     const active = await list("?status=active&limit=100");
@@ -90,7 +100,11 @@ Deno.test("list", async (t) => {
     ];
     for (const [query, field] of cases) {
       const res = await list(query);
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [400, "VALIDATION_ERROR", "Invalid query parameters"], query);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+        400,
+        "VALIDATION_ERROR",
+        "Invalid query parameters",
+      ], query);
       assert.equal(res.json.error.details[0].field, field, query);
     }
   });

@@ -16,21 +16,28 @@ Deno.test("revoke", async (t) => {
   const api = apiKeysHarness(test.db);
   const revoke = (id: string) => api.call({ method: "POST", path: `/${id}/revoke`, token: owner.token });
 
-  await t.step("a key created and used through the API is refused on the very next request after revoke, on every instance", async () => {
-    const created = await api.call({ method: "POST", token: owner.token, body: { name: "to revoke", scopes: ["default:sync"] } });
-    const { id, key } = created.json.data;
-    const instances = [integrationHarness(test.db), integrationHarness(test.connect())];
-    for (const instance of instances) assert.equal((await instance.post(key, empty)).status, 200);
+  await t.step(
+    "a key created and used through the API is refused on the very next request after revoke, on every instance",
+    async () => {
+      const created = await api.call({
+        method: "POST",
+        token: owner.token,
+        body: { name: "to revoke", scopes: ["default:sync"] },
+      });
+      const { id, key } = created.json.data;
+      const instances = [integrationHarness(test.db), integrationHarness(test.connect())];
+      for (const instance of instances) assert.equal((await instance.post(key, empty)).status, 200);
 
-    const res = await revoke(id);
-    assert.equal(res.status, 200);
-    assert.equal(res.json.data.status, "revoked");
-    assert.match(res.json.data.revoked_at, isoMs);
-    for (const instance of instances) {
-      const refused = await instance.post(key, empty);
-      assert.deepEqual([refused.status, refused.json.error.message], [401, invalidKey]);
-    }
-  });
+      const res = await revoke(id);
+      assert.equal(res.status, 200);
+      assert.equal(res.json.data.status, "revoked");
+      assert.match(res.json.data.revoked_at, isoMs);
+      for (const instance of instances) {
+        const refused = await instance.post(key, empty);
+        assert.deepEqual([refused.status, refused.json.error.message], [401, invalidKey]);
+      }
+    },
+  );
 
   await t.step("revoking again is 200 with the same revoked_at and no second audit entry", async () => {
     const key = await createKey(test.db, tenant);
@@ -42,7 +49,12 @@ Deno.test("revoke", async (t) => {
       "select action, actor_id, host(source_ip) as ip, changes from salesos.audit_log where key_id = $1 and action = 'key.revoke'",
       [key.id],
     );
-    assert.deepEqual([...entries], [{ action: "key.revoke", actor_id: owner.userId, ip: "127.0.0.1", changes: { revoked_at: first.json.data.revoked_at } }]);
+    assert.deepEqual([...entries], [{
+      action: "key.revoke",
+      actor_id: owner.userId,
+      ip: "127.0.0.1",
+      changes: { revoked_at: first.json.data.revoked_at },
+    }]);
   });
 
   await t.step("a revoked key stays listed, with its history", async () => {
@@ -78,7 +90,10 @@ Deno.test("delete", async (t) => {
       assert.deepEqual([refused.status, refused.json.error.message], [401, invalidKey]);
     }
     assert.equal((await api.call({ path: `/${key.id}`, token: owner.token })).status, 404);
-    const [{ count }] = await test.db.query<{ count: number }>("select count(*)::int as count from salesos.api_keys where id = $1", [key.id]);
+    const [{ count }] = await test.db.query<{ count: number }>(
+      "select count(*)::int as count from salesos.api_keys where id = $1",
+      [key.id],
+    );
     assert.equal(count, 0);
   });
 
@@ -88,10 +103,16 @@ Deno.test("delete", async (t) => {
     await remove(key.id);
     const audit = await api.call({ path: `/audit?key_id=${key.id}`, token: owner.token });
     assert.deepEqual(audit.json.data.map((e: { action: string }) => e.action), ["key.delete", "key.create"]);
-    assert.deepEqual(audit.json.data[0].changes, { name: "remembered", environment: "live", status: "active", request_count: 1 });
+    assert.deepEqual(audit.json.data[0].changes, {
+      name: "remembered",
+      environment: "live",
+      status: "active",
+      request_count: 1,
+    });
     assert.deepEqual(audit.json.data[0].key_prefix, key.keyPrefix);
     const logged = await test.db.query<{ key_id: string | null; status: number }>(
-      "select key_id, status from salesos.request_log where request_id = $1", [used.json.meta.request_id],
+      "select key_id, status from salesos.request_log where request_id = $1",
+      [used.json.meta.request_id],
     );
     assert.deepEqual([...logged], [{ key_id: null, status: 200 }]);
   });

@@ -24,8 +24,12 @@ Deno.test("rotate", async (t) => {
   await t.step("without a body: 201, a new key with the same settings; the old one stops at once", async () => {
     const expires = new Date(Date.now() + 7 * 86_400_000).toISOString();
     const old = await createKey(test.db, tenant, {
-      name: "CRM", environment: "test", scopes: ["default:sync", "leads:read"], rate_limit_per_hour: 42,
-      ip_allowlist: ["127.0.0.1", "10.0.0.0/8"], expires_at: expires,
+      name: "CRM",
+      environment: "test",
+      scopes: ["default:sync", "leads:read"],
+      rate_limit_per_hour: 42,
+      ip_allowlist: ["127.0.0.1", "10.0.0.0/8"],
+      expires_at: expires,
     });
     assert.equal((await integration.post(old.key, empty)).status, 200);
     const before = await get(old.id);
@@ -82,8 +86,15 @@ Deno.test("rotate", async (t) => {
     const old = await createKey(test.db, tenant);
     for (const grace of [-1, 604801, 1.5, "60", null]) {
       const res = await rotate(old.id, { grace_period_seconds: grace });
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [400, "VALIDATION_ERROR", "Invalid rotation request"]);
-      assert.deepEqual(res.json.error.details, [{ field: "grace_period_seconds", message: "grace_period_seconds must be an integer from 0 to 604800" }]);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+        400,
+        "VALIDATION_ERROR",
+        "Invalid rotation request",
+      ]);
+      assert.deepEqual(res.json.error.details, [{
+        field: "grace_period_seconds",
+        message: "grace_period_seconds must be an integer from 0 to 604800",
+      }]);
     }
     assert.equal((await rotate(old.id, "not json")).status, 415);
     assert.equal((await rotate(old.id, [])).status, 400);
@@ -98,7 +109,11 @@ Deno.test("rotate", async (t) => {
     await test.db.query("update salesos.api_keys set expires_at = now() where id = $1", [expired.id]);
     for (const id of [revoked.id, expired.id]) {
       const res = await rotate(id);
-      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [409, "CONFLICT", "API key is revoked or expired"]);
+      assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [
+        409,
+        "CONFLICT",
+        "API key is revoked or expired",
+      ]);
     }
     const rotatedAway = await createKey(test.db, tenant);
     assert.equal((await rotate(rotatedAway.id)).status, 201);
@@ -128,14 +143,18 @@ Deno.test("rotate", async (t) => {
     // Deletes the key just before the rotation's own statement runs: the race the row lock settles.
     const racing: Database = {
       query: async (text, params) => {
-        if (text.includes("salesos.rotate_api_key")) await test.db.query("delete from salesos.api_keys where id = $1", [old.id]);
+        if (text.includes("salesos.rotate_api_key")) {
+          await test.db.query("delete from salesos.api_keys where id = $1", [old.id]);
+        }
         return await test.db.query(text, params);
       },
       exec: (script) => test.db.exec(script),
       close: () => Promise.resolve(),
     };
     const raced = apiKeysHarness(racing);
-    const [{ before }] = await test.db.query<{ before: number }>("select count(*)::int as before from salesos.api_keys");
+    const [{ before }] = await test.db.query<{ before: number }>(
+      "select count(*)::int as before from salesos.api_keys",
+    );
     const res = await raced.call({ method: "POST", path: `/${old.id}/rotate`, token: owner.token });
     assert.deepEqual([res.status, res.json.error.message], [404, "API key not found"]);
     const [{ after }] = await test.db.query<{ after: number }>("select count(*)::int as after from salesos.api_keys");

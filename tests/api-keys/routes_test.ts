@@ -53,7 +53,11 @@ Deno.test("routes", async (t) => {
     ];
     for (const [method, path, allow] of cases) {
       const res = await api.call({ method, path });
-      assert.deepEqual([res.status, res.json.error.code, res.headers.get("allow")], [405, "METHOD_NOT_ALLOWED", allow], `${method} ${path}`);
+      assert.deepEqual(
+        [res.status, res.json.error.code, res.headers.get("allow")],
+        [405, "METHOD_NOT_ALLOWED", allow],
+        `${method} ${path}`,
+      );
       assert.equal(res.json.error.message, `Method not allowed. Allowed: ${allow}`);
     }
   });

@@ -62,13 +62,21 @@ Deno.test("deno task token", async (t) => {
     const promoted = await token(["--tenant", "acme", "--role", "admin", "--email", "MIA@example.com"], env);
     assert.equal(promoted.user_id, member.user_id);
     const roles = await test.db.query<{ role: string }>(
-      "select role from salesos.tenant_members where user_id = $1 order by role", [member.user_id],
+      "select role from salesos.tenant_members where user_id = $1 order by role",
+      [member.user_id],
     );
     assert.deepEqual(roles.map((r) => r.role), ["admin", "admin"]);
   });
 
   await t.step("bad arguments exit 2 with the usage", async () => {
-    for (const args of [[], ["--tenant", "Not A Slug"], ["--tenant", "acme", "--role", "root"], ["--tenant", "acme", "--email", "nope"], ["--tenant", "acme", "--bogus"]]) {
+    for (
+      const args of [[], ["--tenant", "Not A Slug"], ["--tenant", "acme", "--role", "root"], [
+        "--tenant",
+        "acme",
+        "--email",
+        "nope",
+      ], ["--tenant", "acme", "--bogus"]]
+    ) {
       const result = await runTask("token", args, env);
       assert.equal(result.code, 2, args.join(" "));
       assert.match(result.stderr, /usage: deno task token/);
@@ -106,7 +114,10 @@ Deno.test("README walk-through: start, mint a token, create a key with curl, use
   assert.deepEqual([used.status, (await used.json()).data.created], [200, 1]);
 
   const listed = await (await fetch(api, { headers: auth })).json();
-  assert.deepEqual(listed.data.map((k: { id: string; request_count: number }) => [k.id, k.request_count]), [[key.id, 1]]);
+  assert.deepEqual(listed.data.map((k: { id: string; request_count: number }) => [k.id, k.request_count]), [[
+    key.id,
+    1,
+  ]]);
 
   const revoked = await fetch(`${api}/${key.id}/revoke`, { method: "POST", headers: auth });
   assert.deepEqual([revoked.status, (await revoked.json()).data.status], [200, "revoked"]);

@@ -68,11 +68,14 @@ Deno.test("usage", async (t) => {
     assert.deepEqual(hourly.json.data.totals, { total: 3, "2xx": 1, "4xx": 1, "5xx": 1 });
 
     const daily = await usage(other.id, "?from=2026-03-01T00:00:00Z&to=2026-03-04T00:00:00Z&bucket=day");
-    assert.deepEqual(daily.json.data.buckets.map((b: { start: string; total: number }) => [b.start.slice(0, 10), b.total]), [
-      ["2026-03-01", 4],
-      ["2026-03-02", 0],
-      ["2026-03-03", 1],
-    ]);
+    assert.deepEqual(
+      daily.json.data.buckets.map((b: { start: string; total: number }) => [b.start.slice(0, 10), b.total]),
+      [
+        ["2026-03-01", 4],
+        ["2026-03-02", 0],
+        ["2026-03-03", 1],
+      ],
+    );
     const offsets = await usage(other.id, "?from=2026-03-01T07:00:00-03:00&to=2026-03-01T12:00:00%2B01:00&bucket=hour");
     assert.deepEqual(offsets.json.data.buckets.map((b: { total: number }) => b.total), [2]);
     assert.equal(offsets.json.data.from, "2026-03-01T10:00:00.000Z");
@@ -88,8 +91,16 @@ Deno.test("usage", async (t) => {
       ["?bucket=minute", "bucket"],
       ["?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z", "from", "from must be before to"],
       ["?from=2026-03-01T00:00:00Z&to=2026-03-01T00:00:00Z", "from", "from must be before to"],
-      ["?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&bucket=hour", "from", "from..to spans more than 1000 hour buckets"],
-      ["?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&bucket=day", "from", "from..to spans more than 1000 day buckets"],
+      [
+        "?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&bucket=hour",
+        "from",
+        "from..to spans more than 1000 hour buckets",
+      ],
+      [
+        "?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&bucket=day",
+        "from",
+        "from..to spans more than 1000 day buckets",
+      ],
     ];
     for (const [query, field, message] of cases) {
       const res = await usage(key.id, query);
@@ -116,10 +127,12 @@ Deno.test("request log", async (t) => {
   const other = await createKey(test.db, tenant);
 
   const sent: { json: { meta: { request_id: string } } }[] = [];
-  sent.push(await integration.post(key.key, {
-    action: "sync_collaborators",
-    collaborators: [{ external_id: "e1", name: "Ana", email: "ana@example.com" }, { external_id: "e2", name: "Bo" }],
-  }, { ip: "192.0.2.7" }));
+  sent.push(
+    await integration.post(key.key, {
+      action: "sync_collaborators",
+      collaborators: [{ external_id: "e1", name: "Ana", email: "ana@example.com" }, { external_id: "e2", name: "Bo" }],
+    }, { ip: "192.0.2.7" }),
+  );
   sent.push(await integration.post(key.key, { action: "sync_activities", activities: [] }, { ip: "198.51.100.9" }));
   sent.push(await integration.post(key.key, { action: "sync_activities", activities: "x" }, { ip: "192.0.2.8" }));
   await integration.post(other.key, { action: "sync_activities", activities: [] });
@@ -128,13 +141,28 @@ Deno.test("request log", async (t) => {
     const res = await requests(key.id);
     assert.equal(res.status, 200);
     const items = res.json.data;
-    assert.deepEqual(items.map((r: { request_id: string }) => r.request_id), sent.map((s) => s.json.meta.request_id).reverse());
+    assert.deepEqual(
+      items.map((r: { request_id: string }) => r.request_id),
+      sent.map((s) => s.json.meta.request_id).reverse(),
+    );
     assert.deepEqual(items.map((r: { status: number }) => r.status), [400, 403, 200]);
     assert.deepEqual(items.map((r: { ip: string }) => r.ip), ["192.0.2.8", "198.51.100.9", "192.0.2.7"]);
-    assert.deepEqual(items.map((r: { action: string | null }) => r.action), ["sync_activities", null, "sync_collaborators"]);
+    assert.deepEqual(items.map((r: { action: string | null }) => r.action), [
+      "sync_activities",
+      null,
+      "sync_collaborators",
+    ]);
     assert.deepEqual(items[2].item_counts, { total: 2, created: 1, existing: 0, errors: 1 });
     for (const item of items) {
-      assert.deepEqual(Object.keys(item).sort(), ["action", "ip", "item_counts", "latency_ms", "request_id", "status", "time"]);
+      assert.deepEqual(Object.keys(item).sort(), [
+        "action",
+        "ip",
+        "item_counts",
+        "latency_ms",
+        "request_id",
+        "status",
+        "time",
+      ]);
       assert.match(item.request_id, uuidPattern);
       assert.match(item.time, isoMs);
       assert.equal(Number.isInteger(item.latency_ms) && item.latency_ms >= 0, true);
@@ -143,7 +171,9 @@ Deno.test("request log", async (t) => {
   });
 
   await t.step("paginated with limit and cursor", async () => {
-    for (let i = 0; i < 4; i++) await integration.post(key.key, { action: "sync_activities", activities: [] }, { ip: "192.0.2.1" });
+    for (let i = 0; i < 4; i++) {
+      await integration.post(key.key, { action: "sync_activities", activities: [] }, { ip: "192.0.2.1" });
+    }
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -159,7 +189,12 @@ Deno.test("request log", async (t) => {
   });
 
   await t.step("invalid limit or cursor is 400", async () => {
-    for (const [query, field] of [["?limit=0", "limit"], ["?cursor=%%%", "cursor"], [`?cursor=${btoa(`2026-01-01T00:00:00.000000Z|${crypto.randomUUID()}`)}`, "cursor"]]) {
+    for (
+      const [query, field] of [["?limit=0", "limit"], ["?cursor=%%%", "cursor"], [
+        `?cursor=${btoa(`2026-01-01T00:00:00.000000Z|${crypto.randomUUID()}`)}`,
+        "cursor",
+      ]]
+    ) {
       const res = await requests(key.id, query);
       assert.deepEqual([res.status, res.json.error.details[0].field], [400, field], query);
     }

@@ -107,7 +107,10 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         storageKey: `salesos-api-keys-${crypto.randomUUID()}`,
       },
       global: {
-        fetch: jwksOnlyFetch(options.jwksUrl ?? new URL(jwksPath.slice(1), `${projectUrl.replace(/\/+$/, "")}/`).href, options),
+        fetch: jwksOnlyFetch(
+          options.jwksUrl ?? new URL(jwksPath.slice(1), `${projectUrl.replace(/\/+$/, "")}/`).href,
+          options,
+        ),
       },
     }).auth
     : null;

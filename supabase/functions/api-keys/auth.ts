@@ -50,7 +50,9 @@ async function identify(c: Context<AppEnv>, jwt: JwtVerifier): Promise<Dashboard
     }
     if (error instanceof JwksUnavailable) {
       c.get("log").auth_failure = "jwks unavailable";
-      throw new ApiError("SERVICE_UNAVAILABLE", sharedMessages.serviceUnavailable, { retryAfter: jwksRetryAfterSeconds });
+      throw new ApiError("SERVICE_UNAVAILABLE", sharedMessages.serviceUnavailable, {
+        retryAfter: jwksRetryAfterSeconds,
+      });
     }
     throw error;
   }
@@ -108,7 +110,9 @@ async function platformTenant(c: Context<AppEnv>, db: Database, body: BodyReader
       details: [{ field: "X-Tenant-Id", message: "required with a service_role token" }],
     });
   }
-  const [{ exists }] = await db.query<{ exists: boolean }>("select salesos.tenant_exists($1::uuid) as exists", [tenantId]);
+  const [{ exists }] = await db.query<{ exists: boolean }>("select salesos.tenant_exists($1::uuid) as exists", [
+    tenantId,
+  ]);
   if (!exists) throw new ApiError("NOT_FOUND", messages.tenantNotFound);
   return tenantId;
 }

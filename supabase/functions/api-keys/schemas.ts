@@ -141,7 +141,11 @@ export const usageQuerySchema = z.object({
   if (from >= to) {
     ctx.addIssue({ code: "custom", path: ["from"], message: "from must be before to" });
   } else if ((to.getTime() - from.getTime()) / bucketMs[q.bucket] > maxUsageBuckets - 1) {
-    ctx.addIssue({ code: "custom", path: ["from"], message: `from..to spans more than ${maxUsageBuckets} ${q.bucket} buckets` });
+    ctx.addIssue({
+      code: "custom",
+      path: ["from"],
+      message: `from..to spans more than ${maxUsageBuckets} ${q.bucket} buckets`,
+    });
   }
   return { from: from.toISOString(), to: to.toISOString(), bucket: q.bucket };
 });

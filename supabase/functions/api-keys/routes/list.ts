@@ -13,7 +13,14 @@ export function listKeysHandler(deps: RouteDeps) {
     const after = decodeCursor(query.cursor, keyIdPattern);
     const [{ page }] = await deps.db.query<{ page: { items: unknown[]; next_cursor: string | null } }>(
       "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
-      [actor.tenantId, query.status ?? null, query.environment ?? null, query.limit, after?.at ?? null, after?.id ?? null],
+      [
+        actor.tenantId,
+        query.status ?? null,
+        query.environment ?? null,
+        query.limit,
+        after?.at ?? null,
+        after?.id ?? null,
+      ],
     );
     return success(c, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
   };
