@@ -222,11 +222,17 @@ begin
         select i.ord, i.external_id, lower(btrim(i.email)) as email_key
           from jsonb_to_recordset(p_collaborators) as i (ord integer, external_id text, email text)
       ),
+      -- Two index lookups (by external_id, by email), not one scan: a union, not an "or".
       stored as (
         select c.external_id, c.email_normalized as email_key
           from salesos.collaborators c
          where c.tenant_id = p_tenant_id and c.environment = p_environment
-           and (c.external_id in (select i.external_id from items i) or c.email_normalized in (select i.email_key from items i))
+           and c.external_id in (select i.external_id from items i)
+        union
+        select c.external_id, c.email_normalized
+          from salesos.collaborators c
+         where c.tenant_id = p_tenant_id and c.environment = p_environment
+           and c.email_normalized in (select i.email_key from items i)
       ),
       contested as (
         select i.external_id
@@ -270,19 +276,19 @@ begin
                      team text, role text, metadata jsonb)
          where c.ord <> all (v_conflicts)
       ),
-      -- Items apply in order: per email the last given value of each field wins.
+      -- Items apply in order: per email the newest item gives email, external_id and name, and each
+      -- optional field comes from the newest item that gives it. Window functions sort the batch
+      -- once per field; ordered aggregates would sort once per email and field.
       merged as (
-        select a.email_key,
-               (array_agg(a.email order by a.ord desc))[1] as email,
-               (array_agg(a.external_id order by a.ord desc))[1] as external_id,
-               (array_agg(a.name order by a.ord desc))[1] as name,
-               (array_agg(a.phone order by a.ord desc) filter (where a.phone is not null))[1] as phone,
-               (array_agg(a.document order by a.ord desc) filter (where a.document is not null))[1] as document,
-               (array_agg(a.team order by a.ord desc) filter (where a.team is not null))[1] as team,
-               (array_agg(a.role order by a.ord desc) filter (where a.role is not null))[1] as role,
-               (array_agg(a.metadata order by a.ord desc) filter (where a.metadata is not null))[1] as metadata
+        select distinct on (a.email_key)
+               a.email_key, a.email, a.external_id, a.name,
+               first_value(a.phone) over (partition by a.email_key order by a.phone is null, a.ord desc) as phone,
+               first_value(a.document) over (partition by a.email_key order by a.document is null, a.ord desc) as document,
+               first_value(a.team) over (partition by a.email_key order by a.team is null, a.ord desc) as team,
+               first_value(a.role) over (partition by a.email_key order by a.role is null, a.ord desc) as role,
+               first_value(a.metadata) over (partition by a.email_key order by a.metadata is null, a.ord desc) as metadata
           from accepted a
-         group by a.email_key
+         order by a.email_key, a.ord desc
       ),
       upserted as (
         insert into salesos.collaborators as c (tenant_id, environment, external_id, name, email,
