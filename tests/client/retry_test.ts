@@ -1,0 +1,196 @@
+// Retries that depend on timing: 503 from the real service while its database is cut (through a
+// TCP proxy), and, on small local stubs, network errors, timeouts, the backoff bounds and the
+// switches. The 429 behaviour is tested against the real service in sync_test.ts.
+import assert from "node:assert/strict";
+import {
+  type RetryEvent,
+  SalesOSApiError,
+  SalesOSClient,
+  SalesOSConnectionError,
+  SalesOSKeysClient,
+} from "../../clients/typescript/src/index.ts";
+import { backoffDelay, retryPolicy } from "../../clients/typescript/src/retry.ts";
+import { freshDatabase } from "../support/database.ts";
+import { createKey, createTenant } from "../support/fixtures.ts";
+import { startServer } from "../support/server.ts";
+import { startTcpProxy } from "../support/tcp-proxy.ts";
+
+const one = [{ external_id: "emp-1", name: "Ana", email: "ana@example.com" }];
+const fast = { baseDelayMs: 20, maxDelayMs: 100 };
+
+/** An HTTP stub that answers the n-th request with `answers[n]` (the last one from then on). */
+function stub(answers: (() => Response)[]) {
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    await request.text();
+    return answers[Math.min(requests++, answers.length - 1)]();
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${server.addr.port}`,
+    requests: () => requests,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+const envelope = (data: unknown, status = 200) =>
+  Response.json({ data, meta: { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() } }, { status });
+const unavailable = () =>
+  Response.json(
+    { error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable. Retry later.", retry_after: 5 } },
+    { status: 503, headers: { "Retry-After": "5" } },
+  );
+const counts = () => envelope({ created: 1, existing: 0, errors: [], total: 1 });
+
+Deno.test("backoff is full jitter: uniform below min(maxDelay, base * 2^retry)", () => {
+  const policy = retryPolicy({ baseDelayMs: 100, maxDelayMs: 1_000 });
+  assert.equal(backoffDelay(0, policy, () => 0), 0);
+  assert.equal(backoffDelay(0, policy, () => 0.999), 99);
+  assert.equal(backoffDelay(2, policy, () => 0.5), 200);
+  assert.equal(backoffDelay(10, policy, () => 0.999), 999);
+  assert.deepEqual(retryPolicy(), { enabled: true, maxRetries: 5, maxRetryAfterSeconds: 60, baseDelayMs: 500, maxDelayMs: 30_000 });
+});
+
+Deno.test("503 from the real service while its database is cut: retried with backoff until it is back", async () => {
+  await using database = await freshDatabase();
+  // The service reaches its database through the proxy; the test's own pool does not.
+  const postgres = new URL(database.url);
+  await using proxy = startTcpProxy(postgres.hostname, Number(postgres.port || 5432));
+  await using server = await startServer({
+    DATABASE_URL: proxy.url(database.url),
+    BCRYPT_COST: "4",
+    LOG_REQUESTS: "false",
+    DB_STATEMENT_TIMEOUT_MS: "1000",
+  });
+  const key = await createKey(database.db, await createTenant(database.db));
+
+  const retries: RetryEvent[] = [];
+  const api = new SalesOSClient({
+    apiKey: key.key,
+    baseUrl: server.baseUrl,
+    retry: { baseDelayMs: 200, maxDelayMs: 400, maxRetries: 20 },
+    onRetry: (event) => {
+      retries.push(event);
+      if (retries.length === 3) proxy.set("forward");
+    },
+  });
+  proxy.set("refuse");
+  const summary = await api.syncCollaborators(one);
+  assert.equal(summary.created, 1);
+  assert.ok(retries.length >= 3);
+  for (const { error, delayMs } of retries) {
+    assert.ok(error instanceof SalesOSApiError);
+    assert.deepEqual([error.status, error.code, error.retryAfter], [503, "SERVICE_UNAVAILABLE", 5]);
+    assert.ok(delayMs >= 0 && delayMs < 400);
+  }
+  const rows = await database.db.query<{ n: string }>("select count(*) as n from salesos.collaborators");
+  assert.equal(Number(rows[0].n), 1);
+});
+
+Deno.test("503 twice, then the answer: two retries, the counts of the one answer", async () => {
+  await using service = stub([unavailable, unavailable, counts]);
+  const retries: RetryEvent[] = [];
+  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: fast, onRetry: (e) => retries.push(e) });
+  assert.equal((await api.syncCollaborators(one)).created, 1);
+  assert.equal(service.requests(), 3);
+  assert.deepEqual(retries.map((r) => r.retry), [1, 2]);
+  assert.ok(retries[0].delayMs < 20 && retries[1].delayMs < 40);
+});
+
+Deno.test("503 with retries off, or past maxRetries, is thrown", async () => {
+  await using service = stub([unavailable]);
+  const off = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: { enabled: false } });
+  const error = await off.syncCollaborators(one).then(() => null, (e) => e);
+  assert.ok(error instanceof SalesOSApiError);
+  assert.deepEqual([error.status, error.code, service.requests()], [503, "SERVICE_UNAVAILABLE", 1]);
+
+  const limited = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: { ...fast, maxRetries: 2 } });
+  await assert.rejects(limited.syncCollaborators(one), SalesOSApiError);
+  assert.equal(service.requests(), 1 + 3);
+});
+
+Deno.test("network errors: a refused connection is retried, then thrown as SalesOSConnectionError", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close(); // nobody listens there now
+  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: `http://127.0.0.1:${port}`, retry: { ...fast, maxRetries: 3 } });
+  const error = await api.syncActivities([{ activity_code: "001", external_id: "a", collaborator_email: "a@b.co" }])
+    .then(() => null, (e) => e);
+  assert.ok(error instanceof SalesOSConnectionError);
+  assert.equal(error.attempts, 4);
+  assert.deepEqual(error.progress?.completedItems, 0);
+});
+
+Deno.test("a connection dropped mid-answer is retried and the next answer counts", async () => {
+  let connections = 0;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) {
+      connections++;
+      if (connections === 1) {
+        conn.close(); // no answer at all
+        continue;
+      }
+      const buffer = new Uint8Array(64 * 1024);
+      await conn.read(buffer);
+      const body = JSON.stringify({ data: { created: 1, existing: 0, errors: [], total: 1 }, meta: { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() } });
+      await conn.write(new TextEncoder().encode(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      ));
+      conn.close();
+    }
+  })();
+  try {
+    const { port } = listener.addr as Deno.NetAddr;
+    const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: `http://127.0.0.1:${port}`, retry: fast });
+    assert.equal((await api.syncCollaborators(one)).created, 1);
+    assert.equal(connections, 2);
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("a silent server: the attempt times out and counts as a network error", async () => {
+  const hang = Promise.withResolvers<Response>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => hang.promise);
+  try {
+    const api = new SalesOSClient({
+      apiKey: "sk_test_x",
+      baseUrl: `http://127.0.0.1:${server.addr.port}`,
+      timeoutMs: 100,
+      retry: { ...fast, maxRetries: 1 },
+    });
+    const started = Date.now();
+    const error = await api.syncCollaborators(one).then(() => null, (e) => e);
+    assert.ok(error instanceof SalesOSConnectionError);
+    assert.match(error.message, /no response within 100 ms/);
+    assert.equal(error.attempts, 2);
+    assert.ok(Date.now() - started < 2_000);
+  } finally {
+    hang.resolve(new Response(null, { status: 204 }));
+    await server.shutdown();
+  }
+});
+
+Deno.test("creating a key is not retried after a gateway 502 (it may exist), but is after a 503 (nothing written)", async () => {
+  const badGateway = () => new Response("<html>bad gateway</html>", { status: 502, headers: { "content-type": "text/html" } });
+  await using gateway = stub([badGateway]);
+  const keys = new SalesOSKeysClient({ accessToken: "jwt", baseUrl: gateway.baseUrl, retry: fast });
+  const error = await keys.create({ name: "x" }).then(() => null, (e) => e);
+  assert.ok(error instanceof SalesOSApiError);
+  assert.deepEqual([error.status, error.code, gateway.requests()], [502, "UNEXPECTED_RESPONSE", 1]);
+
+  await using busy = stub([unavailable, () => envelope({ id: "k", key: "sk_live_x" }, 201)]);
+  const retried = new SalesOSKeysClient({ accessToken: "jwt", baseUrl: busy.baseUrl, retry: fast });
+  assert.equal((await retried.create({ name: "x" })).key, "sk_live_x");
+  assert.equal(busy.requests(), 2);
+});
+
+Deno.test("an abort signal stops a retry wait at once, with the signal's reason", async () => {
+  await using service = stub([unavailable]);
+  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+  const controller = new AbortController();
+  const started = Date.now();
+  setTimeout(() => controller.abort(new Error("job cancelled")), 100);
+  await assert.rejects(api.syncCollaborators(one, { signal: controller.signal }), /job cancelled/);
+  assert.ok(Date.now() - started < 2_000);
+});
