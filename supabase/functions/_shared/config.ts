@@ -75,3 +75,26 @@ export function readConfig(env: Record<string, string | undefined> = Deno.env.to
   }
   return parsed.data;
 }
+
+/** `deno task sync`: its API key comes from the environment only, since an argument would show in `ps`. */
+export interface SyncCliConfig {
+  apiKey: string;
+}
+
+const syncCliConfigSchema = z.object({
+  apiKey: z.string({ error: "SALESOS_API_KEY is not set" })
+    .trim()
+    .regex(/^sk_(live|test)_[a-z0-9]{32}$/, "SALESOS_API_KEY is not an API key (sk_live_… or sk_test_…)"),
+});
+
+/**
+ * Reads only SALESOS_API_KEY (so the CLI can run with `--allow-env=SALESOS_API_KEY`). The value
+ * is never part of an error message.
+ */
+export function readSyncCliConfig(
+  env: Record<string, string | undefined> = { SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY") },
+): SyncCliConfig {
+  const parsed = syncCliConfigSchema.safeParse({ apiKey: env.SALESOS_API_KEY || undefined });
+  if (!parsed.success) throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  return parsed.data;
+}
