@@ -48,9 +48,12 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
 
 /** A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared behaviour. */
 export function createFunctionApp(functionName: string, log: LogSink) {
-  const app = new Hono<AppEnv>({ strict: false }).basePath(`/${functionName}`);
+  // The request id, envelope and log line are registered for every path, not only below
+  // /<functionName>: a path that normalises to somewhere else (`/default-integration/%2e%2e`) is
+  // still a 404 with its X-Request-Id.
+  const root = new Hono<AppEnv>({ strict: false });
 
-  app.use(async (c, next) => {
+  root.use(async (c, next) => {
     const requestId = crypto.randomUUID();
     c.set("requestId", requestId);
     c.set("startedAt", performance.now());
@@ -71,6 +74,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
     });
   });
 
+  const app = root.basePath(`/${functionName}`);
   app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound)));
 
   app.onError((error, c) => {
