@@ -11,8 +11,12 @@ const allowlistEntry = z.string().max(64).superRefine((entry, ctx) => {
   if (!result.ok) ctx.addIssue({ code: "custom", message: `${entry.slice(0, 64)}: ${result.reason}` });
 });
 
+/** Text Postgres can store: no NUL character (a 500 from the database otherwise), no lone UTF-16 surrogate. */
+const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
+
 export const keySettingsSchema = z.object({
-  name: z.string().trim().min(1, "name must be 1-100 characters").max(100, "name must be 1-100 characters"),
+  name: z.string().trim().min(1, "name must be 1-100 characters").max(100, "name must be 1-100 characters")
+    .refine(storable, "name must be text without NUL characters or lone surrogates"),
   environment: z.enum(["live", "test"]).default("live"),
   scopes: z.array(z.enum(knownScopes)).max(knownScopes.length)
     .transform((scopes) => [...new Set(scopes)]).default([]),
