@@ -2,6 +2,7 @@
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { createKeyVerifier, type KeyVerifier } from "../../supabase/functions/_shared/key-verifier.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
+import { testLogFile } from "./server.ts";
 
 export interface CallOptions {
   method?: string;
@@ -34,7 +35,11 @@ export function integrationHarness(db: Database, options: { trustedProxyHops?: n
     db,
     keys,
     config: { trustedProxyHops: options.trustedProxyHops ?? 0 },
-    log: (line) => logs.push(line),
+    log: (line) => {
+      logs.push(line);
+      // The same optional capture as the servers of server.ts: a whole run's log lines in one file.
+      if (testLogFile) Deno.writeTextFileSync(testLogFile, `${JSON.stringify(line)}\n`, { append: true });
+    },
   });
 
   async function call(o: CallOptions = {}): Promise<Answer> {

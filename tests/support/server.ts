@@ -8,10 +8,31 @@ function environment(env: Record<string, string>): Record<string, string> {
   return { ...base, NO_COLOR: "1", ...env };
 }
 
+/**
+ * Optional log capture: when the test run has SALESOS_TEST_LOG_FILE set, every server started here
+ * appends what it prints (stdout and stderr, whole lines) to that file, so a test can scan the
+ * service's logs of a whole run (tests/reliability/secrets_in_logs_test.ts). Unset: nothing is written.
+ */
+export const testLogFile = Deno.env.get("SALESOS_TEST_LOG_FILE") || null;
+
+/** Appends whole lines of `text` to the capture file; returns what is left of an unfinished line. */
+function appendLines(pending: string, flush = false): string {
+  const end = flush ? pending.length : pending.lastIndexOf("\n") + 1;
+  if (testLogFile && end > 0) {
+    const text = pending.slice(0, end);
+    Deno.writeTextFileSync(testLogFile, text.endsWith("\n") ? text : `${text}\n`, { append: true });
+  }
+  return pending.slice(end);
+}
+
 export interface RunningServer extends AsyncDisposable {
   baseUrl: string;
+  /** Pid of the server process itself (`deno task` runs it as a child process). */
+  pid: number | null;
   /** Everything the server printed so far. */
   output(): string;
+  /** Resolves when the server process tree has exited (e.g. after it was killed). */
+  exited: Promise<Deno.CommandStatus>;
 }
 
 export async function startServer(env: Record<string, string>): Promise<RunningServer> {
@@ -26,7 +47,13 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
   let output = "";
   const decoder = new TextDecoder();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
+    let pending = "";
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      output += text;
+      pending = appendLines(pending + text);
+    }
+    appendLines(pending, true);
   };
   const collecting = Promise.all([collect(child.stdout), collect(child.stderr)]);
 
@@ -40,11 +67,16 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const pid = /"pid":(\d+)/.exec(output)?.[1];
   return {
     baseUrl,
+    pid: pid ? Number(pid) : null,
     output: () => output,
+    exited: child.status,
     async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already exited (killed by the test) */ }
       await child.status;
       await collecting;
     },
