@@ -13,8 +13,13 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
   const sql = postgres(url, {
     max: config.dbPoolSize,
     prepare,
-    connect_timeout: 5,
+    // A connection attempt into a silent network gives up after 2 s and is retried, so the pool is
+    // back within seconds once the network answers again.
+    connect_timeout: 2,
     idle_timeout: 60,
+    // postgres.js waits 3^failures/100 s (up to 20 s) before reconnecting after failed connects: after
+    // an outage the pool would stay closed for seconds after the database is back. At most 1 s here.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
     connection: {
       application_name: "salesos-integration",
@@ -26,11 +31,20 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
 
   return {
     async query<Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> {
-      const pending = sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare });
+      // The connection the statement went out on, so a silent one can be dropped (below).
+      let connection: { terminate(): void } | undefined;
+      const pending = sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
+        prepare,
+        onexecute: (c: { terminate(): void }) => ((connection = c), true),
+      } as postgres.UnsafeQueryOptions);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           pending.cancel();
+          // No answer, not even the server's statement timeout: the connection is dead or silent.
+          // Drop it, with whatever else was queued on it, so the pool reconnects instead of
+          // queueing later statements behind an answer that will never come.
+          connection?.terminate();
           reject(new DatabaseUnavailableError(new Error(`no answer within ${deadlineMs} ms`)));
         }, deadlineMs);
       });
