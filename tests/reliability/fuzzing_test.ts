@@ -1,0 +1,1103 @@
+// Property 4 (issue 5): bad input, generated. fast-check generates bodies, headers, methods, paths
+// and query strings for both functions: deep nesting, huge strings, unicode (lone surrogates and
+// NUL included), `__proto__`/`constructor` keys, numbers where strings belong, duplicate keys (raw
+// JSON text), invalid UTF-8, slow (trickling) bodies, and over a raw TCP socket to the real server
+// truncated bodies (Content-Length larger than what is sent). Every answer must be a success or one
+// of the contract's 4xx, in the envelope with X-Request-Id, within a deadline; never a 5xx, a hang
+// or a crash. Most cases run in process (fast); a share runs over real HTTP against `deno task start`.
+// FUZZ_SEED=<n> replays a run (the seed of each run is in reliability/last-run.json).
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
+import { createJwtVerifier } from "../../supabase/functions/_shared/jwt.ts";
+import { createKeyVerifier } from "../../supabase/functions/_shared/key-verifier.ts";
+import type { LogSink } from "../../supabase/functions/_shared/http.ts";
+import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
+import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
+import { freshDatabase } from "../support/database.ts";
+import { createTenant } from "../support/fixtures.ts";
+import { startServer, testLogFile } from "../support/server.ts";
+import { SignJWT } from "jose";
+import {
+  allowedStatuses,
+  createKey,
+  dashboardToken,
+  envelopeProblems,
+  propertyTest,
+  rememberSecrets,
+  serverEnv,
+  sleep,
+} from "./support.ts";
+
+const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const caseDeadlineMs = 20_000;
+const knownEmails = ["ana@example.com", "Bo@Example.com", "  carla@example.com "];
+
+// --- what the generators draw from ---
+
+const nastyStrings = fc.constantFrom(
+  "",
+  " ",
+  "\u0000",
+  "a\u0000b",
+  "\ud800",
+  "x\udfffy",
+  "\ufeff",
+  "\u202e",
+  "é",
+  "中文",
+  "🚀🚀",
+  "👩‍👩‍👧‍👦",
+  "001",
+  "000",
+  "1000",
+  "01",
+  "0x1",
+  "NaN",
+  "null",
+  "true",
+  "[]",
+  "{}",
+  "'; drop table salesos.activities; --",
+  "%s%n%x",
+  "${jndi:ldap://x}",
+  "<script>alert(1)</script>",
+  "../../etc/passwd",
+  "sk_live_",
+  "Bearer",
+  "a@b",
+  "a@b.co",
+  "@example.com",
+  "ana@example.com",
+  "2026-03-17T09:15:00-03:00",
+  "2026-02-30T00:00:00Z",
+  "9999-12-31T23:59:59Z",
+  "0000-01-01T00:00:00Z",
+  "2026-03-17",
+);
+const hostileString = fc.oneof(
+  { weight: 4, arbitrary: nastyStrings },
+  { weight: 3, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 2, arbitrary: fc.string({ unit: "grapheme", maxLength: 20 }) },
+  { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 20 }) },
+  {
+    weight: 1,
+    arbitrary: fc.string({
+      unit: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+      maxLength: 4,
+    }),
+  },
+  { weight: 1, arbitrary: fc.integer({ min: 100, max: 70_000 }).map((n) => "x".repeat(n)) },
+  { weight: 1, arbitrary: fc.integer({ min: 10, max: 5_000 }).map((n) => "é🚀".repeat(n)) },
+);
+const rawNumber = fc.oneof(
+  fc.integer().map(String),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => JSON.stringify(x)),
+  fc.constantFrom("1e400", "-1e400", "-0", "1E-400", "123456789012345678901234567890", "0.1e1", "1", "0"),
+);
+const keyNames = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.constantFrom(
+      "action",
+      "collaborators",
+      "activities",
+      "external_id",
+      "name",
+      "email",
+      "phone",
+      "document",
+      "team",
+      "role",
+      "metadata",
+      "activity_code",
+      "collaborator_email",
+      "data",
+      "occurred_at",
+      "tenant_id",
+      "scopes",
+      "rate_limit_per_hour",
+      "ip_allowlist",
+      "expires_at",
+      "environment",
+      "grace_period_seconds",
+    ),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      "__proto__",
+      "constructor",
+      "prototype",
+      "toString",
+      "hasOwnProperty",
+      "valueOf",
+      "__defineGetter__",
+    ),
+  },
+  { weight: 2, arbitrary: fc.string({ maxLength: 12 }) },
+);
+
+/** JSON text, written pair by pair so objects can carry duplicate keys and `__proto__` as written. */
+const jsonText = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small", maxDepth: 4 },
+    hostileString.map((s) => JSON.stringify(s)),
+    rawNumber,
+    fc.constantFrom("true", "false", "null"),
+    tie("array"),
+    tie("object"),
+  ),
+  array: fc.array(tie("value"), { maxLength: 4 }).map((xs) => `[${xs.join(",")}]`),
+  object: fc.array(fc.tuple(keyNames, tie("value")), { maxLength: 5 })
+    .map((pairs) => `{${pairs.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`),
+})).value as fc.Arbitrary<string>;
+
+/** Deep nesting of arrays, objects or both, as text (JSON.parse is iterative; our checks must be too). */
+const deepText = fc.record({
+  depth: fc.oneof(
+    fc.integer({ min: 60, max: 70 }),
+    fc.integer({ min: 100, max: 5_000 }),
+    fc.integer({ min: 100_000, max: 600_000 }),
+  ),
+  kind: fc.constantFrom("array", "object", "mixed"),
+}).map(({ depth, kind }) => {
+  if (kind === "array") return "[".repeat(depth) + "1" + "]".repeat(depth);
+  if (kind === "object") return '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+  return '{"a":['.repeat(depth) + "1" + "]}".repeat(depth);
+});
+
+const anyText = fc.oneof({ weight: 6, arbitrary: jsonText }, { weight: 1, arbitrary: deepText });
+
+type Pairs = [string, string][];
+const objectText = (pairs: Pairs) => `{${pairs.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`;
+
+/**
+ * A valid object (as pairs of JSON text), then mutated: some fields dropped, some given hostile
+ * values, extra pairs appended (which may repeat a key: the last one wins in JSON.parse).
+ */
+function mutated(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<string> {
+  return fc.record({
+    valid,
+    drop: fc.array(keyNames, { maxLength: 2 }),
+    replace: fc.array(fc.tuple(keyNames, anyText), { maxLength: 3 }),
+    clean: fc.boolean(),
+  }).map(({ valid, drop, replace, clean }) => {
+    const pairs: Pairs = Object.entries(valid).map(([k, v]) => [k, JSON.stringify(v)]);
+    if (clean) return objectText(pairs);
+    return objectText([...pairs.filter(([k]) => !drop.includes(k)), ...replace]);
+  });
+}
+
+const email = fc.oneof(fc.constantFrom(...knownEmails), fc.emailAddress(), hostileString);
+const collaborator = mutated(fc.record({
+  external_id: fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), hostileString),
+  name: fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), hostileString),
+  email,
+  phone: fc.option(fc.string({ maxLength: 60 })),
+  metadata: fc.option(fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 })),
+}, { requiredKeys: ["external_id", "name", "email"] }));
+const activity = mutated(fc.record({
+  activity_code: fc.oneof(fc.integer({ min: 1, max: 999 }).map((n) => String(n).padStart(3, "0")), hostileString),
+  external_id: fc.oneof(fc.uuid(), hostileString),
+  collaborator_email: email,
+  data: fc.option(fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 })),
+  occurred_at: fc.option(
+    fc.oneof(
+      fc.date({ min: new Date("2000-01-01"), max: new Date("2027-12-31"), noInvalidDate: true }).map((d) =>
+        d.toISOString()
+      ),
+      hostileString,
+    ),
+  ),
+}, { requiredKeys: ["activity_code", "external_id", "collaborator_email"] }));
+
+const smallItem =
+  '{"external_id":"e","name":"n","email":"ana@example.com","activity_code":"001","collaborator_email":"ana@example.com"}';
+const actionText = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('"sync_collaborators"', '"sync_activities"') },
+  { weight: 1, arbitrary: anyText },
+);
+const items = (item: fc.Arbitrary<string>) =>
+  fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.array(fc.oneof({ weight: 5, arbitrary: item }, { weight: 1, arbitrary: anyText }), { maxLength: 8 })
+        .map((xs) => `[${xs.join(",")}]`),
+    },
+    { weight: 1, arbitrary: anyText },
+    { weight: 1, arbitrary: fc.constantFrom(501, 1001).map((n) => `[${Array(n).fill(smallItem).join(",")}]`) },
+  );
+
+/** A body for default-integration, as text. */
+const integrationBody = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.tuple(actionText, items(collaborator), fc.array(fc.tuple(keyNames, anyText), { maxLength: 2 }))
+      .map(([a, xs, extra]) => objectText([["action", a], ["collaborators", xs], ...extra])),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.tuple(actionText, items(activity), fc.array(fc.tuple(keyNames, anyText), { maxLength: 2 }))
+      .map(([a, xs, extra]) => objectText([["action", a], ["activities", xs], ...extra])),
+  },
+  { weight: 2, arbitrary: anyText },
+  { weight: 1, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v)) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 50 }) }, // mostly not JSON
+  { weight: 1, arbitrary: jsonText.chain((t) => fc.nat({ max: Math.max(t.length - 1, 0) }).map((n) => t.slice(0, n))) }, // cut short
+);
+
+/** Bytes: mostly the text, sometimes invalid UTF-8 or a body near / over 5 MiB. */
+const bodyBytes = (text: fc.Arbitrary<string>) =>
+  fc.oneof(
+    { weight: 60, arbitrary: text.map((t) => new TextEncoder().encode(t)) },
+    {
+      weight: 1,
+      arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) =>
+        new Uint8Array([...new TextEncoder().encode('{"action":"'), ...b, 0xff, 0xfe])
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(5 * 1024 * 1024 - 64, 5 * 1024 * 1024 + 1, 6 * 1024 * 1024).map((n) => {
+        const prefix = '{"action":"sync_activities","activities":[],"pad":"';
+        return new TextEncoder().encode(prefix + "x".repeat(Math.max(n - prefix.length - 2, 0)) + '"}');
+      }),
+    },
+  );
+
+const headerValue = fc.oneof(
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 }),
+  fc.string({ unit: fc.integer({ min: 0x80, max: 0xff }).map((c) => String.fromCharCode(c)), maxLength: 10 }),
+  nastyStrings.filter((s) => /^[\x20-\x7e]*$/.test(s)),
+);
+const headerName = fc.oneof(
+  fc.constantFrom(
+    "x-forwarded-for",
+    "x-tenant-id",
+    "accept",
+    "accept-encoding",
+    "content-encoding",
+    "origin",
+    "cookie",
+    "x-real-ip",
+    "forwarded",
+    "x-request-id",
+    "prefer",
+    "expect",
+  ),
+  fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/),
+);
+const contentType = fc.oneof(
+  { weight: 8, arbitrary: fc.constant("application/json") },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      "application/json; charset=utf-8",
+      "APPLICATION/JSON",
+      " application/json ;x=y",
+      "application/json;charset=latin1",
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      null,
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/jsonx",
+      "application/problem+json",
+      "json",
+      "",
+    ),
+  },
+  { weight: 1, arbitrary: headerValue },
+);
+const queryString = fc.oneof(
+  { weight: 3, arbitrary: fc.constant("") },
+  {
+    weight: 2,
+    arbitrary: fc.array(
+      fc.tuple(
+        fc.oneof(
+          keyNames,
+          fc.constantFrom(
+            "limit",
+            "cursor",
+            "status",
+            "environment",
+            "from",
+            "to",
+            "bucket",
+            "key_id",
+            "action",
+            "tenant_id",
+          ),
+        ),
+        fc.oneof(hostileString, rawNumber),
+      ),
+      { maxLength: 4 },
+    )
+      .map((pairs) =>
+        "?" +
+        pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v.replace(/[\ud800-\udfff]/g, "?"))}`)
+          .join("&")
+      ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "?",
+      "?&&",
+      "?a",
+      "?limit=1&limit=2",
+      "?%zz",
+      "?limit=%00",
+      "?cursor=====",
+      "?from=2026-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+      "?bucket=day&from=1900-01-01T00:00:00Z",
+    ),
+  },
+);
+const method = fc.oneof(
+  { weight: 12, arbitrary: fc.constant("POST") },
+  { weight: 3, arbitrary: fc.constantFrom("GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD") },
+  { weight: 1, arbitrary: fc.constantFrom("TRACE", "PROPFIND", "FOO") },
+);
+
+// --- running a case ---
+
+interface Case {
+  method: string;
+  path: string;
+  headers: [string, string][];
+  body: Uint8Array | null;
+  /** Deliver the body in this many pieces, this many ms apart (a slow client). */
+  trickle?: { pieces: number; gapMs: number };
+}
+
+interface Outcome {
+  status: number;
+  problems: string[];
+  ms: number;
+}
+
+const tallyStatuses: Record<string, Record<string, number>> = {};
+let slowest = 0;
+const failures: string[] = [];
+
+function describeCase(c: Case): string {
+  const body = c.body ? new TextDecoder().decode(c.body.subarray(0, 300)) : "";
+  return `${c.method} ${c.path} ${JSON.stringify(c.headers).slice(0, 300)} ${body}${
+    c.body && c.body.length > 300 ? `… (${c.body.length} bytes)` : ""
+  }`;
+}
+
+function bodyStream(body: Uint8Array, pieces: number, gapMs: number): ReadableStream<Uint8Array> {
+  const size = Math.ceil(body.length / pieces) || 1;
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (offset >= body.length) return controller.close();
+      if (offset > 0) await sleep(gapMs);
+      controller.enqueue(body.subarray(offset, offset + size));
+      offset += size;
+    },
+  });
+}
+
+function toRequest(base: string, c: Case): Request {
+  const headers = new Headers();
+  for (const [name, value] of c.headers) headers.append(name, value);
+  const canHaveBody = c.method !== "GET" && c.method !== "HEAD";
+  const body = canHaveBody && c.body
+    ? (c.trickle ? bodyStream(c.body, c.trickle.pieces, c.trickle.gapMs) : c.body)
+    : undefined;
+  return new Request(`${base}${c.path}`, { method: c.method, headers, body: body as BodyInit | undefined });
+}
+
+async function judge(group: string, c: Case, send: () => Promise<Response>): Promise<Outcome> {
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${caseDeadlineMs} ms`)), caseDeadlineMs);
+  });
+  let status = 0;
+  let problems: string[] = [];
+  try {
+    const response = await Promise.race([send(), deadline]);
+    const text = await Promise.race([response.text(), deadline]);
+    status = response.status;
+    if (!allowedStatuses.has(status)) problems.push(`status ${status}`);
+    if (c.method === "HEAD") {
+      if (!response.headers.get("x-request-id")) problems.push("HEAD answer without X-Request-Id");
+    } else {
+      problems = problems.concat(envelopeProblems(status, response.headers, text));
+    }
+    if (/\$2[aby]\$|key_hash/.test(text)) problems.push("a bcrypt hash in the answer");
+  } catch (error) {
+    problems.push(`failed: ${(error as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  const ms = Math.round(performance.now() - started);
+  slowest = Math.max(slowest, ms);
+  (tallyStatuses[group] ??= {})[status] = (tallyStatuses[group]?.[status] ?? 0) + 1;
+  if (problems.length) failures.push(`${group}: ${problems.join("; ")} <- ${describeCase(c)}`);
+  return { status, problems, ms };
+}
+
+// --- the test ---
+
+propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figures }) => {
+  await using test = await freshDatabase();
+  const tenant = await createTenant(test.db);
+  const other = await createTenant(test.db);
+  const live = await createKey(test.db, tenant, { rate_limit_per_hour: 100_000, scopes: ["default:sync"] });
+  const testEnv = await createKey(test.db, tenant, { environment: "test", rate_limit_per_hour: 100_000, scopes: [] });
+  const readOnly = await createKey(test.db, tenant, { scopes: ["leads:read"] });
+  const allowlisted = await createKey(test.db, tenant, { ip_allowlist: ["192.0.2.0/24"] });
+  const revoked = await createKey(test.db, tenant);
+  await test.db.query("update salesos.api_keys set revoked_at = now() where id = $1", [revoked.id]);
+  const otherKey = await createKey(test.db, other, { rate_limit_per_hour: 100_000 });
+
+  const logs: Record<string, unknown>[] = [];
+  const log: LogSink = (line) => {
+    logs.push(line);
+    if (testLogFile) Deno.writeTextFileSync(testLogFile, `${JSON.stringify(line)}\n`, { append: true });
+  };
+  const integration = createIntegrationApp({
+    db: test.db,
+    keys: createKeyVerifier(test.db),
+    config: { trustedProxyHops: 0 },
+    log,
+  });
+  const apiKeys = createApiKeysApp({
+    db: test.db,
+    jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
+    config: { trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
+    log,
+  });
+
+  // Known collaborators, so some generated activities are processed, not only skipped.
+  for (const key of [live, testEnv]) {
+    const res = await integration.fetch(
+      new Request("http://x/default-integration", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          action: "sync_collaborators",
+          collaborators: knownEmails.map((email, i) => ({ external_id: `k-${i}`, name: `K ${i}`, email })),
+        }),
+      }),
+      { remoteAddr: { hostname: "127.0.0.1" } },
+    );
+    assert.equal(res.status, 200, await res.text());
+  }
+
+  const [{ user: owner }] = await test.db.query<{ user: string }>(
+    "select salesos.ensure_dashboard_member($1::uuid, 'owner@fuzz.test', 'owner') as user",
+    [other],
+  );
+  const [{ user: member }] = await test.db.query<{ user: string }>(
+    "select salesos.ensure_dashboard_member($1::uuid, 'member@fuzz.test', 'member') as user",
+    [other],
+  );
+  const now = Math.floor(Date.now() / 1000);
+  const sign = async (claims: Record<string, unknown>, secret = developmentJwtSecret) => {
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(
+      new TextEncoder().encode(secret),
+    );
+    rememberSecrets(token);
+    return token;
+  };
+  const ownerToken = await dashboardToken(owner);
+  const tokens = [
+    ownerToken,
+    await dashboardToken(member),
+    await sign({ role: "service_role", iss: "supabase", iat: now, exp: now + 3600 }),
+    await sign({ sub: owner, aud: "authenticated", role: "authenticated", iat: now - 7200, exp: now - 3600 }),
+    await sign({ sub: owner, aud: "somebody-else", role: "authenticated", iat: now, exp: now + 3600 }),
+    await sign(
+      { sub: owner, aud: "authenticated", role: "authenticated", iat: now, exp: now + 3600 },
+      "a-different-secret-of-at-least-32-characters",
+    ),
+    `${btoa(JSON.stringify({ alg: "none", typ: "JWT" }))}.${
+      btoa(JSON.stringify({ sub: owner, aud: "authenticated", exp: now + 3600 }))
+    }.`,
+    ownerToken.slice(0, -4) + "AAAA",
+  ];
+
+  // A few keys of the api-keys tenant, so key routes reach the database with real ids.
+  const managed = await Promise.all(Array.from({ length: 8 }, () => createKey(test.db, other)));
+  const keyIds = [...managed.map((k) => k.id), live.id, /* another tenant's key */ crypto.randomUUID()];
+
+  const apiKey = fc.oneof(
+    { weight: 10, arbitrary: fc.constant(live.key) },
+    { weight: 3, arbitrary: fc.constantFrom(testEnv.key, readOnly.key, allowlisted.key, revoked.key, otherKey.key) },
+    {
+      weight: 2,
+      arbitrary: fc.nat({ max: 39 }).chain((i) =>
+        fc.constantFrom(..."0a_Z-".split("")).map((ch) => live.key.slice(0, i) + ch + live.key.slice(i + 1))
+      ),
+    },
+    { weight: 1, arbitrary: headerValue },
+  );
+  const authorization = fc.oneof(
+    { weight: 12, arbitrary: apiKey.map((k) => `Bearer ${k}`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        null,
+        "",
+        "Bearer",
+        "Bearer ",
+        "bearer x",
+        `Basic ${btoa("a:b")}`,
+        `Bearer  ${live.key}  `,
+        `BEARER ${live.key}`,
+        `Bearer ${live.key} extra`,
+        `Bearer ${tokens[0]}`,
+      ),
+    },
+    { weight: 1, arbitrary: headerValue },
+  );
+  const extraHeaders = fc.array(fc.tuple(headerName, headerValue), { maxLength: 3 });
+
+  const integrationCase = (body: fc.Arbitrary<Uint8Array | null>, varyRequest: boolean) =>
+    fc.record({
+      method: varyRequest ? method : fc.constant("POST"),
+      // The body cases are about bodies: mostly with a key that gets them read.
+      authorization: varyRequest
+        ? authorization
+        : fc.oneof({ weight: 6, arbitrary: fc.constantFrom(`Bearer ${live.key}`, `Bearer ${testEnv.key}`) }, {
+          weight: 1,
+          arbitrary: authorization,
+        }),
+      path: varyRequest
+        ? fc.tuple(
+          fc.oneof({ weight: 8, arbitrary: fc.constant("") }, {
+            weight: 1,
+            arbitrary: fc.constantFrom("/", "/x", "/sync", "/%2e%2e", "/a/b/c", "//"),
+          }),
+          queryString,
+        )
+          .map(([p, q]) => `/default-integration${p}${q}`)
+        : fc.constant("/default-integration"),
+      contentType: varyRequest ? contentType : fc.constant("application/json"),
+      extra: varyRequest ? extraHeaders : fc.constant([] as [string, string][]),
+      body,
+    }).map((x): Case => ({
+      method: x.method,
+      path: x.path,
+      headers: [
+        ...(x.authorization === null ? [] : [["authorization", x.authorization] as [string, string]]),
+        ...(x.contentType === null ? [] : [["content-type", x.contentType] as [string, string]]),
+        ...x.extra,
+      ],
+      body: x.body,
+    }));
+
+  // Mostly a route's own method and path (so requests reach validation and the database), some
+  // any method on any path.
+  const route = fc.oneof(
+    {
+      weight: 8,
+      arbitrary: fc.constantFrom(...keyIds).chain((id) =>
+        fc.constantFrom<[string, string]>(
+          ["POST", ""],
+          ["POST", ""],
+          ["GET", ""],
+          ["GET", "/audit"],
+          ["GET", `/${id}`],
+          ["PATCH", `/${id}`],
+          ["PATCH", `/${id}`],
+          ["DELETE", `/${id}`],
+          ["POST", `/${id}/revoke`],
+          ["POST", `/${id}/rotate`],
+          ["GET", `/${id}/usage`],
+          ["GET", `/${id}/requests`],
+        )
+      ),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(
+        fc.constantFrom("GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"),
+        fc.oneof(
+          fc.constantFrom("", "/audit"),
+          fc.constantFrom(...keyIds).chain((id) =>
+            fc.constantFrom(
+              `/${id}`,
+              `/${id}/revoke`,
+              `/${id}/rotate`,
+              `/${id}/usage`,
+              `/${id}/requests`,
+              `/${id.toUpperCase()}`,
+            )
+          ),
+          fc.constantFrom("/not-a-uuid", "/x/y", "/audit/x", "/../default-integration", "/%00", "/" + "a".repeat(300)),
+        ),
+      ),
+    },
+  );
+  const settingsBody = mutated(fc.record({
+    name: fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), hostileString),
+    environment: fc.constantFrom("live", "test"),
+    scopes: fc.subarray(["default:sync", "leads:read", "leads:write"]),
+    rate_limit_per_hour: fc.oneof(fc.integer({ min: 1, max: 100_000 }), fc.integer()),
+    expires_at: fc.option(
+      fc.date({ min: new Date("2020-01-01"), max: new Date("2030-01-01"), noInvalidDate: true }).map((d) =>
+        d.toISOString()
+      ),
+    ),
+    ip_allowlist: fc.option(
+      fc.array(fc.oneof(fc.ipV4(), fc.ipV6(), fc.constantFrom("10.0.0.0/8", "10.0.0.1/8", "::/0", "1.2.3.4/33", "x")), {
+        maxLength: 3,
+      }),
+    ),
+    grace_period_seconds: fc.oneof(fc.nat({ max: 604_800 }), fc.integer()),
+    tenant_id: fc.oneof(fc.constant(other), fc.uuid(), hostileString),
+  }, { requiredKeys: [] }));
+  const apiKeysCase = fc.record({
+    route,
+    query: queryString,
+    token: fc.oneof({ weight: 8, arbitrary: fc.constant(ownerToken) }, {
+      weight: 4,
+      arbitrary: fc.constantFrom(...tokens, live.key),
+    }, { weight: 1, arbitrary: headerValue }),
+    tenantHeader: fc.option(fc.oneof(fc.constantFrom(other, tenant), fc.uuid(), headerValue), { freq: 4 }),
+    contentType,
+    extra: extraHeaders,
+    body: fc.option(bodyBytes(fc.oneof({ weight: 4, arbitrary: settingsBody }, { weight: 1, arbitrary: anyText })), {
+      freq: 4,
+    }),
+  }).map((x): Case => ({
+    method: x.route[0],
+    path: `/api-keys${x.route[1]}${x.query}`,
+    headers: [
+      ["authorization", `Bearer ${x.token}`],
+      ...(x.tenantHeader === null ? [] : [["x-tenant-id", x.tenantHeader] as [string, string]]),
+      ...(x.contentType === null ? [] : [["content-type", x.contentType] as [string, string]]),
+      ...x.extra,
+    ],
+    body: x.body,
+  }));
+
+  const inProcess = (
+    app: { fetch: (r: Request, env: { remoteAddr: { hostname: string } }) => Response | Promise<Response> },
+    group: string,
+  ) =>
+  async (c: Case) => {
+    let request: Request;
+    try {
+      request = toRequest("http://localhost", c);
+    } catch {
+      return; // the generator made something fetch itself refuses to send: not a request the server can see
+    }
+    const outcome = await judge(
+      group,
+      c,
+      async () => await app.fetch(request, { remoteAddr: { hostname: "127.0.0.1" } }),
+    );
+    if (outcome.problems.length) throw new Error(`${outcome.problems.join("; ")}\n${describeCase(c)}`);
+  };
+
+  async function run(arbitrary: fc.Arbitrary<Case>, numRuns: number, check: (c: Case) => Promise<void>) {
+    const result = await fc.check(fc.asyncProperty(arbitrary, check), { numRuns, seed, endOnFailure: true });
+    if (result.failed) {
+      // The generated case itself can be megabytes: report what went wrong, and how to replay it.
+      const why = failures.at(-1) ?? String((result.errorInstance as Error)?.message ?? "failed");
+      throw new Error(
+        `${why.slice(0, 1500)}\n(replay: FUZZ_SEED=${seed}, fast-check path ${result.counterexamplePath})`,
+      );
+    }
+  }
+
+  await using server = await startServer(serverEnv(test.url));
+  const port = Number(new URL(server.baseUrl).port);
+
+  /**
+   * One request written on a raw socket, the answer read while writing (a server may answer 413
+   * before it read everything); the answer is whatever came back before the deadline.
+   */
+  async function rawExchange(
+    head: string,
+    body: Uint8Array,
+    options: { closeWrite?: boolean; trickleMs?: number; readMs?: number } = {},
+  ) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const started = performance.now();
+    let answered = false;
+    const writeAll = async (bytes: Uint8Array) => {
+      for (let done = 0; done < bytes.length;) done += await conn.write(bytes.subarray(done));
+    };
+    const writing = (async () => {
+      await writeAll(new TextEncoder().encode(head));
+      if (options.trickleMs) {
+        for (const byte of body) {
+          if (answered) return;
+          await writeAll(new Uint8Array([byte]));
+          await sleep(options.trickleMs);
+        }
+      } else {
+        for (let offset = 0; offset < body.length && !answered; offset += 64 * 1024) {
+          await writeAll(body.subarray(offset, offset + 64 * 1024));
+        }
+      }
+      if (options.closeWrite && !answered) await conn.closeWrite();
+    })().catch(() => {/* the server closed the connection: its answer is what counts */});
+    try {
+      const chunks: Uint8Array[] = [];
+      const buffer = new Uint8Array(64 * 1024);
+      const readDeadline = started + (options.readMs ?? caseDeadlineMs);
+      while (performance.now() < readDeadline) {
+        const n = await Promise.race([conn.read(buffer), sleep(readDeadline - performance.now()).then(() => -1)]).catch(
+          () => null,
+        );
+        if (n === null || n === -1) break;
+        chunks.push(buffer.slice(0, n as number));
+        const text = new TextDecoder().decode(concat(chunks));
+        const length = /content-length: (\d+)/i.exec(text)?.[1];
+        const split = text.indexOf("\r\n\r\n");
+        if (length && split >= 0 && new TextEncoder().encode(text.slice(split + 4)).length >= Number(length)) break;
+      }
+      answered = true;
+      return { text: new TextDecoder().decode(concat(chunks)), ms: Math.round(performance.now() - started) };
+    } finally {
+      answered = true;
+      try {
+        conn.close();
+      } catch { /* closed */ }
+      await writing;
+    }
+  }
+
+  function judgeRaw(group: string, description: string, answer: { text: string; ms: number }, expect?: number) {
+    const split = answer.text.indexOf("\r\n\r\n");
+    const statusLine = /^HTTP\/1\.1 (\d{3})/.exec(answer.text);
+    const problems: string[] = [];
+    const status = statusLine ? Number(statusLine[1]) : 0;
+    if (!statusLine || split < 0) {
+      problems.push(`no HTTP answer within ${answer.ms} ms`);
+    } else {
+      const headers = new Headers();
+      for (const line of answer.text.slice(0, split).split("\r\n").slice(1)) {
+        const i = line.indexOf(":");
+        headers.append(line.slice(0, i), line.slice(i + 1).trim());
+      }
+      if (!allowedStatuses.has(status)) problems.push(`status ${status}`);
+      if (expect !== undefined && status !== expect) problems.push(`status ${status}, expected ${expect}`);
+      problems.push(...envelopeProblems(status, headers, answer.text.slice(split + 4)));
+    }
+    slowest = Math.max(slowest, answer.ms);
+    (tallyStatuses[group] ??= {})[status] = (tallyStatuses[group]?.[status] ?? 0) + 1;
+    if (problems.length) failures.push(`${group}: ${problems.join("; ")} <- ${description}`);
+    return problems;
+  }
+
+  const head = (method: string, path: string, headers: Record<string, string>) =>
+    `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${
+      Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")
+    }\r\n`;
+
+  // A client that sends a byte per second never finishes: the 30 s body deadline must answer it.
+  // It starts now and is judged after the in-process cases, which take about as long.
+  const slowClient = rawExchange(
+    head("POST", "/functions/v1/default-integration", {
+      authorization: `Bearer ${live.key}`,
+      "content-type": "application/json",
+      "content-length": "200",
+    }),
+    new TextEncoder().encode('{"action":"sync_activities","activities":[' + " ".repeat(150)),
+    { trickleMs: 1000, readMs: 40_000 },
+  );
+
+  await step("default-integration: 3000 generated bodies (in process)", async () => {
+    await run(
+      integrationCase(bodyBytes(integrationBody), false),
+      3000,
+      inProcess(integration, "default-integration bodies"),
+    );
+  });
+
+  await step("default-integration: 800 generated methods, paths, query strings and headers (in process)", async () => {
+    await run(
+      integrationCase(fc.option(bodyBytes(integrationBody), { freq: 5 }), true),
+      800,
+      inProcess(integration, "default-integration requests"),
+    );
+  });
+
+  await step("default-integration: 40 slow bodies trickling in (in process)", async () => {
+    const slow = fc.tuple(
+      integrationCase(bodyBytes(integrationBody.filter((t) => t.length < 100_000)), false),
+      fc.integer({ min: 2, max: 6 }),
+      fc.integer({ min: 10, max: 120 }),
+    )
+      .map(([c, pieces, gapMs]): Case => ({ ...c, trickle: { pieces, gapMs } }));
+    await run(slow, 40, inProcess(integration, "default-integration slow bodies"));
+  });
+
+  await step("api-keys: 1200 generated requests (in process)", async () => {
+    await run(apiKeysCase, 1200, inProcess(apiKeys, "api-keys requests"));
+  });
+
+  await step("cases fuzzing found once stay fixed (regressions)", async () => {
+    const cases: [Case, typeof integration | typeof apiKeys, number][] = [
+      // A path that normalises to outside the function: 404 still with X-Request-Id (was without).
+      [
+        {
+          method: "POST",
+          path: "/default-integration/%2e%2e?x",
+          headers: [["authorization", `Bearer ${live.key}`]],
+          body: null,
+        },
+        integration,
+        404,
+      ],
+      [{ method: "HEAD", path: "/api-keys/../default-integration", headers: [], body: null }, apiKeys, 404],
+      // A key name with a NUL character: 400 (was a 500 from Postgres).
+      [
+        {
+          method: "POST",
+          path: "/api-keys",
+          headers: [["authorization", `Bearer ${ownerToken}`], ["content-type", "application/json"]],
+          body: new TextEncoder().encode('{"name":"a\\u0000b"}'),
+        },
+        apiKeys,
+        400,
+      ],
+      [
+        {
+          method: "PATCH",
+          path: `/api-keys/${managed[0].id}`,
+          headers: [["authorization", `Bearer ${ownerToken}`], ["content-type", "application/json"]],
+          body: new TextEncoder().encode('{"name":"\\ud800"}'),
+        },
+        apiKeys,
+        400,
+      ],
+    ];
+    for (const [c, app, expected] of cases) {
+      const outcome = await judge(
+        "regressions",
+        c,
+        async () => await app.fetch(toRequest("http://localhost", c), { remoteAddr: { hostname: "127.0.0.1" } }),
+      );
+      assert.deepEqual([outcome.status, outcome.problems], [expected, []], describeCase(c));
+    }
+  });
+
+  await step("no answer in process was a 5xx or logged as an error", () => {
+    const errors = logs.filter((l) => l.level === "error" || Number(l.status) >= 500);
+    assert.deepEqual(errors, []);
+  });
+
+  await step("real server: 300 generated requests to both functions over HTTP", async () => {
+    const overHttp = fc.oneof(integrationCase(fc.option(bodyBytes(integrationBody), { freq: 5 }), true), apiKeysCase);
+    await run(overHttp, 300, async (c) => {
+      let request: Request;
+      try {
+        request = toRequest(`${server.baseUrl}/functions/v1`, c);
+      } catch {
+        return;
+      }
+      if (request.url.length > 8000) return; // fetch refuses such URLs itself: nothing reaches the server
+      const outcome = await judge("real HTTP", c, () => fetch(request));
+      if (outcome.problems.length) throw new Error(`${outcome.problems.join("; ")}\n${describeCase(c)}`);
+    });
+  });
+
+  await step("real server, raw TCP: 120 truncated bodies (Content-Length larger than the body, then EOF)", async () => {
+    await run(
+      fc.tuple(integrationBody, fc.integer({ min: 1, max: 2_000_000 }), fc.constantFrom(live.key, testEnv.key)).map((
+        [text, missing, key],
+      ): Case => ({
+        method: "POST",
+        path: "/functions/v1/default-integration",
+        headers: [["authorization", `Bearer ${key}`], ["content-type", "application/json"], [
+          "content-length",
+          String(new TextEncoder().encode(text).length + missing),
+        ]],
+        body: new TextEncoder().encode(text),
+      })),
+      120,
+      async (c) => {
+        const answer = await rawExchange(head(c.method, c.path, Object.fromEntries(c.headers)), c.body!, {
+          closeWrite: true,
+          readMs: 10_000,
+        });
+        const expected = Number(c.headers[2][1]) > 5 * 1024 * 1024 ? 413 : 400;
+        const problems = judgeRaw("raw truncated", describeCase(c), answer, expected);
+        if (problems.length) throw new Error(`${problems.join("; ")}\n${describeCase(c)}`);
+      },
+    );
+  });
+
+  await step(
+    "real server, raw TCP: malformed chunked bodies, bodies over 5 MiB without Content-Length, GET with a body",
+    async () => {
+      const key = live.key;
+      const cases: [string, string, Uint8Array, { closeWrite?: boolean }, number][] = [];
+      const chunk = (s: string) => `${new TextEncoder().encode(s).length.toString(16)}\r\n${s}\r\n`;
+      const json = '{"action":"sync_activities","activities":[]}';
+      const big = "x".repeat(1024 * 1024);
+      const post = (h: Record<string, string>) =>
+        head("POST", "/functions/v1/default-integration", {
+          authorization: `Bearer ${key}`,
+          "content-type": "application/json",
+          ...h,
+        });
+      cases.push([
+        "chunked, well formed",
+        post({ "transfer-encoding": "chunked" }),
+        new TextEncoder().encode(chunk(json) + "0\r\n\r\n"),
+        {},
+        200,
+      ]);
+      cases.push([
+        "chunked, cut in the middle",
+        post({ "transfer-encoding": "chunked" }),
+        new TextEncoder().encode(chunk(json).slice(0, 20)),
+        { closeWrite: true },
+        400,
+      ]);
+      cases.push([
+        "chunked, a chunk size that is no number",
+        post({ "transfer-encoding": "chunked" }),
+        new TextEncoder().encode("zz\r\nabc\r\n0\r\n\r\n"),
+        { closeWrite: true },
+        400,
+      ]);
+      cases.push([
+        "chunked, 6 MiB without Content-Length",
+        post({ "transfer-encoding": "chunked" }),
+        new TextEncoder().encode(Array(6).fill(chunk(big)).join("") + "0\r\n\r\n"),
+        {},
+        413,
+      ]);
+      cases.push([
+        "Content-Length over 5 MiB, body never sent",
+        post({ "content-length": String(5 * 1024 * 1024 + 1) }),
+        new Uint8Array(),
+        {},
+        413,
+      ]);
+      cases.push([
+        "invalid UTF-8",
+        post({ "content-length": "6" }),
+        new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+        {},
+        400,
+      ]);
+      cases.push([
+        "GET with a body",
+        head("GET", "/functions/v1/default-integration", { authorization: `Bearer ${key}`, "content-length": "5" }),
+        new TextEncoder().encode("hello"),
+        {},
+        405,
+      ]);
+      cases.push([
+        "api-keys GET with a body",
+        head("GET", "/functions/v1/api-keys", { authorization: `Bearer ${ownerToken}`, "content-length": "5" }),
+        new TextEncoder().encode("hello"),
+        {},
+        200,
+      ]);
+      cases.push([
+        "api-keys POST truncated",
+        head("POST", "/functions/v1/api-keys", {
+          authorization: `Bearer ${ownerToken}`,
+          "content-type": "application/json",
+          "content-length": "100",
+        }),
+        new TextEncoder().encode('{"name":"x'),
+        { closeWrite: true },
+        400,
+      ]);
+      cases.push([
+        "two Authorization headers",
+        post({ "content-length": String(json.length) }).replace("\r\n\r\n", `\r\nauthorization: Bearer ${key}\r\n\r\n`),
+        new TextEncoder().encode(json),
+        {},
+        401,
+      ]);
+      cases.push(["unknown function", head("POST", "/functions/v1/nope", {}), new Uint8Array(), {}, 404]);
+      const problems: string[] = [];
+      for (const [name, h, body, options, expected] of cases) {
+        const answer = await rawExchange(h, body, { ...options, readMs: 10_000 });
+        problems.push(...judgeRaw("raw protocol", name, answer, expected).map((p) => `${name}: ${p}`));
+      }
+      assert.deepEqual(problems, []);
+    },
+  );
+
+  await step(
+    "real server, raw TCP: a body trickling a byte a second is answered 400 at the 30 s deadline",
+    async () => {
+      const answer = await slowClient;
+      const problems = judgeRaw("raw slow", "1 byte/s body", answer, 400);
+      assert.deepEqual(problems, []);
+      assert.match(answer.text, /Request body was not received in time/);
+      assert.ok(answer.ms >= 29_000 && answer.ms < 36_000, `answered after ${answer.ms} ms`);
+      figures.slow_body_answered_after_ms = answer.ms;
+    },
+  );
+
+  await step("the server process never crashed, answers normally, and logged no error", async () => {
+    const exited = await Promise.race([server.exited.then(() => true), sleep(10).then(() => false)]);
+    assert.equal(exited, false, "the server process exited");
+    const res = await fetch(`${server.baseUrl}/functions/v1/default-integration`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${live.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ action: "sync_activities", activities: [] }),
+    });
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    const lines = server.output().split("\n").filter((l) => l.trim());
+    const bad = lines.filter((l) => !l.startsWith("{") || /"level":"error"|"status":5\d\d/.test(l));
+    assert.deepEqual(bad, []);
+  });
+
+  await step("whatever was stored is valid data of the key's own tenant and environment", async () => {
+    const [row] = await test.db.query<{ foreign: string; bad_codes: string }>(
+      `select (select count(*) from salesos.activities a join salesos.collaborators c on c.id = a.collaborator_id
+                where a.tenant_id <> c.tenant_id or a.environment <> c.environment) as foreign,
+              (select count(*) from salesos.activities where activity_code !~ '^[0-9]{3}$' or activity_code = '000') as bad_codes`,
+    );
+    assert.deepEqual([Number(row.foreign), Number(row.bad_codes)], [0, 0]);
+  });
+
+  const casesByGroup = Object.fromEntries(
+    Object.entries(tallyStatuses).map(([group, t]) => [group, Object.values(t).reduce((n, c) => n + c, 0)]),
+  );
+  const total = Object.values(casesByGroup).reduce((n, c) => n + c, 0);
+  Object.assign(figures, {
+    seed,
+    cases_total: total,
+    cases_by_group: casesByGroup,
+    statuses_by_group: tallyStatuses,
+    server_errors_5xx: Object.values(tallyStatuses).reduce(
+      (n, t) => n + Object.entries(t).filter(([s]) => Number(s) >= 500).reduce((m, [, c]) => m + c, 0),
+      0,
+    ),
+    hangs: failures.filter((f) => /no answer/.test(f)).length,
+    envelope_or_status_violations: failures.length,
+    slowest_answer_ms: slowest,
+    first_failures: failures.slice(0, 5),
+  });
+  assert.ok(total >= 5000, `only ${total} cases`);
+  assert.deepEqual(failures, []);
+}, { sanitizeOps: false, sanitizeResources: false });
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
