@@ -146,20 +146,25 @@ export class Transport {
       };
       let response: Response;
       let text: string;
+      // A timer cleared with the answer, not AbortSignal.timeout: that one would keep each
+      // request (and its body) reachable for the whole timeout, after it was answered.
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
       try {
-        const timeout = AbortSignal.timeout(this.#timeoutMs);
-        const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+        const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
         response = await this.#fetch(url.toString(), { method, headers, body, signal });
         text = await response.text();
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
-        const what = cause instanceof Error && cause.name === "TimeoutError"
+        const what = timeout.signal.aborted
           ? `no response within ${this.#timeoutMs} ms`
           : String(cause instanceof Error ? cause.message : cause);
         const error = new SalesOSConnectionError(`${method} ${url.pathname} failed: ${what}`, retry + 1, cause);
         if (!canRetry || !options.idempotent) throw error;
         await this.#wait(retry, backoffDelay(retry, this.#retry), error, options.signal);
         continue;
+      } finally {
+        clearTimeout(timer);
       }
 
       this.rateLimit = readRateLimit(response.headers);
