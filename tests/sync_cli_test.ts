@@ -326,7 +326,8 @@ Deno.test("deno task sync against the running service", async (t) => {
         }).output();
         const text = new TextDecoder().decode(output.stdout);
         assert.equal(output.code, 0, text);
-        assert.match(text, /\r\x1b\[2Ksync activities \[#+\] 100% 3,000 rows, 0 rejected/);
+        assert.ok(text.includes("\r\u001b[2Ksync activities ["), "the bar is redrawn in place");
+        assert.match(text, /sync activities \[#+\] 100% 3,000 rows, 0 rejected/);
       },
     });
   } finally {
