@@ -8,6 +8,9 @@
  */
 export const maxRecordChars = 128 * 1024;
 
+/** The file cannot be read as text (it is not UTF-8). */
+export class InputError extends Error {}
+
 export interface Line {
   text: string;
   /** 1-based line number in the file. */
@@ -23,9 +26,16 @@ export async function* readLines(
   let pending = "";
   let number = 0;
   let first = true;
+  const decode = (chunk?: Uint8Array) => {
+    try {
+      return decoder.decode(chunk, { stream: chunk !== undefined });
+    } catch {
+      throw new InputError(`the file is not UTF-8 text (invalid bytes after line ${number})`);
+    }
+  };
   for await (const chunk of chunks) {
     progress.bytesRead += chunk.byteLength;
-    pending += decoder.decode(chunk, { stream: true });
+    pending += decode(chunk);
     if (first && pending.length > 0) {
       if (pending.charCodeAt(0) === 0xfeff) pending = pending.slice(1); // a byte order mark is not data
       first = false;
@@ -38,7 +48,7 @@ export async function* readLines(
     }
     pending = pending.slice(start);
   }
-  pending += decoder.decode();
+  pending += decode();
   if (pending.length > 0) yield { text: pending.endsWith("\r") ? pending.slice(0, -1) : pending, number: ++number };
 }
 

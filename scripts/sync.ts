@@ -15,7 +15,7 @@ import {
   type SyncCollaboratorsResult,
 } from "../clients/typescript/src/index.ts";
 import { readSyncCliConfig } from "../supabase/functions/_shared/config.ts";
-import { type Line, readCsvRecords, readLines } from "./sync-records.ts";
+import { InputError, type Line, readCsvRecords, readLines } from "./sync-records.ts";
 
 const usage = `usage: deno task sync <collaborators|activities> <file.csv|file.jsonl> --url <base>
          [--rejected <path>] [--restart] [--max-retry-after <seconds>]
@@ -25,7 +25,10 @@ const usage = `usage: deno task sync <collaborators|activities> <file.csv|file.j
   --restart           ignore <file>.checkpoint.json and start from the first row
   --max-retry-after   longest wait for the hourly rate limit, in seconds (default 3600)`;
 
-/** 0: every row accepted. 1: finished, some rows rejected. 2: usage or configuration. 3: stopped early; run again to resume. */
+/**
+ * 0: every row accepted. 1: finished, some rows rejected. 2: usage, configuration or an unreadable
+ * file. 3: stopped early by the service or the network; run again to resume.
+ */
 const exitCodes = { ok: 0, rejected: 1, usage: 2, stopped: 3 } as const;
 
 const kinds = {
@@ -390,16 +393,16 @@ async function main(): Promise<number> {
       : client.syncActivitiesInBatches(items() as AsyncIterable<Activity>, { skipInvalid: true });
     for await (const report of reports) await record(report);
   } catch (error) {
-    if (!(error instanceof SalesOSError)) throw error;
+    if (!(error instanceof SalesOSError) && !(error instanceof InputError)) throw error;
     progress.note(`stopped: ${error.message}`);
     const api = error instanceof SalesOSApiError
       ? { code: error.code, status: error.status, request_id: error.requestId, retry_after: error.retryAfter }
-      : { code: "CONNECTION_ERROR" };
+      : { code: error instanceof InputError ? "INPUT_ERROR" : "CONNECTION_ERROR" };
     console.log(JSON.stringify(summary("stopped", {
       checkpoint: checkpointPath,
       error: { ...api, message: error.message },
     })));
-    return exitCodes.stopped;
+    return error instanceof InputError ? exitCodes.usage : exitCodes.stopped;
   } finally {
     rejected.close();
   }

@@ -289,6 +289,14 @@ Deno.test("deno task sync against the running service", async (t) => {
         if (apiKey && apiKey !== "my-key") assert.equal(result.stderr.includes(apiKey), false, "the key is never printed");
       }
 
+      // A file that is not UTF-8 stops the run where it becomes unreadable, with a summary.
+      const latin1 = `${dir}/latin1.csv`;
+      await Deno.writeFile(latin1, new Uint8Array([...new TextEncoder().encode("external_id,name,email\nl-1,Jos"), 0xe9, 0x0a]));
+      const unreadable = await sync(["collaborators", latin1, "--url", service.baseUrl], key);
+      assert.equal(unreadable.code, 2);
+      assert.deepEqual([unreadable.summary!.status, unreadable.summary!.error.code], ["stopped", "INPUT_ERROR"]);
+      assert.match(unreadable.summary!.error.message, /not UTF-8/);
+
       // A checkpoint left by a run on another version of the file is not resumed from.
       await Deno.writeTextFile(`${calls}.checkpoint.json`, JSON.stringify({
         version: 1,

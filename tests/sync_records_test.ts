@@ -1,7 +1,7 @@
 // The sync CLI's file reading on its own: lines and CSV records whatever the chunk boundaries
 // (a CRLF or a multi-byte character split between reads), quotes, and bounded records.
 import assert from "node:assert/strict";
-import { type CsvRecord, maxRecordChars, readCsvRecords, readLines } from "../scripts/sync-records.ts";
+import { type CsvRecord, InputError, maxRecordChars, readCsvRecords, readLines } from "../scripts/sync-records.ts";
 
 /** `text` as a stream of `size`-byte chunks. */
 async function* chunks(text: string, size: number): AsyncGenerator<Uint8Array> {
@@ -59,4 +59,16 @@ Deno.test("CSV: an unterminated quote is reported, at the end of the file or pas
   ]);
   // Reading goes on after it: the refused record does not swallow the rest of the file.
   assert.deepEqual(result.at(-1), { fields: ["b", "c"], line: 2 + Math.ceil(maxRecordChars / 1000) + 1 });
+});
+
+Deno.test("a file that is not UTF-8 is an InputError naming where", async () => {
+  async function* latin1() {
+    yield new TextEncoder().encode("ok\nfine\n");
+    yield new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x0a]); // "café" in Latin-1
+  }
+  const lines: string[] = [];
+  await assert.rejects(async () => {
+    for await (const line of readLines(latin1())) lines.push(line.text);
+  }, new InputError("the file is not UTF-8 text (invalid bytes after line 2)"));
+  assert.deepEqual(lines, ["ok", "fine"]);
 });
