@@ -119,13 +119,30 @@ Deno.test("README walk-through: start, mint a token, create a key with curl, use
     1,
   ]]);
 
+  // Rotate and revoke need no body: an empty POST (Content-Length: 0, no Content-Type) is fine.
+  const rotated = await fetch(`${api}/${key.id}/rotate`, { method: "POST", headers: auth });
+  assert.equal(rotated.status, 201);
+  const fresh = (await rotated.json()).data;
+  const renamed = await fetch(`${api}/${fresh.id}`, {
+    method: "PATCH",
+    headers: { ...auth, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "CRM sync (rotated)" }),
+  });
+  assert.deepEqual([renamed.status, (await renamed.json()).data.name], [200, "CRM sync (rotated)"]);
   const revoked = await fetch(`${api}/${key.id}/revoke`, { method: "POST", headers: auth });
   assert.deepEqual([revoked.status, (await revoked.json()).data.status], [200, "revoked"]);
   const refused = await sync();
   assert.deepEqual([refused.status, (await refused.json()).error.message], [401, "Invalid or expired API key"]);
 
   const audit = await (await fetch(`${api}/audit`, { headers: auth })).json();
-  assert.deepEqual(audit.data.map((e: { action: string }) => e.action), ["key.revoke", "key.create"]);
+  assert.deepEqual(audit.data.map((e: { action: string }) => e.action), [
+    "key.revoke",
+    "key.update",
+    "key.rotate",
+    "key.create",
+  ]);
+  const deleted = await fetch(`${api}/${fresh.id}`, { method: "DELETE", headers: auth });
+  assert.deepEqual([deleted.status, (await deleted.json()).data.deleted], [200, true]);
   assert.equal(server.output().includes(key.key.slice(16)), false, "no plaintext key in the server log");
   assert.equal(server.output().includes(jwt.split(".")[2]), false, "no token in the server log");
 });

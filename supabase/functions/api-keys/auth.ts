@@ -139,8 +139,12 @@ export function keyIdParam(c: Context<AppEnv>): string {
   return id.toLowerCase();
 }
 
-/** Reads the JSON body once, when first asked. `optional`: a request without a body reads as undefined. */
+/**
+ * Reads the JSON body once, when first asked. `optional`: a request without a body, or with an
+ * empty one (`Content-Length: 0`, what `fetch(url, {method: "POST"})` sends), reads as undefined.
+ */
 export function bodyReader(c: Context<AppEnv>, { optional = false } = {}): BodyReader {
   let pending: Promise<unknown> | undefined;
-  return () => (pending ??= optional && c.req.raw.body === null ? Promise.resolve(undefined) : readJsonBody(c.req.raw));
+  const absent = () => c.req.raw.body === null || c.req.header("content-length") === "0";
+  return () => (pending ??= optional && absent() ? Promise.resolve(undefined) : readJsonBody(c.req.raw));
 }
