@@ -97,7 +97,9 @@ export async function* readCsvRecords(lines: AsyncIterable<Line>): AsyncGenerato
   let open: { text: string; line: number } | null = null;
   for await (const { text, number } of lines) {
     if (!open && text === "") continue;
-    const record: { text: string; line: number } = open ? { text: `${open.text}\n${text}`, line: open.line } : { text, line: number };
+    const record: { text: string; line: number } = open
+      ? { text: `${open.text}\n${text}`, line: open.line }
+      : { text, line: number };
     const fields = parseCsvRecord(record.text);
     if (fields) {
       open = null;

@@ -73,7 +73,9 @@ async function* jsonlRows(lines: AsyncIterable<Line>): AsyncGenerator<InputRow> 
       yield { row, line: number, error: `not JSON: ${(error as Error).message}`, input: text };
       continue;
     }
-    yield isObject(value) ? { row, line: number, item: value } : { row, line: number, error: "not a JSON object", input: text };
+    yield isObject(value)
+      ? { row, line: number, item: value }
+      : { row, line: number, error: "not a JSON object", input: text };
   }
 }
 
@@ -105,7 +107,12 @@ async function* csvRows(lines: AsyncIterable<Line>, kind: Kind): AsyncGenerator<
       continue;
     }
     if (record.fields.length !== header.length) {
-      yield { row, line: record.line, error: `${record.fields.length} fields, the header has ${header.length}`, input: record.fields };
+      yield {
+        row,
+        line: record.line,
+        error: `${record.fields.length} fields, the header has ${header.length}`,
+        input: record.fields,
+      };
       continue;
     }
     const input = Object.fromEntries(header.map((name, i) => [name, record.fields[i]]));
@@ -207,7 +214,11 @@ class Progress {
     if (this.terminal) {
       const width = 30;
       const filled = Math.round((percent / 100) * width);
-      this.#write(`\r\x1b[2K${this.label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${percent}% ${text}${final ? "\n" : ""}`);
+      this.#write(
+        `\r\x1b[2K${this.label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${percent}% ${text}${
+          final ? "\n" : ""
+        }`,
+      );
     } else {
       this.#write(`${this.label}: ${percent}% ${text}\n`);
     }
@@ -251,9 +262,13 @@ function parseCommandLine(args: string[]) {
   if (!(kind in kinds) || !file || rest.length > 0) throw new UsageError(usage);
   const format = /\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : null;
   if (!format) throw new UsageError(`${file}: the file name must end in .csv, .jsonl or .ndjson`);
-  if (!values.url || !/^https?:\/\/[^/]/.test(values.url)) throw new UsageError(`--url must be an http(s) URL\n${usage}`);
+  if (!values.url || !/^https?:\/\/[^/]/.test(values.url)) {
+    throw new UsageError(`--url must be an http(s) URL\n${usage}`);
+  }
   const maxRetryAfter = Number(values["max-retry-after"]);
-  if (!Number.isInteger(maxRetryAfter) || maxRetryAfter < 0) throw new UsageError("--max-retry-after must be a whole number of seconds");
+  if (!Number.isInteger(maxRetryAfter) || maxRetryAfter < 0) {
+    throw new UsageError("--max-retry-after must be a whole number of seconds");
+  }
   return {
     kind: kind as Kind,
     file,
@@ -284,10 +299,16 @@ async function main(): Promise<number> {
   });
   const input = { size: stat.size, modified: stat.mtime?.toISOString() ?? null };
 
-  const zero: Counts = { rows: 0, rejected: 0, batches: 0, ...Object.fromEntries(kinds[kind].counts.map((c) => [c, 0])) };
+  const zero: Counts = {
+    rows: 0,
+    rejected: 0,
+    batches: 0,
+    ...Object.fromEntries(kinds[kind].counts.map((c) => [c, 0])),
+  };
   const checkpoint = options.restart ? null : await readCheckpoint(checkpointPath);
   if (checkpoint) {
-    const sameInput = checkpoint.action === action && checkpoint.input.size === input.size &&
+    const sameInput = checkpoint.version === 1 && checkpoint.action === action &&
+      checkpoint.input.size === input.size &&
       checkpoint.input.modified === input.modified && checkpoint.rejected_file === options.rejectedPath;
     if (!sameInput) {
       throw new UsageError(
@@ -298,6 +319,8 @@ async function main(): Promise<number> {
   }
   const resumeFrom = checkpoint?.rows_done ?? 0;
   const counts: Counts = { ...(checkpoint?.counts ?? zero) };
+  // The counts of the last checkpoint: where a run that stops now would be resumed from.
+  let saved: Counts | null = checkpoint ? { ...counts } : null;
 
   // What a crashed run wrote after its last checkpoint is written again by this one.
   if (checkpoint) {
@@ -372,16 +395,17 @@ async function main(): Promise<number> {
       counts,
       updated_at: new Date().toISOString(),
     });
+    saved = { ...counts };
     progress.update(counts, reading.bytesRead);
   }
 
-  const summary = (status: string, extra: Record<string, unknown> = {}) => ({
+  const summary = (status: string, totals: Counts, extra: Record<string, unknown> = {}) => ({
     action,
     file,
     status,
-    ...counts,
+    ...totals,
     resumed_after_row: resumeFrom,
-    rejected_file: counts.rejected > 0 ? options.rejectedPath : null,
+    rejected_file: totals.rejected > 0 ? options.rejectedPath : null,
     duration_ms: Math.round(performance.now() - started),
     ...extra,
   });
@@ -398,8 +422,9 @@ async function main(): Promise<number> {
     const api = error instanceof SalesOSApiError
       ? { code: error.code, status: error.status, request_id: error.requestId, retry_after: error.retryAfter }
       : { code: error instanceof InputError ? "INPUT_ERROR" : "CONNECTION_ERROR" };
-    console.log(JSON.stringify(summary("stopped", {
-      checkpoint: checkpointPath,
+    // What the checkpoint holds; rows read after it are read again by the next run.
+    console.log(JSON.stringify(summary("stopped", saved ?? zero, {
+      checkpoint: saved ? checkpointPath : null,
       error: { ...api, message: error.message },
     })));
     return error instanceof InputError ? exitCodes.usage : exitCodes.stopped;
@@ -413,7 +438,7 @@ async function main(): Promise<number> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
   const complete = counts.rejected === 0;
-  console.log(JSON.stringify(summary(complete ? "completed" : "completed_with_rejections")));
+  console.log(JSON.stringify(summary(complete ? "completed" : "completed_with_rejections", counts)));
   return complete ? exitCodes.ok : exitCodes.rejected;
 }
 

@@ -49,81 +49,107 @@ async function writeLines(path: string, count: number, line: (i: number) => stri
 }
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
-const readJsonl = async (path: string) => (await Deno.readTextFile(path)).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const readJsonl = async (path: string) =>
+  (await Deno.readTextFile(path)).split("\n").filter(Boolean).map((l) => JSON.parse(l));
 const activity = (i: number, emails: number) =>
   JSON.stringify({ activity_code: "001", external_id: `act-${i}`, collaborator_email: `rep${i % emails}@example.com` });
 
 Deno.test("deno task sync against the running service", async (t) => {
   await using service = await startService();
   const dir = await Deno.makeTempDir({ prefix: "salesos-sync-" });
-  const count = async (sql: string, params: unknown[]) => (await service.query<{ n: string }>(sql, params)).map((r) => Number(r.n));
+  const count = async (sql: string, params: unknown[]) =>
+    (await service.query<{ n: string }>(sql, params)).map((r) => Number(r.n));
   try {
     const { key, tenantId } = await service.key();
     const people = `${dir}/people.csv`;
     await writeLines(people, 200, (i) => `rep-${i},Rep ${i},rep${i}@example.com`, "external_id,name,email");
 
-    await t.step("collaborators CSV, then 25,000 activities JSONL in 25 batches: exit 0, one summary line", async () => {
-      const first = await sync(["collaborators", people, "--url", service.baseUrl], key);
-      assert.equal(first.code, 0, first.stderr);
-      assert.deepEqual(
-        { ...first.summary, duration_ms: undefined },
-        {
-          action: "sync_collaborators",
-          file: people,
-          status: "completed",
-          rows: 200,
-          rejected: 0,
-          batches: 1,
-          created: 200,
-          existing: 0,
-          resumed_after_row: 0,
-          rejected_file: null,
-          duration_ms: undefined,
-        },
-      );
+    await t.step(
+      "collaborators CSV, then 25,000 activities JSONL in 25 batches: exit 0, one summary line",
+      async () => {
+        const first = await sync(["collaborators", people, "--url", service.baseUrl], key);
+        assert.equal(first.code, 0, first.stderr);
+        assert.deepEqual(
+          { ...first.summary, duration_ms: undefined },
+          {
+            action: "sync_collaborators",
+            file: people,
+            status: "completed",
+            rows: 200,
+            rejected: 0,
+            batches: 1,
+            created: 200,
+            existing: 0,
+            resumed_after_row: 0,
+            rejected_file: null,
+            duration_ms: undefined,
+          },
+        );
 
-      const calls = `${dir}/calls.jsonl`;
-      await writeLines(calls, 25_000, (i) => activity(i, 200));
-      const second = await sync(["activities", calls, "--url", service.baseUrl], key);
-      assert.equal(second.code, 0, second.stderr);
-      assert.equal(second.lines.length, 1, second.stdout);
-      assert.deepEqual(
-        [second.summary!.status, second.summary!.rows, second.summary!.batches, second.summary!.processed, second.summary!.rejected],
-        ["completed", 25_000, 25, 25_000, 0],
-      );
-      assert.match(second.stderr, /sync activities: 100% 25,000 rows, 0 rejected/, "a plain progress line, not a bar");
-      assert.doesNotMatch(second.stderr, /\r/);
-      assert.deepEqual(await count("select count(*) as n from salesos.activities where tenant_id = $1", [tenantId]), [25_000]);
-      assert.equal(await exists(`${calls}.checkpoint.json`), false, "a finished run leaves no checkpoint");
-      assert.equal(await exists(`${calls}.rejected.jsonl`), false);
+        const calls = `${dir}/calls.jsonl`;
+        await writeLines(calls, 25_000, (i) => activity(i, 200));
+        const second = await sync(["activities", calls, "--url", service.baseUrl], key);
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(second.lines.length, 1, second.stdout);
+        assert.deepEqual(
+          [
+            second.summary!.status,
+            second.summary!.rows,
+            second.summary!.batches,
+            second.summary!.processed,
+            second.summary!.rejected,
+          ],
+          ["completed", 25_000, 25, 25_000, 0],
+        );
+        assert.match(
+          second.stderr,
+          /sync activities: 100% 25,000 rows, 0 rejected/,
+          "a plain progress line, not a bar",
+        );
+        assert.doesNotMatch(second.stderr, /\r/);
+        assert.deepEqual(await count("select count(*) as n from salesos.activities where tenant_id = $1", [tenantId]), [
+          25_000,
+        ]);
+        assert.equal(await exists(`${calls}.checkpoint.json`), false, "a finished run leaves no checkpoint");
+        assert.equal(await exists(`${calls}.rejected.jsonl`), false);
 
-      const again = await sync(["activities", calls, "--url", service.baseUrl], key);
-      assert.deepEqual([again.code, again.summary!.processed, again.summary!.duplicates], [0, 0, 25_000]);
-    });
+        const again = await sync(["activities", calls, "--url", service.baseUrl], key);
+        assert.deepEqual([again.code, again.summary!.processed, again.summary!.duplicates], [0, 0, 25_000]);
+      },
+    );
 
-    await t.step("CSV: quoted fields with commas, quotes and line breaks, CRLF, a BOM; empty cells are not given", async () => {
-      const file = `${dir}/quoted.csv`;
-      await Deno.writeTextFile(
-        file,
-        "\uFEFFexternal_id,name,email,team,metadata\r\n" +
-          'q-1,"Santos, Maria","maria@quoted.example","Sales ""North""","{""region"":""Norte"",""note"":""a,b""}"\r\n' +
-          'q-2,"Line\r\nbreak",joao@quoted.example,,\r\n' +
-          "\r\n" +
-          'q-3,Plain,ana@quoted.example,"",\r\n',
-      );
-      const result = await sync(["collaborators", file, "--url", service.baseUrl], key);
-      assert.equal(result.code, 0, result.stderr);
-      assert.deepEqual([result.summary!.rows, result.summary!.created], [3, 3]);
-      const rows = await service.query<Record<string, unknown>>(
-        "select external_id, name, email, team, metadata from salesos.collaborators where tenant_id = $1 and email like '%@quoted.example' order by external_id",
-        [tenantId],
-      );
-      assert.deepEqual([...rows], [
-        { external_id: "q-1", name: "Santos, Maria", email: "maria@quoted.example", team: 'Sales "North"', metadata: { region: "Norte", note: "a,b" } },
-        { external_id: "q-2", name: "Line\nbreak", email: "joao@quoted.example", team: null, metadata: null },
-        { external_id: "q-3", name: "Plain", email: "ana@quoted.example", team: null, metadata: null },
-      ]);
-    });
+    await t.step(
+      "CSV: quoted fields with commas, quotes and line breaks, CRLF, a BOM; empty cells are not given",
+      async () => {
+        const file = `${dir}/quoted.csv`;
+        await Deno.writeTextFile(
+          file,
+          "\uFEFFexternal_id,name,email,team,metadata\r\n" +
+            'q-1,"Santos, Maria","maria@quoted.example","Sales ""North""","{""region"":""Norte"",""note"":""a,b""}"\r\n' +
+            'q-2,"Line\r\nbreak",joao@quoted.example,,\r\n' +
+            "\r\n" +
+            'q-3,Plain,ana@quoted.example,"",\r\n',
+        );
+        const result = await sync(["collaborators", file, "--url", service.baseUrl], key);
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual([result.summary!.rows, result.summary!.created], [3, 3]);
+        const rows = await service.query<Record<string, unknown>>(
+          "select external_id, name, email, team, metadata from salesos.collaborators where tenant_id = $1 and email like '%@quoted.example' order by external_id",
+          [tenantId],
+        );
+        assert.deepEqual([...rows], [
+          {
+            external_id: "q-1",
+            name: "Santos, Maria",
+            email: "maria@quoted.example",
+            team: 'Sales "North"',
+            metadata: { region: "Norte", note: "a,b" },
+          },
+          { external_id: "q-2", name: "Line\nbreak", email: "joao@quoted.example", team: null, metadata: null },
+          { external_id: "q-3", name: "Plain", email: "ana@quoted.example", team: null, metadata: null },
+        ]);
+      },
+    );
 
     await t.step("rejected rows go to <file>.rejected.jsonl with their reasons; exit 1", async () => {
       const file = `${dir}/mixed.csv`;
@@ -169,7 +195,12 @@ Deno.test("deno task sync against the running service", async (t) => {
           row: 3,
           line: 4,
           reason: "data: not JSON",
-          input: { activity_code: "002", external_id: "mixed-3", collaborator_email: "rep3@example.com", data: "{not json}" },
+          input: {
+            activity_code: "002",
+            external_id: "mixed-3",
+            collaborator_email: "rep3@example.com",
+            data: "{not json}",
+          },
         },
         { row: 4, line: 5, reason: "3 fields, the header has 4", input: ["003", "mixed-4", "rep4@example.com"] },
         {
@@ -189,7 +220,14 @@ Deno.test("deno task sync against the running service", async (t) => {
           '{"external_id":"j-3","name":"J","email":"bad"}\n' +
           "[1,2]\n",
       );
-      const people = await sync(["collaborators", jsonl, "--url", service.baseUrl, "--rejected", `${dir}/people-rejected.jsonl`], key);
+      const people = await sync([
+        "collaborators",
+        jsonl,
+        "--url",
+        service.baseUrl,
+        "--rejected",
+        `${dir}/people-rejected.jsonl`,
+      ], key);
       assert.equal(people.code, 1);
       assert.deepEqual([people.summary!.rows, people.summary!.created, people.summary!.rejected], [4, 1, 3]);
       const reasons = (await readJsonl(`${dir}/people-rejected.jsonl`)).map((r) => [r.row, r.reason]).sort();
@@ -201,71 +239,96 @@ Deno.test("deno task sync against the running service", async (t) => {
       assert.match(reasons[0][1], /^not JSON: /);
     });
 
-    await t.step("killed with SIGKILL mid-run, a rerun resumes from the checkpoint: every row stored once", async () => {
-      const file = `${dir}/big.jsonl`;
-      const invalidRows = [5, 20_000, 39_999]; // 1-based rows
-      await writeLines(file, 40_000, (i) => (invalidRows.includes(i + 1) ? `{"activity_code":"0","external_id":"big-${i}"}` : activity(i, 200).replace("act-", "big-")));
-      const child = spawnSync(["activities", file, "--url", service.baseUrl], { SALESOS_API_KEY: key });
-      const checkpointPath = `${file}.checkpoint.json`;
-      let rowsDone = 0;
-      while (rowsDone < 10_000) {
-        await new Promise((r) => setTimeout(r, 5));
-        rowsDone = await Deno.readTextFile(checkpointPath).then((text) => JSON.parse(text).rows_done, () => 0);
-      }
-      child.kill("SIGKILL");
-      const status = await child.status;
-      await child.stdout.cancel();
-      await child.stderr.cancel();
-      assert.equal(status.signal, "SIGKILL");
-      const stored = (await count("select count(*) as n from salesos.activities where tenant_id = $1 and external_id like 'big-%'", [tenantId]))[0];
-      assert.ok(stored >= 9_999 && stored < 39_997, `${stored} stored before the kill`); // row 5 is invalid
+    await t.step(
+      "killed with SIGKILL mid-run, a rerun resumes from the checkpoint: every row stored once",
+      async () => {
+        const file = `${dir}/big.jsonl`;
+        const invalidRows = [5, 20_000, 39_999]; // 1-based rows
+        await writeLines(
+          file,
+          40_000,
+          (
+            i,
+          ) => (invalidRows.includes(i + 1)
+            ? `{"activity_code":"0","external_id":"big-${i}"}`
+            : activity(i, 200).replace("act-", "big-")),
+        );
+        const child = spawnSync(["activities", file, "--url", service.baseUrl], { SALESOS_API_KEY: key });
+        const checkpointPath = `${file}.checkpoint.json`;
+        let rowsDone = 0;
+        while (rowsDone < 10_000) {
+          await new Promise((r) => setTimeout(r, 5));
+          rowsDone = await Deno.readTextFile(checkpointPath).then((text) => JSON.parse(text).rows_done, () => 0);
+        }
+        child.kill("SIGKILL");
+        const status = await child.status;
+        await child.stdout.cancel();
+        await child.stderr.cancel();
+        assert.equal(status.signal, "SIGKILL");
+        const stored = (await count(
+          "select count(*) as n from salesos.activities where tenant_id = $1 and external_id like 'big-%'",
+          [tenantId],
+        ))[0];
+        assert.ok(stored >= 9_999 && stored < 39_997, `${stored} stored before the kill`); // row 5 is invalid
 
-      const resumed = await sync(["activities", file, "--url", service.baseUrl], key);
-      assert.equal(resumed.code, 1, resumed.stderr); // the three invalid rows
-      const summary = resumed.summary!;
-      assert.ok(summary.resumed_after_row >= 10_000 && summary.resumed_after_row < 40_000);
-      assert.match(resumed.stderr, /resuming after row \d+/);
-      assert.deepEqual([summary.rows, summary.rejected, summary.skipped], [40_000, 3, 0]);
-      // Batches answered after the last checkpoint are sent again: their rows count as duplicates.
-      assert.equal(summary.processed + summary.duplicates, 39_997);
-      assert.ok(summary.duplicates <= 1_000);
-      const [total, distinct] = await count(
-        "select count(*) as n from salesos.activities where tenant_id = $1 and external_id like 'big-%' union all " +
-          "select count(distinct external_id) from salesos.activities where tenant_id = $1 and external_id like 'big-%'",
-        [tenantId],
-      );
-      assert.deepEqual([total, distinct], [39_997, 39_997]);
-      const rejected = await readJsonl(`${file}.rejected.jsonl`);
-      assert.deepEqual(rejected.map((r) => r.row).sort((a, b) => a - b), invalidRows, "each rejected row once");
-      assert.equal(await exists(checkpointPath), false);
-    });
+        const resumed = await sync(["activities", file, "--url", service.baseUrl], key);
+        assert.equal(resumed.code, 1, resumed.stderr); // the three invalid rows
+        const summary = resumed.summary!;
+        assert.ok(summary.resumed_after_row >= 10_000 && summary.resumed_after_row < 40_000);
+        assert.match(resumed.stderr, /resuming after row \d+/);
+        assert.deepEqual([summary.rows, summary.rejected, summary.skipped], [40_000, 3, 0]);
+        // Batches answered after the last checkpoint are sent again: their rows count as duplicates.
+        assert.equal(summary.processed + summary.duplicates, 39_997);
+        assert.ok(summary.duplicates <= 1_000);
+        const [total, distinct] = await count(
+          "select count(*) as n from salesos.activities where tenant_id = $1 and external_id like 'big-%' union all " +
+            "select count(distinct external_id) from salesos.activities where tenant_id = $1 and external_id like 'big-%'",
+          [tenantId],
+        );
+        assert.deepEqual([total, distinct], [39_997, 39_997]);
+        const rejected = await readJsonl(`${file}.rejected.jsonl`);
+        assert.deepEqual(rejected.map((r) => r.row).sort((a, b) => a - b), invalidRows, "each rejected row once");
+        assert.equal(await exists(checkpointPath), false);
+      },
+    );
 
-    await t.step("a rate limit beyond --max-retry-after stops the run (exit 3); a rerun resumes after the limit is raised", async () => {
-      const limited = await service.key({ rate_limit_per_hour: 4 });
-      const file = `${dir}/limited.csv`;
-      await writeLines(file, 10, (i) => `lim-${i},Lim ${i},lim${i}@example.com`, "external_id,name,email");
-      assert.equal((await sync(["collaborators", file, "--url", service.baseUrl], limited.key)).code, 0);
-      const calls = `${dir}/limited.jsonl`;
-      await writeLines(calls, 5_500, (i) => activity(i, 10).replace("rep", "lim").replace("act-", "lim-"));
+    await t.step(
+      "a rate limit beyond --max-retry-after stops the run (exit 3); a rerun resumes after the limit is raised",
+      async () => {
+        const limited = await service.key({ rate_limit_per_hour: 4 });
+        const file = `${dir}/limited.csv`;
+        await writeLines(file, 10, (i) => `lim-${i},Lim ${i},lim${i}@example.com`, "external_id,name,email");
+        assert.equal((await sync(["collaborators", file, "--url", service.baseUrl], limited.key)).code, 0);
+        const calls = `${dir}/limited.jsonl`;
+        await writeLines(calls, 5_500, (i) => activity(i, 10).replace("rep", "lim").replace("act-", "lim-"));
 
-      const stopped = await sync(["activities", calls, "--url", service.baseUrl, "--max-retry-after", "5"], limited.key);
-      assert.equal(stopped.code, 3, stopped.stderr);
-      assert.deepEqual(
-        [stopped.summary!.status, stopped.summary!.rows, stopped.summary!.processed, stopped.summary!.error.code],
-        ["stopped", 3_000, 3_000, "RATE_LIMITED"],
-      );
-      assert.ok(stopped.summary!.error.retry_after > 5);
-      assert.equal(stopped.summary!.checkpoint, `${calls}.checkpoint.json`);
-      assert.equal(JSON.parse(await Deno.readTextFile(`${calls}.checkpoint.json`)).rows_done, 3_000);
+        const stopped = await sync(
+          ["activities", calls, "--url", service.baseUrl, "--max-retry-after", "5"],
+          limited.key,
+        );
+        assert.equal(stopped.code, 3, stopped.stderr);
+        assert.deepEqual(
+          [stopped.summary!.status, stopped.summary!.rows, stopped.summary!.processed, stopped.summary!.error.code],
+          ["stopped", 3_000, 3_000, "RATE_LIMITED"],
+        );
+        assert.ok(stopped.summary!.error.retry_after > 5);
+        assert.equal(stopped.summary!.checkpoint, `${calls}.checkpoint.json`);
+        assert.equal(JSON.parse(await Deno.readTextFile(`${calls}.checkpoint.json`)).rows_done, 3_000);
 
-      await service.query("update salesos.api_keys set rate_limit_per_hour = 100 where id = $1", [limited.id]);
-      const resumed = await sync(["activities", calls, "--url", service.baseUrl], limited.key);
-      assert.equal(resumed.code, 0, resumed.stderr);
-      assert.deepEqual(
-        [resumed.summary!.resumed_after_row, resumed.summary!.rows, resumed.summary!.processed, resumed.summary!.batches],
-        [3_000, 5_500, 5_500, 6],
-      );
-    });
+        await service.query("update salesos.api_keys set rate_limit_per_hour = 100 where id = $1", [limited.id]);
+        const resumed = await sync(["activities", calls, "--url", service.baseUrl], limited.key);
+        assert.equal(resumed.code, 0, resumed.stderr);
+        assert.deepEqual(
+          [
+            resumed.summary!.resumed_after_row,
+            resumed.summary!.rows,
+            resumed.summary!.processed,
+            resumed.summary!.batches,
+          ],
+          [3_000, 5_500, 5_500, 6],
+        );
+      },
+    );
 
     await t.step("usage and configuration errors: exit 2, a message, nothing sent", async () => {
       const calls = `${dir}/usage.jsonl`;
@@ -280,34 +343,46 @@ Deno.test("deno task sync against the running service", async (t) => {
         [["collaborators", people.replace("people", "nothing"), "--url", service.baseUrl], key, /nothing\.csv/],
       ];
       await Deno.writeTextFile(`${dir}/bad-header.csv`, "external_id,name,emial\nx,y,z\n");
-      cases.push([["collaborators", `${dir}/bad-header.csv`, "--url", service.baseUrl], key, /unknown columns: emial; missing columns: email/]);
+      cases.push([
+        ["collaborators", `${dir}/bad-header.csv`, "--url", service.baseUrl],
+        key,
+        /unknown columns: emial; missing columns: email/,
+      ]);
       for (const [args, apiKey, message] of cases) {
         const result = await sync(args, apiKey);
         assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
         assert.match(result.stderr, message);
         assert.equal(result.stdout, "");
-        if (apiKey && apiKey !== "my-key") assert.equal(result.stderr.includes(apiKey), false, "the key is never printed");
+        if (apiKey && apiKey !== "my-key") {
+          assert.equal(result.stderr.includes(apiKey), false, "the key is never printed");
+        }
       }
 
       // A file that is not UTF-8 stops the run where it becomes unreadable, with a summary.
       const latin1 = `${dir}/latin1.csv`;
-      await Deno.writeFile(latin1, new Uint8Array([...new TextEncoder().encode("external_id,name,email\nl-1,Jos"), 0xe9, 0x0a]));
+      await Deno.writeFile(
+        latin1,
+        new Uint8Array([...new TextEncoder().encode("external_id,name,email\nl-1,Jos"), 0xe9, 0x0a]),
+      );
       const unreadable = await sync(["collaborators", latin1, "--url", service.baseUrl], key);
       assert.equal(unreadable.code, 2);
       assert.deepEqual([unreadable.summary!.status, unreadable.summary!.error.code], ["stopped", "INPUT_ERROR"]);
       assert.match(unreadable.summary!.error.message, /not UTF-8/);
 
       // A checkpoint left by a run on another version of the file is not resumed from.
-      await Deno.writeTextFile(`${calls}.checkpoint.json`, JSON.stringify({
-        version: 1,
-        action: "sync_activities",
-        input: { size: 1, modified: null },
-        rows_done: 5,
-        rejected_file: `${calls}.rejected.jsonl`,
-        rejected_bytes: 0,
-        counts: {},
-        updated_at: new Date().toISOString(),
-      }));
+      await Deno.writeTextFile(
+        `${calls}.checkpoint.json`,
+        JSON.stringify({
+          version: 1,
+          action: "sync_activities",
+          input: { size: 1, modified: null },
+          rows_done: 5,
+          rejected_file: `${calls}.rejected.jsonl`,
+          rejected_bytes: 0,
+          counts: {},
+          updated_at: new Date().toISOString(),
+        }),
+      );
       const stale = await sync(["activities", calls, "--url", service.baseUrl], key);
       assert.equal(stale.code, 2);
       assert.match(stale.stderr, /belongs to another run .* delete it or pass --restart/);
@@ -397,8 +472,15 @@ Deno.test("a 1,000,000-row CSV (160 MiB) streams through in bounded memory", asy
     await sampling;
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
     const summary = JSON.parse(new TextDecoder().decode(output.stdout));
-    assert.deepEqual([summary.rows, summary.processed, summary.batches, requests], [1_000_000, 1_000_000, 1_000, 1_000]);
-    console.log(`file ${fileMiB.toFixed(0)} MiB; CLI heap limit ${heapMiB} MiB; its peak resident memory ${peak.toFixed(0)} MiB`);
+    assert.deepEqual([summary.rows, summary.processed, summary.batches, requests], [
+      1_000_000,
+      1_000_000,
+      1_000,
+      1_000,
+    ]);
+    console.log(
+      `file ${fileMiB.toFixed(0)} MiB; CLI heap limit ${heapMiB} MiB; its peak resident memory ${peak.toFixed(0)} MiB`,
+    );
     assert.ok(fileMiB > 150, `the file is ${fileMiB} MiB`);
     assert.ok(peak > 0 && peak < 128, `peak resident memory ${peak} MiB`);
   } finally {

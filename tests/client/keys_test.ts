@@ -8,7 +8,9 @@ import { startService, uuidV4 } from "./service.ts";
 
 Deno.test("key-management client against the running api-keys function", async (t) => {
   await using service = await startService();
-  const minted = await runTask("token", ["--tenant", "acme", "--role", "admin"], { DATABASE_URL: service.database.url });
+  const minted = await runTask("token", ["--tenant", "acme", "--role", "admin"], {
+    DATABASE_URL: service.database.url,
+  });
   assert.equal(minted.code, 0, minted.stderr);
   const { token, tenant_id } = JSON.parse(minted.stdout);
   let tokenReads = 0;

@@ -5,24 +5,42 @@ import { SalesOSApiError, SalesOSClient } from "@salesos/integration-client";
 const baseUrl = process.env.SALESOS_URL;
 const client = new SalesOSClient({ apiKey: process.env.SALESOS_API_KEY, baseUrl });
 
-const people = Array.from({ length: 600 }, (_, i) => ({ external_id: `n-${i}`, name: `N ${i}`, email: `n${i}@example.com` }));
+const people = Array.from(
+  { length: 600 },
+  (_, i) => ({ external_id: `n-${i}`, name: `N ${i}`, email: `n${i}@example.com` }),
+);
 const collaborators = await client.syncCollaborators(people);
 
-const calls = Array.from({ length: 1500 }, (_, i) => ({ activity_code: "002", external_id: `c-${i}`, collaborator_email: `n${i % 600}@example.com` }));
+const calls = Array.from(
+  { length: 1500 },
+  (_, i) => ({ activity_code: "002", external_id: `c-${i}`, collaborator_email: `n${i % 600}@example.com` }),
+);
 calls[1234] = { ...calls[1234], activity_code: "abc" };
 let invalid = null;
 try {
   await client.syncActivities(calls);
 } catch (error) {
-  invalid = { type: error.constructor.name, status: error.status, details: error.details, completed: error.progress.completedItems };
+  invalid = {
+    type: error.constructor.name,
+    status: error.status,
+    details: error.details,
+    completed: error.progress.completedItems,
+  };
 }
 const activities = await client.syncActivities(calls, { skipInvalid: true });
 
 let unauthorized = null;
 try {
-  await new SalesOSClient({ apiKey: "sk_live_00000000000000000000000000000000", baseUrl }).syncActivities(calls.slice(0, 1));
+  await new SalesOSClient({ apiKey: "sk_live_00000000000000000000000000000000", baseUrl }).syncActivities(
+    calls.slice(0, 1),
+  );
 } catch (error) {
-  unauthorized = { isApiError: error instanceof SalesOSApiError, status: error.status, code: error.code, message: error.message };
+  unauthorized = {
+    isApiError: error instanceof SalesOSApiError,
+    status: error.status,
+    code: error.code,
+    message: error.message,
+  };
 }
 
 console.log(JSON.stringify({ collaborators, invalid, activities, unauthorized, rateLimit: client.rateLimit }));

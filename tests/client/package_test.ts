@@ -29,13 +29,22 @@ Deno.test("npm package: built with tsc, installed from its tarball, run on Node 
     await t.step("npm pack builds dist with tsc and ships dist, src and README only", async () => {
       const hasTsc = await Deno.stat(`${packageDir}node_modules/.bin/tsc`).then(() => true, () => false);
       if (!hasTsc) await run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: packageDir });
-      const packed = JSON.parse((await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: packageDir })).stdout);
+      const packed = JSON.parse(
+        (await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: packageDir })).stdout,
+      );
       const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
-      for (const file of ["dist/index.js", "dist/index.d.ts", "README.md"]) assert.ok(files.includes(file), `${file} not in ${files}`);
+      for (const file of ["dist/index.js", "dist/index.d.ts", "README.md"]) {
+        assert.ok(files.includes(file), `${file} not in ${files}`);
+      }
       assert.deepEqual(files.filter((f) => !/^(dist|src)\/|^(README\.md|package\.json)$/.test(f)), []);
-      await Deno.writeTextFile(`${project}/package.json`, JSON.stringify({ name: "consumer", private: true, type: "module" }));
+      await Deno.writeTextFile(
+        `${project}/package.json`,
+        JSON.stringify({ name: "consumer", private: true, type: "module" }),
+      );
       await run("npm", ["install", "--no-audit", "--no-fund", `./${packed[0].filename}`], { cwd: project });
-      const manifest = JSON.parse(await Deno.readTextFile(`${project}/node_modules/@salesos/integration-client/package.json`));
+      const manifest = JSON.parse(
+        await Deno.readTextFile(`${project}/node_modules/@salesos/integration-client/package.json`),
+      );
       assert.equal(manifest.dependencies, undefined, "no runtime dependencies");
     });
 
@@ -97,11 +106,19 @@ export const wrong: Activity = { external_id: "a", collaborator_email: "a@b.co" 
           assert.deepEqual(seen.invalid, {
             type: "SalesOSApiError",
             status: 400,
-            details: [{ index: 1234, field: "activity_code", message: 'Required 3-digit string (001-999), e.g. "001"' }],
+            details: [{
+              index: 1234,
+              field: "activity_code",
+              message: 'Required 3-digit string (001-999), e.g. "001"',
+            }],
             completed: 1000,
           });
           assert.deepEqual(
-            [seen.activities.processed, seen.activities.duplicates, seen.activities.rejected.map((r: { index: number }) => r.index)],
+            [
+              seen.activities.processed,
+              seen.activities.duplicates,
+              seen.activities.rejected.map((r: { index: number }) => r.index),
+            ],
             // The first runtime stored batch 1 before batch 2 was refused; the second finds everything stored.
             firstRun ? [499, 1000, [1234]] : [0, 1499, [1234]],
           );

@@ -36,7 +36,9 @@ const envelope = (data: unknown, status = 200) =>
   Response.json({ data, meta: { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() } }, { status });
 const unavailable = () =>
   Response.json(
-    { error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable. Retry later.", retry_after: 5 } },
+    {
+      error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable. Retry later.", retry_after: 5 },
+    },
     { status: 503, headers: { "Retry-After": "5" } },
   );
 const counts = () => envelope({ created: 1, existing: 0, errors: [], total: 1 });
@@ -47,7 +49,13 @@ Deno.test("backoff is full jitter: uniform below min(maxDelay, base * 2^retry)",
   assert.equal(backoffDelay(0, policy, () => 0.999), 99);
   assert.equal(backoffDelay(2, policy, () => 0.5), 200);
   assert.equal(backoffDelay(10, policy, () => 0.999), 999);
-  assert.deepEqual(retryPolicy(), { enabled: true, maxRetries: 5, maxRetryAfterSeconds: 60, baseDelayMs: 500, maxDelayMs: 30_000 });
+  assert.deepEqual(retryPolicy(), {
+    enabled: true,
+    maxRetries: 5,
+    maxRetryAfterSeconds: 60,
+    baseDelayMs: 500,
+    maxDelayMs: 30_000,
+  });
 });
 
 Deno.test("503 from the real service while its database is cut: retried with backoff until it is back", async () => {
@@ -89,7 +97,12 @@ Deno.test("503 from the real service while its database is cut: retried with bac
 Deno.test("503 twice, then the answer: two retries, the counts of the one answer", async () => {
   await using service = stub([unavailable, unavailable, counts]);
   const retries: RetryEvent[] = [];
-  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: fast, onRetry: (e) => retries.push(e) });
+  const api = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: service.baseUrl,
+    retry: fast,
+    onRetry: (e) => retries.push(e),
+  });
   assert.equal((await api.syncCollaborators(one)).created, 1);
   assert.equal(service.requests(), 3);
   assert.deepEqual(retries.map((r) => r.retry), [1, 2]);
@@ -103,7 +116,11 @@ Deno.test("503 with retries off, or past maxRetries, is thrown", async () => {
   assert.ok(error instanceof SalesOSApiError);
   assert.deepEqual([error.status, error.code, service.requests()], [503, "SERVICE_UNAVAILABLE", 1]);
 
-  const limited = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: { ...fast, maxRetries: 2 } });
+  const limited = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: service.baseUrl,
+    retry: { ...fast, maxRetries: 2 },
+  });
   await assert.rejects(limited.syncCollaborators(one), SalesOSApiError);
   assert.equal(service.requests(), 1 + 3);
 });
@@ -112,7 +129,11 @@ Deno.test("network errors: a refused connection is retried, then thrown as Sales
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close(); // nobody listens there now
-  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: `http://127.0.0.1:${port}`, retry: { ...fast, maxRetries: 3 } });
+  const api = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: `http://127.0.0.1:${port}`,
+    retry: { ...fast, maxRetries: 3 },
+  });
   const error = await api.syncActivities([{ activity_code: "001", external_id: "a", collaborator_email: "a@b.co" }])
     .then(() => null, (e) => e);
   assert.ok(error instanceof SalesOSConnectionError);
@@ -132,7 +153,10 @@ Deno.test("a connection dropped mid-answer is retried and the next answer counts
       }
       const buffer = new Uint8Array(64 * 1024);
       await conn.read(buffer);
-      const body = JSON.stringify({ data: { created: 1, existing: 0, errors: [], total: 1 }, meta: { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() } });
+      const body = JSON.stringify({
+        data: { created: 1, existing: 0, errors: [], total: 1 },
+        meta: { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() },
+      });
       await conn.write(new TextEncoder().encode(
         `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
       ));
@@ -172,7 +196,8 @@ Deno.test("a silent server: the attempt times out and counts as a network error"
 });
 
 Deno.test("creating a key is not retried after a gateway 502 (it may exist), but is after a 503 (nothing written)", async () => {
-  const badGateway = () => new Response("<html>bad gateway</html>", { status: 502, headers: { "content-type": "text/html" } });
+  const badGateway = () =>
+    new Response("<html>bad gateway</html>", { status: 502, headers: { "content-type": "text/html" } });
   await using gateway = stub([badGateway]);
   const keys = new SalesOSKeysClient({ accessToken: "jwt", baseUrl: gateway.baseUrl, retry: fast });
   const error = await keys.create({ name: "x" }).then(() => null, (e) => e);
@@ -187,7 +212,11 @@ Deno.test("creating a key is not retried after a gateway 502 (it may exist), but
 
 Deno.test("an abort signal stops a retry wait at once, with the signal's reason", async () => {
   await using service = stub([unavailable]);
-  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: service.baseUrl, retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+  const api = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: service.baseUrl,
+    retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+  });
   const controller = new AbortController();
   const started = Date.now();
   setTimeout(() => controller.abort(new Error("job cancelled")), 100);

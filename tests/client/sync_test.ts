@@ -13,7 +13,10 @@ import {
 import { endWindowIn, startService, uuidV4 } from "./service.ts";
 
 const collaborators = (count: number, prefix = "p"): Collaborator[] =>
-  Array.from({ length: count }, (_, i) => ({ external_id: `${prefix}-${i}`, name: `Person ${i}`, email: `${prefix}${i}@example.com` }));
+  Array.from(
+    { length: count },
+    (_, i) => ({ external_id: `${prefix}-${i}`, name: `Person ${i}`, email: `${prefix}${i}@example.com` }),
+  );
 
 const activities = (count: number, emails: number, prefix = "a"): Activity[] =>
   Array.from({ length: count }, (_, i) => ({
@@ -30,75 +33,104 @@ Deno.test("TypeScript client against the running service", async (t) => {
     return { key, client: new SalesOSClient({ apiKey: key.key, baseUrl: service.baseUrl, ...options }) };
   };
   const count = async (table: string, tenantId: string) =>
-    Number((await service.query<{ n: string }>(`select count(*) as n from salesos.${table} where tenant_id = $1`, [tenantId]))[0].n);
-
-  await t.step("syncCollaborators sends 1,234 items in 3 batches and adds up created, existing and errors", async () => {
-    const { key, client: api } = await client();
-    const items = collaborators(1_234);
-    items[10] = { ...items[10], email: "not-an-email" };
-    items[700] = { ...items[700], name: "" };
-    items[1_100] = { ...items[1_100], email: items[5].email, external_id: "p-5" }; // the same person again
-    const batches: number[] = [];
-    for await (const report of api.syncCollaboratorsInBatches(items)) batches.push(report.size);
-    assert.deepEqual(batches, [500, 500, 234]);
-
-    const again = await api.syncCollaborators(items);
-    assert.deepEqual(
-      { ...again, rejected: again.rejected.map((r) => r.index) },
-      {
-        created: 0,
-        existing: 1_232,
-        errors: [
-          "Collaborator p-10 (not-an-email): email must be a valid email",
-          "Collaborator p-700 (p700@example.com): name must be a string of 1-255 characters",
-        ],
-        total: 1_234,
-        rejected: [10, 700],
-        batches: 3,
-      },
+    Number(
+      (await service.query<{ n: string }>(`select count(*) as n from salesos.${table} where tenant_id = $1`, [
+        tenantId,
+      ]))[0].n,
     );
-    assert.equal(await count("collaborators", key.tenantId), 1_231);
-  });
 
-  await t.step("syncActivities sends 2,500 items in 3 batches; skipped and duplicates add up; a replay stores nothing", async () => {
-    const { key, client: api } = await client();
-    await api.syncCollaborators(collaborators(40));
-    const items = activities(2_500, 50); // emails p40..p49 are nobody: skipped
-    items[2_400] = { ...items[2_400], external_id: "a-0" };
-    const first = await api.syncActivities(items);
-    assert.deepEqual(first, { processed: 1_999, skipped: 500, duplicates: 1, errors: [], total: 2_500, rejected: [], batches: 3 });
-    const replay = await api.syncActivities(items);
-    assert.deepEqual(replay, { processed: 0, skipped: 500, duplicates: 2_000, errors: [], total: 2_500, rejected: [], batches: 3 });
-    assert.equal(await count("activities", key.tenantId), 1_999);
-  });
+  await t.step(
+    "syncCollaborators sends 1,234 items in 3 batches and adds up created, existing and errors",
+    async () => {
+      const { key, client: api } = await client();
+      const items = collaborators(1_234);
+      items[10] = { ...items[10], email: "not-an-email" };
+      items[700] = { ...items[700], name: "" };
+      items[1_100] = { ...items[1_100], email: items[5].email, external_id: "p-5" }; // the same person again
+      const batches: number[] = [];
+      for await (const report of api.syncCollaboratorsInBatches(items)) batches.push(report.size);
+      assert.deepEqual(batches, [500, 500, 234]);
 
-  await t.step("an invalid activity fails its batch: thrown with the caller's index, progress tells what was stored", async () => {
-    const { key, client: api } = await client();
-    await api.syncCollaborators(collaborators(10));
-    const items = activities(2_500, 10);
-    items[1_700] = { ...items[1_700], activity_code: "1" };
-    items[1_701] = { ...items[1_701], collaborator_email: "nobody", occurred_at: "yesterday" };
-    const error = await api.syncActivities(items).then(() => null, (e) => e);
-    assert.ok(error instanceof SalesOSApiError);
-    assert.equal(error.status, 400);
-    assert.equal(error.code, "VALIDATION_ERROR");
-    assert.equal(error.message, "Invalid activities payload");
-    assert.deepEqual(error.details, [
-      { index: 1_700, field: "activity_code", message: 'Required 3-digit string (001-999), e.g. "001"' },
-      { index: 1_701, field: "collaborator_email", message: "Required valid email" },
-      {
-        index: 1_701,
-        field: "occurred_at",
-        message: "Optional ISO 8601 date-time with offset or Z, at most 24 hours ahead",
-      },
-    ]);
-    assert.match(error.requestId!, uuidV4);
-    assert.deepEqual(error.progress, {
-      completedItems: 1_000,
-      result: { processed: 1_000, skipped: 0, duplicates: 0, errors: [], total: 1_000, rejected: [], batches: 1 },
-    });
-    assert.equal(await count("activities", key.tenantId), 1_000);
-  });
+      const again = await api.syncCollaborators(items);
+      assert.deepEqual(
+        { ...again, rejected: again.rejected.map((r) => r.index) },
+        {
+          created: 0,
+          existing: 1_232,
+          errors: [
+            "Collaborator p-10 (not-an-email): email must be a valid email",
+            "Collaborator p-700 (p700@example.com): name must be a string of 1-255 characters",
+          ],
+          total: 1_234,
+          rejected: [10, 700],
+          batches: 3,
+        },
+      );
+      assert.equal(await count("collaborators", key.tenantId), 1_231);
+    },
+  );
+
+  await t.step(
+    "syncActivities sends 2,500 items in 3 batches; skipped and duplicates add up; a replay stores nothing",
+    async () => {
+      const { key, client: api } = await client();
+      await api.syncCollaborators(collaborators(40));
+      const items = activities(2_500, 50); // emails p40..p49 are nobody: skipped
+      items[2_400] = { ...items[2_400], external_id: "a-0" };
+      const first = await api.syncActivities(items);
+      assert.deepEqual(first, {
+        processed: 1_999,
+        skipped: 500,
+        duplicates: 1,
+        errors: [],
+        total: 2_500,
+        rejected: [],
+        batches: 3,
+      });
+      const replay = await api.syncActivities(items);
+      assert.deepEqual(replay, {
+        processed: 0,
+        skipped: 500,
+        duplicates: 2_000,
+        errors: [],
+        total: 2_500,
+        rejected: [],
+        batches: 3,
+      });
+      assert.equal(await count("activities", key.tenantId), 1_999);
+    },
+  );
+
+  await t.step(
+    "an invalid activity fails its batch: thrown with the caller's index, progress tells what was stored",
+    async () => {
+      const { key, client: api } = await client();
+      await api.syncCollaborators(collaborators(10));
+      const items = activities(2_500, 10);
+      items[1_700] = { ...items[1_700], activity_code: "1" };
+      items[1_701] = { ...items[1_701], collaborator_email: "nobody", occurred_at: "yesterday" };
+      const error = await api.syncActivities(items).then(() => null, (e) => e);
+      assert.ok(error instanceof SalesOSApiError);
+      assert.equal(error.status, 400);
+      assert.equal(error.code, "VALIDATION_ERROR");
+      assert.equal(error.message, "Invalid activities payload");
+      assert.deepEqual(error.details, [
+        { index: 1_700, field: "activity_code", message: 'Required 3-digit string (001-999), e.g. "001"' },
+        { index: 1_701, field: "collaborator_email", message: "Required valid email" },
+        {
+          index: 1_701,
+          field: "occurred_at",
+          message: "Optional ISO 8601 date-time with offset or Z, at most 24 hours ahead",
+        },
+      ]);
+      assert.match(error.requestId!, uuidV4);
+      assert.deepEqual(error.progress, {
+        completedItems: 1_000,
+        result: { processed: 1_000, skipped: 0, duplicates: 0, errors: [], total: 1_000, rejected: [], batches: 1 },
+      });
+      assert.equal(await count("activities", key.tenantId), 1_000);
+    },
+  );
 
   await t.step("skipInvalid sends the batch again without the invalid items and reports them", async () => {
     const { key, client: api } = await client();
@@ -147,7 +179,11 @@ Deno.test("TypeScript client against the running service", async (t) => {
     const wrong = new SalesOSClient({ apiKey: `${key.key.slice(0, -8)}00000000`, baseUrl: service.baseUrl });
     const unauthorized = await wrong.syncCollaborators(collaborators(1)).then(() => null, (e) => e);
     assert.ok(unauthorized instanceof SalesOSApiError && unauthorized instanceof SalesOSError);
-    assert.deepEqual([unauthorized.status, unauthorized.code, unauthorized.message], [401, "UNAUTHORIZED", "Invalid or expired API key"]);
+    assert.deepEqual([unauthorized.status, unauthorized.code, unauthorized.message], [
+      401,
+      "UNAUTHORIZED",
+      "Invalid or expired API key",
+    ]);
     assert.match(unauthorized.requestId!, uuidV4);
     assert.equal(wrong.rateLimit, null);
 
@@ -185,7 +221,11 @@ Deno.test("TypeScript client against the running service", async (t) => {
 
   await t.step("429 with retry_after over the cap, or with retries off, is thrown at once", async () => {
     const key = await service.key({ rate_limit_per_hour: 1 });
-    const capped = new SalesOSClient({ apiKey: key.key, baseUrl: service.baseUrl, retry: { maxRetryAfterSeconds: 60 } });
+    const capped = new SalesOSClient({
+      apiKey: key.key,
+      baseUrl: service.baseUrl,
+      retry: { maxRetryAfterSeconds: 60 },
+    });
     await capped.syncCollaborators(collaborators(1));
     let started = Date.now();
     const error = await capped.syncCollaborators(collaborators(1)).then(() => null, (e) => e);

@@ -82,7 +82,9 @@ function apiError(response: Response, payload: unknown, requestId: string | null
   const headerRetryAfter = Number(response.headers.get("retry-after") ?? NaN);
   const retryAfter = typeof error?.retry_after === "number"
     ? error.retry_after
-    : Number.isFinite(headerRetryAfter) ? headerRetryAfter : null;
+    : Number.isFinite(headerRetryAfter)
+    ? headerRetryAfter
+    : null;
   if (typeof error?.code !== "string" || typeof error.message !== "string") {
     return new SalesOSApiError({
       status: response.status,
@@ -132,7 +134,9 @@ export class Transport {
     }
     const body = options.body === undefined
       ? undefined
-      : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+      : typeof options.body === "string"
+      ? options.body
+      : JSON.stringify(options.body);
 
     for (let retry = 0;; retry++) {
       const canRetry = this.#retry.enabled && retry < this.#retry.maxRetries;
@@ -189,8 +193,10 @@ export class Transport {
         })
         : apiError(response, payload, requestId);
 
-      if (canRetry && error.status === 429 && error.retryAfter !== null &&
-        error.retryAfter <= this.#retry.maxRetryAfterSeconds) {
+      if (
+        canRetry && error.status === 429 && error.retryAfter !== null &&
+        error.retryAfter <= this.#retry.maxRetryAfterSeconds
+      ) {
         await this.#wait(retry, error.retryAfter * 1000, error, options.signal);
         continue;
       }

@@ -144,7 +144,10 @@ export class SalesOSClient {
     }
   }
 
-  async #sendActivities(batch: Batch<Activity>, options: SyncActivitiesOptions): Promise<BatchReport<SyncActivitiesResult>> {
+  async #sendActivities(
+    batch: Batch<Activity>,
+    options: SyncActivitiesOptions,
+  ): Promise<BatchReport<SyncActivitiesResult>> {
     // Positions (in the batch) of the items still to send: all, until a 400 names invalid ones.
     let positions = batch.items.map((_, i) => i);
     const rejected: RejectedItem[] = [];
@@ -212,7 +215,14 @@ export class SalesOSClient {
     items: Iterable<Collaborator> | AsyncIterable<Collaborator>,
     options: SyncOptions = {},
   ): Promise<SyncCollaboratorsSummary> {
-    const summary: SyncCollaboratorsSummary = { created: 0, existing: 0, errors: [], total: 0, rejected: [], batches: 0 };
+    const summary: SyncCollaboratorsSummary = {
+      created: 0,
+      existing: 0,
+      errors: [],
+      total: 0,
+      rejected: [],
+      batches: 0,
+    };
     return this.#sum(this.syncCollaboratorsInBatches(items, options), summary);
   }
 

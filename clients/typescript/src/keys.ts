@@ -56,7 +56,11 @@ export class SalesOSKeysClient {
   /** Creates a key. The plaintext `key` is in this answer only: store it now. */
   async create(input: CreateApiKeyInput, options: CallOptions = {}): Promise<ApiKeyWithSecret> {
     // Not idempotent: a lost answer is not retried, or two keys could exist.
-    return (await this.#transport.request<ApiKeyWithSecret>("POST", "/api-keys", { body: input, idempotent: false, ...options })).data;
+    return (await this.#transport.request<ApiKeyWithSecret>("POST", "/api-keys", {
+      body: input,
+      idempotent: false,
+      ...options,
+    })).data;
   }
 
   /** One page of keys, newest first. */
@@ -64,7 +68,13 @@ export class SalesOSKeysClient {
     query: PageQuery & { status?: ApiKeyStatus; environment?: Environment } = {},
     options: CallOptions = {},
   ): Promise<Page<ApiKey>> {
-    return page(await this.#transport.request<ApiKey[]>("GET", "/api-keys", { query: { ...query }, idempotent: true, ...options }));
+    return page(
+      await this.#transport.request<ApiKey[]>("GET", "/api-keys", {
+        query: { ...query },
+        idempotent: true,
+        ...options,
+      }),
+    );
   }
 
   /** Every key matching the filters, newest first, fetching pages as you iterate. */
@@ -86,7 +96,8 @@ export class SalesOSKeysClient {
 
   /** Changes the given settings; they act on the key's very next request. */
   async update(id: string, changes: UpdateApiKeyInput, options: CallOptions = {}): Promise<ApiKey> {
-    return (await this.#transport.request<ApiKey>("PATCH", path(id), { body: changes, idempotent: true, ...options })).data;
+    return (await this.#transport.request<ApiKey>("PATCH", path(id), { body: changes, idempotent: true, ...options }))
+      .data;
   }
 
   /** Revokes now; revoking a revoked key changes nothing. */
@@ -104,9 +115,17 @@ export class SalesOSKeysClient {
    * A new key with the same settings (plaintext in this answer only); the old one keeps working for
    * `gracePeriodSeconds` (0-604800, default 0). A revoked or expired key: CONFLICT (409).
    */
-  async rotate(id: string, rotation: { gracePeriodSeconds?: number } = {}, options: CallOptions = {}): Promise<RotatedApiKey> {
+  async rotate(
+    id: string,
+    rotation: { gracePeriodSeconds?: number } = {},
+    options: CallOptions = {},
+  ): Promise<RotatedApiKey> {
     const body = rotation.gracePeriodSeconds === undefined ? {} : { grace_period_seconds: rotation.gracePeriodSeconds };
-    return (await this.#transport.request<RotatedApiKey>("POST", path(id, "/rotate"), { body, idempotent: false, ...options }))
+    return (await this.#transport.request<RotatedApiKey>("POST", path(id, "/rotate"), {
+      body,
+      idempotent: false,
+      ...options,
+    }))
       .data;
   }
 
@@ -116,14 +135,22 @@ export class SalesOSKeysClient {
     query: { from?: string; to?: string; bucket?: "hour" | "day" } = {},
     options: CallOptions = {},
   ): Promise<ApiKeyUsage> {
-    return (await this.#transport.request<ApiKeyUsage>("GET", path(id, "/usage"), { query, idempotent: true, ...options }))
+    return (await this.#transport.request<ApiKeyUsage>("GET", path(id, "/usage"), {
+      query,
+      idempotent: true,
+      ...options,
+    }))
       .data;
   }
 
   /** One page of the key's request log, newest first. */
   async requests(id: string, query: PageQuery = {}, options: CallOptions = {}): Promise<Page<RequestLogEntry>> {
     return page(
-      await this.#transport.request<RequestLogEntry[]>("GET", path(id, "/requests"), { query: { ...query }, idempotent: true, ...options }),
+      await this.#transport.request<RequestLogEntry[]>("GET", path(id, "/requests"), {
+        query: { ...query },
+        idempotent: true,
+        ...options,
+      }),
     );
   }
 

@@ -37,7 +37,10 @@ const configSchema = z.object({
   maxActiveKeysPerTenant: intInRange(1, 100_000, 100),
   migrateOnStart: booleanFlag.default(true),
   logRequests: booleanFlag.default(true),
-  /** HS256 secret of Dashboard JWTs (Supabase's legacy JWT secret); HS256 tokens are refused when unset. */
+  /**
+   * HS256 secret of Dashboard JWTs (the project's legacy JWT secret): SUPABASE_JWT_SECRET, or
+   * SALESOS_JWT_SECRET (hosted projects cannot set SUPABASE_* secrets). HS256 tokens are refused when unset.
+   */
   jwtSecret: z.string().min(32).optional(),
   /** The project URL; asymmetric Dashboard JWTs are checked against <url>/auth/v1/.well-known/jwks.json. */
   supabaseUrl: z.url().optional(),
@@ -64,7 +67,8 @@ export function readConfig(env: Record<string, string | undefined> = Deno.env.to
     maxActiveKeysPerTenant: nonEmpty("MAX_ACTIVE_KEYS_PER_TENANT"),
     migrateOnStart: nonEmpty("MIGRATE_ON_START"),
     logRequests: nonEmpty("LOG_REQUESTS"),
-    jwtSecret: nonEmpty("SUPABASE_JWT_SECRET"),
+    // Hosted Supabase reserves the SUPABASE_ prefix for its own secrets: there, set SALESOS_JWT_SECRET.
+    jwtSecret: nonEmpty("SUPABASE_JWT_SECRET") ?? nonEmpty("SALESOS_JWT_SECRET"),
     supabaseUrl: nonEmpty("SUPABASE_URL"),
     jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
     supabaseAnonKey: nonEmpty("SUPABASE_ANON_KEY"),
@@ -95,6 +99,8 @@ export function readSyncCliConfig(
   env: Record<string, string | undefined> = { SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY") },
 ): SyncCliConfig {
   const parsed = syncCliConfigSchema.safeParse({ apiKey: env.SALESOS_API_KEY || undefined });
-  if (!parsed.success) throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  if (!parsed.success) {
+    throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
   return parsed.data;
 }
