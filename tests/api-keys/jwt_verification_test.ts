@@ -11,6 +11,7 @@ import {
   member,
   serviceRoleClaims,
   signingKey,
+  testSecret,
   unsigned,
   userClaims,
 } from "./harness.ts";
@@ -110,6 +111,19 @@ Deno.test("HS256 Dashboard tokens", async (t) => {
     assert.deepEqual([res.status, res.json.error.message], [401, invalidToken]);
     assert.match(String(noSecret.logs.at(-1)?.auth_failure), /no JWT secret/);
   });
+
+  await t.step(
+    "the secret comes from SUPABASE_JWT_SECRET, or SALESOS_JWT_SECRET where SUPABASE_* is reserved",
+    async () => {
+      const { readConfig } = await import("../../supabase/functions/_shared/config.ts");
+      const hosted = readConfig({ SALESOS_JWT_SECRET: testSecret });
+      const hostedApi = apiKeysHarness(test.db, { jwt: hosted });
+      assert.equal((await hostedApi.call({ token: owner.token })).status, 200);
+      const both = readConfig({ SUPABASE_JWT_SECRET: "s".repeat(32), SALESOS_JWT_SECRET: testSecret });
+      assert.equal(both.jwtSecret, "s".repeat(32));
+      assert.equal(readConfig({}).jwtSecret, undefined);
+    },
+  );
 
   await t.step("log lines name the reason of a rejection, never the token", async () => {
     const expired = await hs256(userClaims(owner.userId, { exp: past() }));
