@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { startService } from "./service.ts";
 
 const packageDir = new URL("../../clients/typescript/", import.meta.url).pathname;
-const smokeScript = new URL("./package_smoke.mjs", import.meta.url).pathname;
+const smokeScript = `${packageDir}test/smoke.mjs`;
 
 async function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }) {
   const output = await new Deno.Command(command, { args, ...options, stdout: "piped", stderr: "piped" }).output();
