@@ -23,8 +23,10 @@ create schema salesos;
 comment on schema salesos is 'SalesOS Integration API. Private: reached only by the edge functions'' own connection.';
 
 revoke all on schema salesos from public;
--- Functions are executable by PUBLIC by default; nothing here is meant for the API roles.
-alter default privileges in schema salesos revoke execute on functions from public;
+-- Functions are executable by PUBLIC when created, and a schema's default privileges cannot take
+-- that away (they only add to the global ones): nothing here is meant for the API roles, so every
+-- migration that creates functions ends by revoking EXECUTE from PUBLIC on all of them.
+-- supabase/tests/database/privileges.test.sql checks that no API role can execute any.
 
 create table salesos.tenants (
   id uuid primary key default gen_random_uuid(),

@@ -335,3 +335,6 @@ end;
 $$;
 comment on function salesos.sync_collaborators(uuid, text, uuid, uuid, inet, integer, integer, jsonb) is
   'Upserts a batch of valid collaborators by email in one statement, items applying in order; returns counts and the items whose external_id another collaborator held when they applied.';
+
+-- Nothing here is for the API roles: functions are executable by PUBLIC when created.
+revoke execute on all functions in schema salesos from public;

@@ -183,3 +183,6 @@ as $$
 $$;
 comment on function salesos.list_api_keys(uuid, text, text, integer, timestamptz, uuid) is
   'A page of a tenant''s keys, newest first, after the (created_at, id) cursor.';
+
+-- Nothing here is for the API roles: functions are executable by PUBLIC when created.
+revoke execute on all functions in schema salesos from public;

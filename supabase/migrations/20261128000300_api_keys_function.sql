@@ -416,3 +416,6 @@ as $$
 $$;
 comment on function salesos.audit_page(uuid, uuid, text, integer, timestamptz, bigint) is
   'A page of a tenant''s key-management audit log, newest first, optionally for one key or one action, after a (created_at, id) cursor.';
+
+-- Nothing here is for the API roles: functions are executable by PUBLIC when created.
+revoke execute on all functions in schema salesos from public;

@@ -1,0 +1,100 @@
+// Property 6 (issue 5): database security, with pgTAP. The files of supabase/tests/database (the
+// Supabase CLI's place for them, so `supabase test db` runs them too) run with pg_prove against a
+// fresh migrated database that the real API has first written to: keys created, rotated and used
+// through both functions, so "no plaintext key in any column" is checked on real rows.
+// Needs pg_prove and the pgTAP extension (Debian: postgresql-15-pgtap, libtap-parser-sourcehandler-pgtap-perl);
+// nothing is installed here.
+import assert from "node:assert/strict";
+import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
+import { createJwtVerifier } from "../../supabase/functions/_shared/jwt.ts";
+import { createKeyVerifier } from "../../supabase/functions/_shared/key-verifier.ts";
+import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
+import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
+import { freshDatabase } from "../support/database.ts";
+import { createTenant } from "../support/fixtures.ts";
+import { dashboardToken, propertyTest, rememberSecrets } from "./support.ts";
+
+const testsDir = new URL("../../supabase/tests/database/", import.meta.url);
+
+async function pgProve(databaseUrl: string, files: string[]) {
+  let output;
+  try {
+    output = await new Deno.Command("pg_prove", {
+      args: ["--verbose", "--dbname", databaseUrl, ...files],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new Error(
+      `pg_prove is not installed (${(error as Error).message}). On Debian: apt-get install postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl`,
+    );
+  }
+  const decoder = new TextDecoder();
+  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+}
+
+propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, figures }) => {
+  await using test = await freshDatabase();
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(testsDir)) {
+    if (entry.isFile && entry.name.endsWith(".test.sql")) files.push(new URL(entry.name, testsDir).pathname);
+  }
+  files.sort();
+
+  await step("the API writes real rows first: keys created, rotated, used and revoked through both functions", async () => {
+    const tenant = await createTenant(test.db);
+    const [{ user }] = await test.db.query<{ user: string }>(
+      "select salesos.ensure_dashboard_member($1::uuid, 'owner@pgtap.test', 'owner') as user",
+      [tenant],
+    );
+    const jwt = await dashboardToken(user);
+    const apiKeys = createApiKeysApp({
+      db: test.db,
+      jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
+      config: { trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
+      log: () => {},
+    });
+    const integration = createIntegrationApp({ db: test.db, keys: createKeyVerifier(test.db), config: { trustedProxyHops: 0 }, log: () => {} });
+    const call = async (app: typeof apiKeys | typeof integration, method: string, path: string, token: string, body?: unknown) => {
+      const res = await app.fetch(
+        new Request(`http://localhost${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        }),
+        { remoteAddr: { hostname: "127.0.0.1" } },
+      );
+      const json = await res.json();
+      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const created = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap live", scopes: ["default:sync"] });
+    const createdTest = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap test", environment: "test" });
+    const rotated = await call(apiKeys, "POST", `/api-keys/${created.data.id}/rotate`, jwt, { grace_period_seconds: 60 });
+    rememberSecrets(created.data.key, createdTest.data.key, rotated.data.key);
+    for (const key of [created.data.key, rotated.data.key, createdTest.data.key]) {
+      await call(integration, "POST", "/default-integration", key, {
+        action: "sync_collaborators",
+        collaborators: [{ external_id: "e1", name: "Ana", email: "ana@example.com", metadata: { note: key.slice(0, 16) } }],
+      });
+    }
+    await call(apiKeys, "PATCH", `/api-keys/${createdTest.data.id}`, jwt, { name: "renamed", ip_allowlist: ["10.0.0.0/8"] });
+    await call(apiKeys, "POST", `/api-keys/${createdTest.data.id}/revoke`, jwt);
+  });
+
+  await step(`pg_prove runs ${files.length} pgTAP files and every assertion passes`, async () => {
+    assert.ok(files.length >= 3, "the pgTAP files are there");
+    const result = await pgProve(test.url, files);
+    const passed = [...result.stdout.matchAll(/^ok \d+ - (.*)$/gm)].map((m) => m[1]);
+    const failed = [...result.stdout.matchAll(/^not ok \d+ - (.*)$/gm)].map((m) => m[1]);
+    figures.pgtap_files = files.map((f) => f.replace(/^.*\/supabase\//, "supabase/"));
+    figures.assertions_passed = passed.length;
+    figures.assertions_failed = failed.length;
+    figures.failed = failed;
+    figures.assertions = passed.concat(failed.map((f) => `NOT OK: ${f}`));
+    assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /All tests successful/);
+    assert.deepEqual(failed, []);
+    assert.ok(passed.length >= 20, `only ${passed.length} assertions ran`);
+  });
+});
