@@ -67,7 +67,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
       function: functionName,
       request_id: requestId,
       method: c.req.method,
-      path: new URL(c.req.url).pathname,
+      path: redactPath(new URL(c.req.url).pathname),
       status: c.res.status,
       latency_ms: Math.round(performance.now() - c.get("startedAt")),
       ...c.get("log"),
@@ -91,6 +91,16 @@ export function createFunctionApp(functionName: string, log: LogSink) {
   });
 
   return app;
+}
+
+/**
+ * The request path as logged: a key or token a client put in the URL (by mistake, or probing)
+ * never reaches the log. An API key keeps its public key_prefix; a JWT is dropped whole.
+ */
+export function redactPath(path: string): string {
+  return path
+    .replace(/(sk(?:_|%5f)(?:live|test)(?:_|%5f)[a-z0-9]{8})[a-z0-9]+/gi, "$1[redacted]")
+    .replace(/eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,2}/g, "[redacted]");
 }
 
 /** An error's class, code and message only: driver errors also carry query parameters. */
