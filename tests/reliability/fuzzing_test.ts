@@ -480,6 +480,22 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
     log,
   });
 
+  // Every key proven once first (its bcrypt proof cached), so the verifier's throttle of a source
+  // that keeps failing (all cases come from 127.0.0.1) never hides what each key reaches.
+  const allKeys = [live, testEnv, readOnly, allowlisted, revoked, otherKey];
+  const warm = (fetcher: (r: Request) => Promise<Response> | Response, base: string) =>
+    Promise.all(allKeys.map(async (k) => {
+      const res = await fetcher(
+        new Request(`${base}/default-integration`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${k.key}`, "content-type": "application/json" },
+          body: '{"action":"sync_activities","activities":[]}',
+        }),
+      );
+      await res.body?.cancel();
+    }));
+  await warm((r) => integration.fetch(r, { remoteAddr: { hostname: "127.0.0.1" } }), "http://localhost");
+
   // Known collaborators, so some generated activities are processed, not only skipped.
   for (const key of [live, testEnv]) {
     const res = await integration.fetch(
@@ -717,6 +733,7 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
 
   await using server = await startServer(serverEnv(test.url));
   const port = Number(new URL(server.baseUrl).port);
+  await warm((r) => fetch(r), `${server.baseUrl}/functions/v1`);
 
   /**
    * One request written on a raw socket, the answer read while writing (a server may answer 413
