@@ -26,7 +26,9 @@ async function pgProve(databaseUrl: string, files: string[]) {
     }).output();
   } catch (error) {
     throw new Error(
-      `pg_prove is not installed (${(error as Error).message}). On Debian: apt-get install postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl`,
+      `pg_prove is not installed (${
+        (error as Error).message
+      }). On Debian: apt-get install postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl`,
     );
   }
   const decoder = new TextDecoder();
@@ -41,46 +43,70 @@ propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, f
   }
   files.sort();
 
-  await step("the API writes real rows first: keys created, rotated, used and revoked through both functions", async () => {
-    const tenant = await createTenant(test.db);
-    const [{ user }] = await test.db.query<{ user: string }>(
-      "select salesos.ensure_dashboard_member($1::uuid, 'owner@pgtap.test', 'owner') as user",
-      [tenant],
-    );
-    const jwt = await dashboardToken(user);
-    const apiKeys = createApiKeysApp({
-      db: test.db,
-      jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
-      config: { trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
-      log: () => {},
-    });
-    const integration = createIntegrationApp({ db: test.db, keys: createKeyVerifier(test.db), config: { trustedProxyHops: 0 }, log: () => {} });
-    const call = async (app: typeof apiKeys | typeof integration, method: string, path: string, token: string, body?: unknown) => {
-      const res = await app.fetch(
-        new Request(`http://localhost${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        }),
-        { remoteAddr: { hostname: "127.0.0.1" } },
+  await step(
+    "the API writes real rows first: keys created, rotated, used and revoked through both functions",
+    async () => {
+      const tenant = await createTenant(test.db);
+      const [{ user }] = await test.db.query<{ user: string }>(
+        "select salesos.ensure_dashboard_member($1::uuid, 'owner@pgtap.test', 'owner') as user",
+        [tenant],
       );
-      const json = await res.json();
-      assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
-    const created = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap live", scopes: ["default:sync"] });
-    const createdTest = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap test", environment: "test" });
-    const rotated = await call(apiKeys, "POST", `/api-keys/${created.data.id}/rotate`, jwt, { grace_period_seconds: 60 });
-    rememberSecrets(created.data.key, createdTest.data.key, rotated.data.key);
-    for (const key of [created.data.key, rotated.data.key, createdTest.data.key]) {
-      await call(integration, "POST", "/default-integration", key, {
-        action: "sync_collaborators",
-        collaborators: [{ external_id: "e1", name: "Ana", email: "ana@example.com", metadata: { note: key.slice(0, 16) } }],
+      const jwt = await dashboardToken(user);
+      const apiKeys = createApiKeysApp({
+        db: test.db,
+        jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
+        config: { trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
+        log: () => {},
       });
-    }
-    await call(apiKeys, "PATCH", `/api-keys/${createdTest.data.id}`, jwt, { name: "renamed", ip_allowlist: ["10.0.0.0/8"] });
-    await call(apiKeys, "POST", `/api-keys/${createdTest.data.id}/revoke`, jwt);
-  });
+      const integration = createIntegrationApp({
+        db: test.db,
+        keys: createKeyVerifier(test.db),
+        config: { trustedProxyHops: 0 },
+        log: () => {},
+      });
+      const call = async (
+        app: typeof apiKeys | typeof integration,
+        method: string,
+        path: string,
+        token: string,
+        body?: unknown,
+      ) => {
+        const res = await app.fetch(
+          new Request(`http://localhost${path}`, {
+            method,
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          }),
+          { remoteAddr: { hostname: "127.0.0.1" } },
+        );
+        const json = await res.json();
+        assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+        return json;
+      };
+      const created = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap live", scopes: ["default:sync"] });
+      const createdTest = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap test", environment: "test" });
+      const rotated = await call(apiKeys, "POST", `/api-keys/${created.data.id}/rotate`, jwt, {
+        grace_period_seconds: 60,
+      });
+      rememberSecrets(created.data.key, createdTest.data.key, rotated.data.key);
+      for (const key of [created.data.key, rotated.data.key, createdTest.data.key]) {
+        await call(integration, "POST", "/default-integration", key, {
+          action: "sync_collaborators",
+          collaborators: [{
+            external_id: "e1",
+            name: "Ana",
+            email: "ana@example.com",
+            metadata: { note: key.slice(0, 16) },
+          }],
+        });
+      }
+      await call(apiKeys, "PATCH", `/api-keys/${createdTest.data.id}`, jwt, {
+        name: "renamed",
+        ip_allowlist: ["10.0.0.0/8"],
+      });
+      await call(apiKeys, "POST", `/api-keys/${createdTest.data.id}/revoke`, jwt);
+    },
+  );
 
   await step(`pg_prove runs ${files.length} pgTAP files and every assertion passes`, async () => {
     assert.ok(files.length >= 3, "the pgTAP files are there");

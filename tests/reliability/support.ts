@@ -22,7 +22,7 @@ export interface PropertyRecord {
   /** Test file and test name. */
   test: string;
   holds: boolean;
-  steps: { name: string; ok: boolean }[];
+  steps: { name: string; ok: boolean; error?: string }[];
   figures: Figures;
   finished_at: string;
   duration_ms: number;
@@ -74,10 +74,21 @@ export function propertyTest(
   Deno.test({ name: title, ...options }, async (t) => {
     const started = performance.now();
     const figures: Figures = {};
-    const steps: { name: string; ok: boolean }[] = [];
+    const steps: { name: string; ok: boolean; error?: string }[] = [];
     const step = async (name: string, body: () => Promise<void> | void) => {
-      const ok = await t.step(name, async () => await body());
-      steps.push({ name, ok });
+      let error: string | undefined;
+      const ok = await t.step(name, async () => {
+        try {
+          await body();
+        } catch (e) {
+          error = String((e as Error)?.message ?? e).split("\n").filter((l) => l.trim()).slice(0, 3).join(" ").slice(
+            0,
+            300,
+          );
+          throw e;
+        }
+      });
+      steps.push({ name, ok, ...(error ? { error } : {}) });
       return ok;
     };
     let failure: unknown = null;
