@@ -3,6 +3,8 @@ import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { createFunctionApp, jsonLog, type LogSink, methodNotAllowed } from "../_shared/http.ts";
 import type { JwtVerifier } from "../_shared/jwt.ts";
+import { openApiRoute } from "../_shared/openapi.ts";
+import { apiKeysOpenApi } from "./openapi.ts";
 import { auditHandler } from "./routes/audit.ts";
 import { createKeyHandler } from "./routes/create.ts";
 import { deleteKeyHandler } from "./routes/delete.ts";
@@ -38,9 +40,13 @@ export function createApiKeysApp({ db, jwt, config, log = jsonLog }: ApiKeysDeps
   app.get("/", listKeysHandler(deps));
   app.all("/", () => methodNotAllowed("GET, POST"));
 
-  // Before /:id, so that "audit" is never taken for a key id.
+  // Before /:id, so that "audit" and "openapi.json" are never taken for a key id.
   app.get("/audit", auditHandler(deps));
   app.all("/audit", () => methodNotAllowed("GET"));
+
+  // The API's description, without authentication.
+  app.get("/openapi.json", openApiRoute(apiKeysOpenApi));
+  app.all("/openapi.json", () => methodNotAllowed("GET"));
 
   app.get("/:id", getKeyHandler(deps));
   app.patch("/:id", updateKeyHandler(deps));

@@ -1,8 +1,10 @@
-// Request shapes of the api-keys function, its messages, and the helpers that turn a failed parse
-// into the contract's 400 VALIDATION_ERROR with one `details` entry per invalid field.
+// Request and response shapes of the api-keys function (the source of its handlers' validation and
+// types and of its OpenAPI document), its messages, and the helpers that turn a failed parse into
+// the contract's 400 VALIDATION_ERROR with one `details` entry per invalid field.
 import { z } from "zod";
 import { ApiError, type ErrorDetail, messages as sharedMessages } from "../_shared/errors.ts";
-import { keySettingsSchema } from "../_shared/key-settings.ts";
+import { keySettingsSchema, knownScopes } from "../_shared/key-settings.ts";
+import { pageEnvelope, successEnvelope } from "../_shared/schemas.ts";
 
 export const messages = {
   missingAuthorization: "Missing or malformed Authorization header. Expected: Bearer <Dashboard access token>",
@@ -50,10 +52,23 @@ const fieldMessages: Record<string, string> = {
   action: "action must be one of key.create, key.update, key.revoke, key.rotate, key.delete",
 };
 
-export const createKeySchema = keySettingsSchema;
+/** keySettingsSchema with each field described by its `details` message, for the OpenAPI document. */
+const describedSettings = z.object(
+  Object.fromEntries(
+    Object.entries(keySettingsSchema.shape).map((
+      [field, schema],
+    ) => [field, schema.meta({ description: fieldMessages[field] })]),
+  ) as typeof keySettingsSchema.shape,
+);
+
+export const createKeySchema = describedSettings.meta({ id: "CreateApiKeyRequest" });
 export type CreateKey = z.infer<typeof createKeySchema>;
 
-const patchableSchema = keySettingsSchema.omit({ environment: true }).partial();
+/** PATCH: any of the settings but `environment` (400), validated like create; null clears expires_at, ip_allowlist. */
+export const updateKeySchema = describedSettings.omit({ environment: true }).partial().meta({
+  id: "UpdateApiKeyRequest",
+});
+const patchableSchema = updateKeySchema;
 export type KeyPatch = Partial<z.infer<typeof patchableSchema>>;
 
 function fieldName(path: readonly PropertyKey[]): string {
@@ -101,8 +116,10 @@ export function parsePatch(body: unknown): KeyPatch {
 }
 
 export const rotateSchema = z.object({
-  grace_period_seconds: z.int().min(0).max(maxGracePeriodSeconds).default(0),
-});
+  grace_period_seconds: z.int().min(0).max(maxGracePeriodSeconds).default(0).meta({
+    description: "The old key keeps working this long (never longer than it would have anyway)",
+  }),
+}).meta({ id: "RotateApiKeyRequest" });
 
 // --- query strings ---
 
@@ -180,3 +197,130 @@ export function decodeCursor(cursor: string | undefined, id: RegExp): { at: stri
 
 export const keyIdPattern = uuidPattern;
 export const serialIdPattern = /^\d{1,19}$/;
+
+// --- path and headers (documentation of what auth.ts checks with isUuid) ---
+
+const uuidString = z.string().regex(uuidPattern).meta({ format: "uuid" });
+
+export const keyPathSchema = z.object({
+  id: uuidString.meta({ description: "The key's id. Any other value, or a key of another tenant, is 404." }),
+});
+export const tenantHeaderSchema = uuidString;
+
+// --- responses ---
+
+const isoTime = z.iso.datetime();
+const ipAddress = z.union([z.ipv4(), z.ipv6()]);
+
+/** The key object (contract section 4): never the plaintext, never the hash. */
+export const apiKeySchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  key_prefix: z.string().regex(/^sk_(live|test)_[a-z0-9]{8}$/).meta({
+    description: "`sk_live_` or `sk_test_` and the key's 8-character public id",
+  }),
+  environment: z.enum(["live", "test"]),
+  scopes: z.array(z.enum(knownScopes)).meta({ description: "Empty: unrestricted" }),
+  rate_limit_per_hour: z.int().min(1).max(100_000),
+  ip_allowlist: z.array(z.string()).meta({ description: "Addresses and CIDR blocks; empty: any address" }),
+  expires_at: isoTime.nullable(),
+  status: z.enum(["active", "revoked", "expired"]),
+  created_at: isoTime,
+  created_by: z.uuid().nullable().meta({ description: "The Dashboard user who created it; null for tools" }),
+  revoked_at: isoTime.nullable(),
+  last_used_at: isoTime.nullable(),
+  last_used_ip: ipAddress.nullable(),
+  request_count: z.int().min(0),
+}).meta({ id: "ApiKey" });
+export type ApiKey = z.output<typeof apiKeySchema>;
+
+const plaintextKey = z.string().regex(/^sk_(live|test)_[a-z0-9]{32}$/).meta({
+  description: "The key itself: returned by this answer only, never again. Store it in a secret manager.",
+});
+
+export const createdApiKeySchema = z.object({ ...apiKeySchema.shape, key: plaintextKey }).meta({
+  id: "CreatedApiKey",
+});
+
+export const rotatedApiKeySchema = z.object({
+  ...apiKeySchema.shape,
+  key: plaintextKey,
+  rotated_from: z.object({
+    id: z.uuid(),
+    key_prefix: z.string(),
+    expires_at: isoTime.nullable().meta({ description: "When the old key stops working" }),
+  }),
+}).meta({ id: "RotatedApiKey" });
+
+export const deletedApiKeySchema = z.object({
+  id: z.uuid(),
+  key_prefix: z.string(),
+  deleted: z.literal(true),
+}).meta({ id: "DeletedApiKey" });
+export type DeletedApiKey = z.output<typeof deletedApiKeySchema>;
+
+const usageCounts = {
+  total: z.int().min(0),
+  "2xx": z.int().min(0),
+  "4xx": z.int().min(0),
+  "5xx": z.int().min(0),
+};
+
+export const usageSchema = z.object({
+  key_id: z.uuid(),
+  from: isoTime,
+  to: isoTime,
+  bucket: z.enum(["hour", "day"]),
+  totals: z.object(usageCounts),
+  buckets: z.array(z.object({ start: isoTime, ...usageCounts })).meta({
+    description: "Every bucket of [from, to), in UTC, empty ones included",
+  }),
+  last_used_at: isoTime.nullable(),
+  last_used_ip: ipAddress.nullable(),
+  request_count: z.int().min(0),
+}).meta({ id: "ApiKeyUsage" });
+export type ApiKeyUsage = z.output<typeof usageSchema>;
+
+export const requestLogEntrySchema = z.object({
+  request_id: z.uuid(),
+  time: isoTime,
+  action: z.string().nullable(),
+  status: z.int(),
+  ip: ipAddress.nullable(),
+  latency_ms: z.int().min(0),
+  item_counts: z.record(z.string(), z.int()).nullable(),
+}).meta({ id: "RequestLogEntry" });
+export type RequestLogEntry = z.output<typeof requestLogEntrySchema>;
+
+export const auditEntrySchema = z.object({
+  id: z.int().min(1),
+  time: isoTime,
+  action: z.enum(auditActions),
+  actor: z.object({
+    type: z.enum(["user", "service_role", "cli"]),
+    id: z.string().nullable(),
+    email: z.string().nullable(),
+  }),
+  key_id: z.uuid().nullable(),
+  key_prefix: z.string().nullable(),
+  source_ip: ipAddress.nullable(),
+  changes: z.record(z.string(), z.unknown()).nullable().meta({
+    description: "key.update: `{field: {from, to}}`; key.rotate: the new key; others: a summary",
+  }),
+}).meta({ id: "AuditEntry" });
+export type AuditEntry = z.output<typeof auditEntrySchema>;
+
+export const apiKeyResponse = successEnvelope(apiKeySchema).meta({ id: "ApiKeyResponse" });
+export const createdApiKeyResponse = successEnvelope(createdApiKeySchema).meta({ id: "CreatedApiKeyResponse" });
+export const rotatedApiKeyResponse = successEnvelope(rotatedApiKeySchema).meta({ id: "RotatedApiKeyResponse" });
+export const deletedApiKeyResponse = successEnvelope(deletedApiKeySchema).meta({ id: "DeletedApiKeyResponse" });
+export const usageResponse = successEnvelope(usageSchema).meta({ id: "ApiKeyUsageResponse" });
+export const apiKeyPage = pageEnvelope(apiKeySchema).meta({ id: "ApiKeyPage" });
+export const requestLogPage = pageEnvelope(requestLogEntrySchema).meta({ id: "RequestLogPage" });
+export const auditPage = pageEnvelope(auditEntrySchema).meta({ id: "AuditPage" });
+
+/** What the page functions of the migrations return. */
+export interface PageOf<T> {
+  items: T[];
+  next_cursor: string | null;
+}

@@ -3,6 +3,9 @@ import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { createFunctionApp, jsonLog, type LogSink, methodNotAllowed } from "../_shared/http.ts";
 import type { KeyVerifier } from "../_shared/key-verifier.ts";
+import { openApiRoute } from "../_shared/openapi.ts";
+import { integrationOpenApi } from "./openapi.ts";
+import { healthHandler } from "./routes/health.ts";
 import { syncHandler } from "./routes/sync.ts";
 
 export interface IntegrationDeps {
@@ -16,5 +19,10 @@ export function createIntegrationApp({ db, keys, config, log = jsonLog }: Integr
   const app = createFunctionApp("default-integration", log);
   app.post("/", syncHandler({ db, keys, trustedProxyHops: config.trustedProxyHops }));
   app.all("/", () => methodNotAllowed("POST"));
+  // No authentication on these two: a load balancer's health check, and the API's description.
+  app.get("/health", healthHandler(db));
+  app.all("/health", () => methodNotAllowed("GET"));
+  app.get("/openapi.json", openApiRoute(integrationOpenApi));
+  app.all("/openapi.json", () => methodNotAllowed("GET"));
   return app;
 }

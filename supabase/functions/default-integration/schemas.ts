@@ -1,6 +1,7 @@
 // Request and response shapes of default-integration: the single source of the handlers'
 // validation, their TypeScript types and the OpenAPI document.
 import { z } from "zod";
+import { successEnvelope } from "../_shared/schemas.ts";
 
 export const maxCollaboratorsPerRequest = 500;
 export const maxActivitiesPerRequest = 1000;
@@ -27,10 +28,9 @@ const jsonObject = z.custom<Record<string, unknown>>((value) => {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
   if (!withinDepth(value, maxObjectDepth)) return false;
   return new TextEncoder().encode(JSON.stringify(value)).byteLength <= maxObjectBytes;
-});
+}).meta({ type: "object" });
 
-const isoWithOffset =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))$/;
+const isoWithOffset = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))$/;
 
 /** An ISO 8601 date-time with `Z` or an offset, a real calendar date, at most 24 h ahead. */
 const occurredAt = z.string().refine((value) => {
@@ -41,43 +41,39 @@ const occurredAt = z.string().refine((value) => {
   const realDate = day.getUTCFullYear() === +y && day.getUTCMonth() === +mo - 1 && day.getUTCDate() === +d;
   if (!realDate || +y < 1 || +h > 23 || +mi > 59 || +s > 59 || +oh > 23 || +om > 59) return false;
   return Date.parse(value) <= Date.now() + maxFutureMs;
-}).transform((value) => new Date(value).toISOString());
+}).transform((value) => new Date(value).toISOString()).meta({ pattern: isoWithOffset.source });
 
 const text = (max: number) => z.string().min(1).max(max).refine(storable);
 const optionalText = (max: number) => z.string().max(max).refine(storable).nullish();
-const email = z.string().trim().max(320).pipe(z.email());
+const email = z.string().trim().max(320).pipe(z.email()).meta({ format: "email" });
 
-export const activitySchema = z.object({
-  activity_code: z.string().regex(/^(?!000)\d{3}$/),
-  external_id: text(255),
-  collaborator_email: email,
-  data: jsonObject.nullish(),
-  occurred_at: occurredAt.nullish(),
-});
-export type Activity = z.infer<typeof activitySchema>;
-
-/** The `details` message per activity field (contract 3.5). */
-export const activityFieldMessages: Record<keyof Activity, string> = {
+/** The `details` message per activity field (contract 3.5); also each field's description. */
+const activityMessages = {
   activity_code: 'Required 3-digit string (001-999), e.g. "001"',
   external_id: "Required string (1-255 characters)",
   collaborator_email: "Required valid email",
   data: "Optional JSON object (at most 16 KiB serialized, 64 levels deep)",
   occurred_at: "Optional ISO 8601 date-time with offset or Z, at most 24 hours ahead",
-};
+} as const;
 
-export const collaboratorSchema = z.object({
-  external_id: text(255),
-  name: text(255),
-  email,
-  phone: optionalText(50),
-  document: optionalText(20),
-  team: optionalText(100),
-  role: optionalText(50),
-  metadata: jsonObject.nullish(),
-});
-export type Collaborator = z.infer<typeof collaboratorSchema>;
+export const activitySchema = z.object({
+  activity_code: z.string().regex(/^(?!000)\d{3}$/).meta({ description: activityMessages.activity_code }),
+  external_id: text(255).meta({
+    description: `${activityMessages.external_id}: unique per tenant and environment; a known one is a duplicate`,
+  }),
+  collaborator_email: email.meta({
+    description: `${activityMessages.collaborator_email}: the collaborator's email (not stored when unknown: skipped)`,
+  }),
+  data: jsonObject.nullish().meta({ description: activityMessages.data }),
+  occurred_at: occurredAt.nullish().meta({
+    description: `${activityMessages.occurred_at}; default: the time received`,
+  }),
+}).meta({ id: "Activity" });
+export type Activity = z.infer<typeof activitySchema>;
 
-export const collaboratorFieldMessages: Record<keyof Collaborator, string> = {
+export const activityFieldMessages: Record<keyof Activity, string> = activityMessages;
+
+export const collaboratorFieldMessages = {
   external_id: "external_id must be a string of 1-255 characters",
   name: "name must be a string of 1-255 characters",
   email: "email must be a valid email",
@@ -86,29 +82,82 @@ export const collaboratorFieldMessages: Record<keyof Collaborator, string> = {
   team: "team must be a string of at most 100 characters",
   role: "role must be a string of at most 50 characters",
   metadata: "metadata must be a JSON object (at most 16 KiB serialized, 64 levels deep)",
-};
+} as const;
 
+const described = <T extends z.ZodType>(schema: T, field: keyof typeof collaboratorFieldMessages) =>
+  schema.meta({ description: collaboratorFieldMessages[field] });
+
+export const collaboratorSchema = z.object({
+  external_id: text(255).meta({
+    description: `${collaboratorFieldMessages.external_id}, unique per tenant and environment`,
+  }),
+  name: described(text(255), "name"),
+  email: email.meta({
+    description: "The collaborator's identity: matched case-insensitively, trimmed, per tenant and environment",
+  }),
+  phone: described(optionalText(50), "phone"),
+  document: described(optionalText(20), "document"),
+  team: described(optionalText(100), "team"),
+  role: described(optionalText(50), "role"),
+  metadata: described(jsonObject.nullish(), "metadata"),
+}).meta({ id: "Collaborator", description: "Omitted (or null) optional fields keep their stored value." });
+export type Collaborator = z.infer<typeof collaboratorSchema>;
+collaboratorFieldMessages satisfies Record<keyof Collaborator, string>;
+
+// The request bodies of the two actions, for the OpenAPI document: the handler checks `action`
+// with requestSchema, the array's length, and then every item with the item schemas above.
 export const syncCollaboratorsRequest = z.object({
   action: z.literal("sync_collaborators"),
-  collaborators: z.array(z.unknown()).max(maxCollaboratorsPerRequest),
-});
+  collaborators: z.array(collaboratorSchema).max(maxCollaboratorsPerRequest).meta({
+    description: `At most ${maxCollaboratorsPerRequest} (more: 400, nothing written). Applied in order; an invalid ` +
+      "item is left out and reported in `errors`, the rest is written.",
+  }),
+}).meta({ id: "SyncCollaboratorsRequest" });
 
 export const syncActivitiesRequest = z.object({
   action: z.literal("sync_activities"),
-  activities: z.array(z.unknown()).max(maxActivitiesPerRequest),
+  activities: z.array(activitySchema).max(maxActivitiesPerRequest).meta({
+    description: `At most ${maxActivitiesPerRequest} (more: 400). All or nothing: any invalid item is a 400 ` +
+      "`Invalid activities payload` with one `details` entry per invalid field, and nothing is written.",
+  }),
+}).meta({ id: "SyncActivitiesRequest" });
+
+export const syncRequest = z.discriminatedUnion("action", [syncCollaboratorsRequest, syncActivitiesRequest]).meta({
+  id: "SyncRequest",
+  description: `A JSON object with \`action\`: ${actions.join(" or ")}. Unknown fields are ignored.`,
 });
+
+const count = (description: string) => z.int().min(0).meta({ description });
 
 export const syncCollaboratorsResult = z.object({
-  created: z.int(),
-  existing: z.int(),
-  errors: z.array(z.string()),
-  total: z.int(),
-});
+  created: count("Collaborators created (an email not seen before)"),
+  existing: count("Collaborators updated (a known email, or repeated in this batch)"),
+  errors: z.array(z.string()).meta({
+    description: "One `Collaborator <external_id> (<email>): <reason>` per item left out",
+  }),
+  total: count("Items received"),
+}).meta({ id: "SyncCollaboratorsResult" });
 
 export const syncActivitiesResult = z.object({
-  processed: z.int(),
-  skipped: z.int(),
-  duplicates: z.int(),
-  errors: z.array(z.string()),
-  total: z.int(),
+  processed: count("Activities stored"),
+  skipped: count("Activities whose email matches no collaborator (not stored)"),
+  duplicates: count("Activities whose external_id was already stored, or repeated in this batch"),
+  errors: z.array(z.string()).meta({ description: "Always empty: an invalid batch is a 400" }),
+  total: count("Items received"),
+}).meta({ id: "SyncActivitiesResult" });
+
+export const syncCollaboratorsResponse = successEnvelope(syncCollaboratorsResult).meta({
+  id: "SyncCollaboratorsResponse",
 });
+export const syncActivitiesResponse = successEnvelope(syncActivitiesResult).meta({ id: "SyncActivitiesResponse" });
+/** What POST /default-integration answers with: the result of the action that was asked for. */
+export const syncResponse = z.union([syncCollaboratorsResponse, syncActivitiesResponse]);
+
+export const healthSchema = z.object({
+  status: z.literal("ok"),
+  database: z.object({
+    status: z.literal("ok"),
+    latency_ms: z.int().min(0).meta({ description: "How long `select 1` took" }),
+  }),
+}).meta({ id: "Health" });
+export const healthResponse = successEnvelope(healthSchema).meta({ id: "HealthResponse" });

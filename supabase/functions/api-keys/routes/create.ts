@@ -3,10 +3,11 @@ import type { Context } from "hono";
 import bcrypt from "bcryptjs";
 import { type Environment, generateApiKey } from "../../_shared/api-key.ts";
 import { ApiError } from "../../_shared/errors.ts";
-import { type AppEnv, success } from "../../_shared/http.ts";
+import type { AppEnv } from "../../_shared/http.ts";
+import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader } from "../auth.ts";
-import { createKeySchema, messages, parseBody } from "../schemas.ts";
+import { type ApiKey, createdApiKeyResponse, createKeySchema, messages, parseBody } from "../schemas.ts";
 
 /** A fresh key, its public prefix and its bcrypt hash. */
 export async function mintKey(environment: Environment, bcryptCost: number) {
@@ -20,7 +21,7 @@ export function createKeyHandler(deps: RouteDeps) {
     const actor = await authorize(c, deps, body);
     const settings = parseBody(createKeySchema, await body(), messages.invalidSettings);
     const { key, keyPrefix, hash } = await mintKey(settings.environment, deps.bcryptCost);
-    const [{ created }] = await deps.db.query<{ created: Record<string, unknown> | null }>(
+    const [{ created }] = await deps.db.query<{ created: ApiKey | null }>(
       `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,
                                      $11::timestamptz, $12::cidr[], $13) as created`,
       [
@@ -40,7 +41,7 @@ export function createKeyHandler(deps: RouteDeps) {
       ],
     );
     if (!created) throw new ApiError("CONFLICT", messages.keyLimit(deps.maxActiveKeysPerTenant));
-    Object.assign(c.get("log"), { key_id: created.id as string, key_prefix: keyPrefix });
-    return success(c, { ...created, key }, 201);
+    Object.assign(c.get("log"), { key_id: created.id, key_prefix: keyPrefix });
+    return respond(c, createdApiKeyResponse, { ...created, key }, 201);
   };
 }

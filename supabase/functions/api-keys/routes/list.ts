@@ -1,17 +1,28 @@
 // GET /api-keys: the tenant's keys, newest first, a page at a time (meta.next_cursor), filtered by
 // status and environment.
 import type { Context } from "hono";
-import { type AppEnv, success } from "../../_shared/http.ts";
+import type { AppEnv } from "../../_shared/http.ts";
+import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize } from "../auth.ts";
-import { decodeCursor, encodeCursor, keyIdPattern, listQuerySchema, messages, parseWith } from "../schemas.ts";
+import {
+  type ApiKey,
+  apiKeyPage,
+  decodeCursor,
+  encodeCursor,
+  keyIdPattern,
+  listQuerySchema,
+  messages,
+  type PageOf,
+  parseWith,
+} from "../schemas.ts";
 
 export function listKeysHandler(deps: RouteDeps) {
   return async (c: Context<AppEnv>) => {
     const actor = await authorize(c, deps);
     const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery);
     const after = decodeCursor(query.cursor, keyIdPattern);
-    const [{ page }] = await deps.db.query<{ page: { items: unknown[]; next_cursor: string | null } }>(
+    const [{ page }] = await deps.db.query<{ page: PageOf<ApiKey> }>(
       "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
       [
         actor.tenantId,
@@ -22,6 +33,6 @@ export function listKeysHandler(deps: RouteDeps) {
         after?.id ?? null,
       ],
     );
-    return success(c, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
+    return respond(c, apiKeyPage, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
   };
 }

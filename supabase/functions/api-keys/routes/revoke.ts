@@ -2,20 +2,21 @@
 // answers the same revoked key (and adds no audit entry).
 import type { Context } from "hono";
 import { ApiError } from "../../_shared/errors.ts";
-import { type AppEnv, success } from "../../_shared/http.ts";
+import type { AppEnv } from "../../_shared/http.ts";
+import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
-import { messages } from "../schemas.ts";
+import { type ApiKey, apiKeyResponse, messages } from "../schemas.ts";
 
 export function revokeKeyHandler(deps: RouteDeps) {
   return async (c: Context<AppEnv>) => {
     const actor = await authorize(c, deps, bodyReader(c, { optional: true }));
     const keyId = keyIdParam(c);
-    const [{ key }] = await deps.db.query<{ key: unknown }>(
+    const [{ key }] = await deps.db.query<{ key: ApiKey | null }>(
       "select salesos.revoke_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet) as key",
       [actor.tenantId, keyId, actor.actorId, actor.actorType, actor.ip],
     );
     if (!key) throw new ApiError("NOT_FOUND", messages.keyNotFound);
-    return success(c, key);
+    return respond(c, apiKeyResponse, key);
   };
 }

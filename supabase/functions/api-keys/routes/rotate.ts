@@ -5,18 +5,12 @@
 // key was deleted in between).
 import type { Context } from "hono";
 import { ApiError } from "../../_shared/errors.ts";
-import { type AppEnv, success } from "../../_shared/http.ts";
+import type { AppEnv } from "../../_shared/http.ts";
+import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
-import { messages, parseBody, rotateSchema } from "../schemas.ts";
+import { type ApiKey, messages, parseBody, rotatedApiKeyResponse, rotateSchema } from "../schemas.ts";
 import { mintKey } from "./create.ts";
-
-interface KeyObject {
-  id: string;
-  key_prefix: string;
-  environment: "live" | "test";
-  expires_at: string | null;
-}
 
 export function rotateKeyHandler(deps: RouteDeps) {
   return async (c: Context<AppEnv>) => {
@@ -25,7 +19,7 @@ export function rotateKeyHandler(deps: RouteDeps) {
     const keyId = keyIdParam(c);
     const { grace_period_seconds } = parseBody(rotateSchema, (await body()) ?? {}, messages.invalidRotation);
 
-    const [{ key: current }] = await deps.db.query<{ key: KeyObject | null }>(
+    const [{ key: current }] = await deps.db.query<{ key: ApiKey | null }>(
       "select salesos.get_api_key($1::uuid, $2::uuid) as key",
       [actor.tenantId, keyId],
     );
@@ -33,7 +27,7 @@ export function rotateKeyHandler(deps: RouteDeps) {
 
     const { key, keyPrefix, hash } = await mintKey(current.environment, deps.bcryptCost);
     const [result] = await deps.db.query<
-      { outcome: "rotated" | "not_found" | "conflict"; key: Record<string, unknown>; previous: KeyObject }
+      { outcome: "rotated" | "not_found" | "conflict"; key: ApiKey; previous: ApiKey }
     >(
       `select outcome, key, previous
          from salesos.rotate_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6, $7, $8)`,
@@ -41,8 +35,8 @@ export function rotateKeyHandler(deps: RouteDeps) {
     );
     if (result.outcome === "not_found") throw new ApiError("NOT_FOUND", messages.keyNotFound);
     if (result.outcome === "conflict") throw new ApiError("CONFLICT", messages.keyNotActive);
-    Object.assign(c.get("log"), { new_key_id: result.key.id as string, key_prefix: keyPrefix });
+    Object.assign(c.get("log"), { new_key_id: result.key.id, key_prefix: keyPrefix });
     const { id, key_prefix, expires_at } = result.previous;
-    return success(c, { ...result.key, key, rotated_from: { id, key_prefix, expires_at } }, 201);
+    return respond(c, rotatedApiKeyResponse, { ...result.key, key, rotated_from: { id, key_prefix, expires_at } }, 201);
   };
 }

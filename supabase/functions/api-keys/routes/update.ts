@@ -3,10 +3,11 @@
 // records each changed field as {from, to}; a patch that changes nothing records nothing.
 import type { Context } from "hono";
 import { ApiError } from "../../_shared/errors.ts";
-import { type AppEnv, success } from "../../_shared/http.ts";
+import type { AppEnv } from "../../_shared/http.ts";
+import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
-import { messages, parsePatch } from "../schemas.ts";
+import { type ApiKey, apiKeyResponse, messages, parsePatch } from "../schemas.ts";
 
 export function updateKeyHandler(deps: RouteDeps) {
   return async (c: Context<AppEnv>) => {
@@ -14,12 +15,12 @@ export function updateKeyHandler(deps: RouteDeps) {
     const actor = await authorize(c, deps, body);
     const keyId = keyIdParam(c);
     const changes = parsePatch(await body());
-    const [result] = await deps.db.query<{ outcome: "updated" | "not_found" | "conflict"; key: unknown }>(
+    const [result] = await deps.db.query<{ outcome: "updated" | "not_found" | "conflict"; key: ApiKey }>(
       "select outcome, key from salesos.update_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6::jsonb)",
       [actor.tenantId, keyId, actor.actorId, actor.actorType, actor.ip, changes],
     );
     if (result.outcome === "not_found") throw new ApiError("NOT_FOUND", messages.keyNotFound);
     if (result.outcome === "conflict") throw new ApiError("CONFLICT", messages.keyNotActive);
-    return success(c, result.key);
+    return respond(c, apiKeyResponse, result.key);
   };
 }

@@ -1,11 +1,12 @@
 // POST /default-integration: authenticate, read the body, run the action, shape the response.
 import type { Context } from "hono";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
-import { type AppEnv, elapsedMs, readJsonBody, success } from "../../_shared/http.ts";
+import { type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
+import { respond } from "../../_shared/schemas.ts";
 import { type AuthDeps, authenticate, type Principal } from "../auth.ts";
 import { syncActivities } from "../actions/sync-activities.ts";
 import { syncCollaborators } from "../actions/sync-collaborators.ts";
-import { requestSchema } from "../schemas.ts";
+import { requestSchema, syncResponse } from "../schemas.ts";
 
 export function syncHandler(deps: AuthDeps) {
   return async (c: Context<AppEnv>) => {
@@ -23,7 +24,7 @@ export function syncHandler(deps: AuthDeps) {
         : await syncActivities(deps.db, principal, request, parsed.data.activities);
       const { errors: _, ...counts } = data;
       c.get("log").item_counts = { ...counts, errors: data.errors.length };
-      return success(c, data);
+      return respond(c, syncResponse, data);
     } catch (error) {
       // An unavailable database cannot take the log row either; anything else unexpected is a 500.
       if (!(error instanceof DatabaseUnavailableError)) {

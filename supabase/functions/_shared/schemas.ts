@@ -1,0 +1,69 @@
+// The envelope every function answers with (contract section 1), as zod schemas: the source of
+// the OpenAPI documents' Meta, Error and success envelopes, and of the handlers' response types.
+import type { Context } from "hono";
+import { z } from "zod";
+import { type ErrorCode, errorStatus } from "./errors.ts";
+import { type AppEnv, success } from "./http.ts";
+
+const metaShape = {
+  request_id: z.uuid().meta({ description: "The request's id (UUID v4), equal to the `X-Request-Id` header." }),
+  timestamp: z.iso.datetime().meta({ description: "When the answer was made: ISO 8601 UTC with milliseconds." }),
+};
+
+export const metaSchema = z.object(metaShape).meta({ id: "Meta" });
+
+/** The meta of a page: `next_cursor` is the `cursor` of the next page, null on the last one. */
+export const pageMetaSchema = z.object({
+  ...metaShape,
+  next_cursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last." }),
+}).meta({ id: "PageMeta" });
+
+export const errorCodeSchema = z.enum(Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]]).meta({
+  id: "ErrorCode",
+  description: Object.entries(errorStatus).map(([code, status]) => `${code}: HTTP ${status}`).join("; "),
+});
+
+export const errorDetailSchema = z.object({
+  index: z.int().min(0).optional().meta({ description: "Position of the item in the request's array." }),
+  field: z.string(),
+  message: z.string(),
+}).meta({ id: "ErrorDetail" });
+
+export const errorEnvelopeSchema = z.object({
+  error: z.object({
+    code: errorCodeSchema,
+    message: z.string(),
+    details: z.array(errorDetailSchema).optional(),
+    retry_after: z.int().min(0).optional().meta({
+      description: "Seconds to wait before retrying (429 and 503); the `Retry-After` header says the same.",
+    }),
+  }),
+  meta: metaSchema,
+}).meta({ id: "Error", description: "Every error answer. `message` is stable: clients may match on it." });
+
+/** `{data, meta}`: the success envelope around `data`. */
+export function successEnvelope<T extends z.ZodType>(data: T) {
+  return z.object({ data, meta: metaSchema });
+}
+
+/** `{data: [...], meta: {..., next_cursor}}`: a page of `item`. */
+export function pageEnvelope<T extends z.ZodType>(item: T) {
+  return z.object({ data: z.array(item), meta: pageMetaSchema });
+}
+
+type Envelope = z.ZodType<{ data: unknown; meta: Record<string, unknown> }>;
+
+/**
+ * `success` with the answer's envelope schema named, the one the OpenAPI document shows for it:
+ * `data` (and any extra meta) must have its type. The schema is for the type checker only:
+ * nothing is parsed at run time (the OpenAPI tests check real answers against the document).
+ */
+export function respond<S extends Envelope>(
+  c: Context<AppEnv>,
+  _envelope: S,
+  data: z.output<S>["data"],
+  status: 200 | 201 = 200,
+  extraMeta?: Omit<z.output<S>["meta"], "request_id" | "timestamp">,
+) {
+  return success(c, data, status, extraMeta);
+}
