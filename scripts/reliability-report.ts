@@ -262,6 +262,14 @@ export async function renderReport(): Promise<string> {
   );
   lines.push(`- Inputs tried: ${n(t.inputs)} generated requests (property 4)`);
   lines.push(`- Data lost: ${n(t.lost)}`);
+  if (run.log_capture_bytes_before_run > 0) {
+    lines.push(
+      `- The log scan (property 8) also covered ${
+        n(run.log_capture_bytes_before_run)
+      } bytes captured before this run ` +
+        "in the same file (a full `deno task test` with `SALESOS_TEST_LOG_FILE` set)",
+    );
+  }
   lines.push("");
   lines.push("## Properties");
   lines.push("");

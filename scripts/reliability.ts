@@ -25,6 +25,8 @@ files.sort((a, b) => Number(a === lastScan) - Number(b === lastScan) || a.locale
 const logFile = Deno.env.get("SALESOS_TEST_LOG_FILE") ||
   `${await Deno.makeTempDir({ prefix: "salesos-reliability-" })}/server.log`;
 await Deno.writeTextFile(logFile, "", { append: true });
+/** What the capture held before this run (e.g. a whole `deno task test`): the scan covers it too. */
+const capturedBefore = (await Deno.stat(logFile)).size;
 
 const databaseUrl = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL") ||
   "postgres://postgres@127.0.0.1:5432/postgres";
@@ -44,6 +46,7 @@ const run = {
   exit_code: null as number | null,
   test_files: files.map((f) => `tests/reliability/${f}`),
   log_capture: logFile,
+  log_capture_bytes_before_run: capturedBefore,
   machine: {
     cpus: navigator.hardwareConcurrency,
     os: `${Deno.build.os} ${Deno.osRelease()}`,

@@ -81,10 +81,7 @@ export function propertyTest(
         try {
           await body();
         } catch (e) {
-          error = String((e as Error)?.message ?? e).split("\n").filter((l) => l.trim()).slice(0, 3).join(" ").slice(
-            0,
-            300,
-          );
+          error = String((e as Error)?.message ?? e).replace(/\s+/g, " ").trim().slice(0, 400);
           throw e;
         }
       });
