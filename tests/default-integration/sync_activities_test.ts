@@ -194,7 +194,9 @@ Deno.test("sync_activities", async (t) => {
       "2026-03-17",
       "17/03/2026 09:15",
       "2026-02-30T10:00:00Z",
+      "2025-02-29T10:00:00Z",
       "2026-03-17T25:00:00Z",
+      "2026-03-17T09:15:00+16:00",
       "not a date",
       "",
       1773738900000,
@@ -203,6 +205,19 @@ Deno.test("sync_activities", async (t) => {
     ];
     const details = await refused(bad.map((occurredAt) => activity({ occurred_at: occurredAt })));
     assert.deepEqual(details.map((d) => [d.index, d.field]), bad.map((_, i) => [i, "occurred_at"]));
+  });
+
+  await t.step("occurred_at on a leap day, with fractions or an extreme offset is stored as that instant", async () => {
+    const cases: [string, string][] = [
+      ["2024-02-29T23:30:00+14:00", "2024-02-29T09:30:00.000Z"],
+      ["2026-03-17T09:15:00.1234567-0300", "2026-03-17T12:15:00.123Z"],
+      ["2026-03-17T09:15-12:00", "2026-03-17T21:15:00.000Z"],
+    ];
+    for (const [given, instant] of cases) {
+      const item = activity({ occurred_at: given });
+      assert.equal((await sync([item])).json.data.processed, 1, given);
+      assert.equal((await stored(item.external_id)).occurred_at.toISOString(), instant, given);
+    }
   });
 
   await t.step("occurred_at up to 24 h ahead is accepted", async () => {
