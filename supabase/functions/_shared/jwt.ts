@@ -15,7 +15,7 @@
 // After the signature: `exp` must be in the future, and a user token needs `aud` = "authenticated"
 // and a uuid `sub`. A token whose `role` claim is `service_role` is a platform admin's; Supabase's
 // service_role key carries no `aud`, so none is required of it.
-import { createClient, isAuthRetryableFetchError } from "@supabase/supabase-js";
+import type { SupabaseClient } from "@supabase/supabase-js";
 import { decodeProtectedHeader, jwtVerify } from "jose";
 import type { Config } from "./config.ts";
 
@@ -97,8 +97,12 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
   // The project URL; with only SUPABASE_JWKS_URL set, its origin stands in (supabase-js needs one).
   const projectUrl = options.supabaseUrl ?? (options.jwksUrl && new URL(options.jwksUrl).origin);
-  const auth = projectUrl
-    ? createClient(projectUrl, options.supabaseAnonKey ?? "jwks-only", {
+  // supabase-js is loaded with the first asymmetric token: most requests (and every cold start)
+  // never need its weight.
+  let supabase: Promise<{ auth: SupabaseClient["auth"]; isRetryable: (error: unknown) => boolean }> | null = null;
+  const loadSupabase = async () => {
+    const { createClient, isAuthRetryableFetchError } = await import("@supabase/supabase-js");
+    const client = createClient(projectUrl!, options.supabaseAnonKey ?? "jwks-only", {
       auth: {
         persistSession: false,
         autoRefreshToken: false,
@@ -108,12 +112,13 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       },
       global: {
         fetch: jwksOnlyFetch(
-          options.jwksUrl ?? new URL(jwksPath.slice(1), `${projectUrl.replace(/\/+$/, "")}/`).href,
+          options.jwksUrl ?? new URL(jwksPath.slice(1), `${projectUrl!.replace(/\/+$/, "")}/`).href,
           options,
         ),
       },
-    }).auth
-    : null;
+    });
+    return { auth: client.auth, isRetryable: isAuthRetryableFetchError };
+  };
 
   async function verifyHs256(token: string): Promise<Record<string, unknown>> {
     if (!secret) reject("HS256 not accepted: no JWT secret configured");
@@ -125,8 +130,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   }
 
   async function verifyWithJwks(token: string, kid: string | undefined): Promise<Record<string, unknown>> {
-    if (!auth) reject("asymmetric token not accepted: no SUPABASE_URL configured");
+    if (!projectUrl) reject("asymmetric token not accepted: no SUPABASE_URL configured");
     if (!kid) reject("asymmetric token without kid");
+    const { auth, isRetryable } = await (supabase ??= loadSupabase());
     let result: Awaited<ReturnType<typeof auth.getClaims>>;
     try {
       result = await auth.getClaims(token);
@@ -135,7 +141,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       return reject("key does not fit the algorithm");
     }
     if (result.error) {
-      if (isAuthRetryableFetchError(result.error)) throw new JwksUnavailable(result.error);
+      if (isRetryable(result.error)) throw new JwksUnavailable(result.error);
       return reject(`JWKS: ${result.error.message}`);
     }
     return result.data!.claims as Record<string, unknown>;
