@@ -7,6 +7,7 @@ import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
+import { docsResponse } from "./docs.ts";
 
 const config = readConfig();
 const db = await openDatabase(config, { owner: true });
@@ -14,10 +15,18 @@ if (config.migrateOnStart) await applyMigrations(db);
 
 const log = config.logRequests ? jsonLog : () => {};
 const keys = createKeyVerifier(db);
-const functions: Record<string, { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }> = {
+const functions: Record<
+  string,
+  { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }
+> = {
   "default-integration": createIntegrationApp({ db, keys, config, log }),
   // Locally, HS256 tokens of `deno task token` verify with the development secret when none is set.
-  "api-keys": createApiKeysApp({ db, jwt: createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) }), config, log }),
+  "api-keys": createApiKeysApp({
+    db,
+    jwt: createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) }),
+    config,
+    log,
+  }),
 };
 
 const prefix = "/functions/v1/";
@@ -28,6 +37,7 @@ const server = Deno.serve({
     console.log(JSON.stringify({
       level: "info",
       message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
+      docs: `http://${hostname}:${port}/docs/`,
       pid: Deno.pid,
       database: config.databaseUrl ? "postgres" : `pglite:${config.pgliteDataDir}`,
       ...(config.databaseUrl ? {} : { pglite_shared_on: `127.0.0.1:${config.pgliteSocketPort}` }),
@@ -36,6 +46,9 @@ const server = Deno.serve({
   const url = new URL(request.url);
   // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
   if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
+  // The API reference (scripts/docs.ts), here and not in the functions: hosted Supabase serves a
+  // function's HTML as text/plain.
+  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) return docsResponse(url.pathname);
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {

@@ -1,0 +1,177 @@
+// The interactive API reference of both functions: Swagger UI (swagger-ui-dist from npm, its files
+// served from here, nothing from a CDN) over the two generated OpenAPI documents.
+//   `deno task start` serves it at /docs (docsResponse below; never by the functions: hosted
+//   Supabase rewrites HTML answers of functions to text/plain).
+//   `deno task docs:build [--out docs/dist]` writes the same files as a static folder.
+import getAbsoluteFSPath from "swagger-ui-dist/absolute-path.js";
+import type { OpenApiDocument } from "../supabase/functions/_shared/openapi.ts";
+import { apiKeysOpenApi } from "../supabase/functions/api-keys/openapi.ts";
+import { integrationOpenApi } from "../supabase/functions/default-integration/openapi.ts";
+
+export const documentedFunctions: { name: string; title: string; document: () => OpenApiDocument }[] = [
+  {
+    name: "default-integration",
+    title: "Sync collaborators and activities with an API key",
+    document: integrationOpenApi,
+  },
+  { name: "api-keys", title: "Manage API keys with a Dashboard access token", document: apiKeysOpenApi },
+];
+
+/** What the page takes from swagger-ui-dist, copied as is (with its license). */
+const swaggerUiFiles = ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "NOTICE"];
+
+const types: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  json: "application/json",
+  png: "image/png",
+};
+
+export interface DocsFile {
+  contentType: string;
+  body: Uint8Array<ArrayBuffer>;
+}
+
+const escapeHtml = (text: string) =>
+  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+
+function indexHtml(): string {
+  const nav = documentedFunctions.map((f) => `<a href="#${f.name}">${f.name}</a>`).join("\n      ");
+  const sections = documentedFunctions.map((f) => `
+    <section class="function" id="${f.name}" aria-labelledby="${f.name}-title">
+      <h2 id="${f.name}-title"><code>/functions/v1/${f.name}</code> <span>${escapeHtml(f.title)}</span></h2>
+      <p class="downloads">OpenAPI 3.1: <a href="openapi/${f.name}.json" download>${f.name}.json</a>
+        (also served by the function at <code>/functions/v1/${f.name}/openapi.json</code>)</p>
+      <div class="swagger" id="swagger-${f.name}" data-openapi="openapi/${f.name}.json"></div>
+    </section>`).join("\n");
+  return `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>SalesOS Integration API reference</title>
+    <link rel="icon" type="image/png" href="swagger-ui/favicon-32x32.png">
+    <link rel="stylesheet" href="swagger-ui/swagger-ui.css">
+    <link rel="stylesheet" href="docs.css">
+  </head>
+  <body>
+    <header class="page">
+      <h1>SalesOS Integration API</h1>
+      <nav>
+      ${nav}
+      </nav>
+      <p>Two functions under <code>/functions/v1</code>. Open an operation to see its parameters, body,
+        answers and examples. To send requests from this page, choose <b>Authorize</b> (an API key
+        <code>sk_live_…</code> / <code>sk_test_…</code> for default-integration, a Dashboard access token
+        for api-keys), then <b>Try it out</b>. The API sends no CORS headers, so requests work from the page
+        that <code>deno task start</code> serves at <code>/docs</code> (same origin); from a copy hosted
+        elsewhere, use the curl command each operation shows.</p>
+    </header>
+    <main>
+${sections}
+    </main>
+    <script src="swagger-ui/swagger-ui-bundle.js"></script>
+    <script src="docs.js"></script>
+  </body>
+</html>
+`;
+}
+
+/**
+ * One Swagger UI per function, each loading its document by URL: Swagger UI resolves the
+ * document's $refs against that URL (an inline document would make it fetch the page instead).
+ */
+const docsJs = `"use strict";
+window.salesosDocs = {};
+for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
+  window.salesosDocs[element.id.replace(/^swagger-/, "")] = SwaggerUIBundle({
+    domNode: element,
+    url: element.dataset.openapi,
+    layout: "BaseLayout",
+    presets: [SwaggerUIBundle.presets.apis],
+    deepLinking: false,
+    validatorUrl: null,
+    docExpansion: "list",
+    defaultModelsExpandDepth: 0,
+    displayRequestDuration: true,
+    persistAuthorization: false,
+    tryItOutEnabled: false,
+    requestSnippetsEnabled: true,
+  });
+}
+`;
+
+const docsCss = `body { margin: 0; background: #fafafa; font-family: system-ui, sans-serif; color: #1f2328; }
+header.page, section.function > h2, section.function > p.downloads { max-width: 1460px; margin: 0 auto; padding: 0 20px; }
+header.page { padding-top: 24px; }
+header.page h1 { margin: 0 0 8px; font-size: 28px; }
+header.page nav a { margin-right: 16px; font-weight: 600; color: #0b5cad; }
+header.page p { max-width: 80ch; line-height: 1.5; }
+section.function { border-top: 1px solid #d0d7de; margin-top: 16px; padding-top: 24px; }
+section.function > h2 { font-size: 22px; }
+section.function > h2 span { font-weight: 400; color: #57606a; font-size: 16px; margin-left: 8px; }
+section.function > p.downloads { margin-top: 8px; color: #57606a; }
+`;
+
+const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text);
+
+/** Every file of the page, by path relative to the page. */
+export async function docsFiles(): Promise<Map<string, DocsFile>> {
+  const file = (path: string, body: Uint8Array<ArrayBuffer>): [string, DocsFile] => [
+    path,
+    { contentType: types[path.split(".").pop() ?? ""] ?? "text/plain; charset=utf-8", body },
+  ];
+  const documents = Object.fromEntries(documentedFunctions.map((f) => [f.name, f.document()]));
+  const assets = getAbsoluteFSPath();
+  const files = new Map<string, DocsFile>([
+    file("index.html", encode(indexHtml())),
+    file("docs.js", encode(docsJs)),
+    file("docs.css", encode(docsCss)),
+    ...Object.entries(documents).map(([name, document]) =>
+      file(`openapi/${name}.json`, encode(`${JSON.stringify(document, null, 2)}\n`))
+    ),
+  ]);
+  for (const name of swaggerUiFiles) {
+    files.set(...file(`swagger-ui/${name}`, await Deno.readFile(`${assets}/${name}`)));
+  }
+  return files;
+}
+
+let cached: Promise<Map<string, DocsFile>> | undefined;
+
+/** `deno task start`'s answer below /docs: the page, its assets, 404 for anything else. */
+export async function docsResponse(pathname: string): Promise<Response> {
+  if (pathname === "/docs") return new Response(null, { status: 301, headers: { Location: "/docs/" } });
+  const files = await (cached ??= docsFiles());
+  const path = pathname.slice("/docs/".length) || "index.html";
+  const found = files.get(path);
+  if (!found) return new Response("Not found\n", { status: 404, headers: { "Content-Type": "text/plain" } });
+  return new Response(found.body, {
+    headers: { "Content-Type": found.contentType, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff" },
+  });
+}
+
+/** `deno task docs:build [--out <folder>]`: writes the page as a static folder (default docs/dist). */
+export async function buildDocs(out: string): Promise<string[]> {
+  const files = await docsFiles();
+  // Written over, never emptied first: --out may name a folder that holds other things.
+  for (const [path, { body }] of files) {
+    const target = `${out}/${path}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    await Deno.writeFile(target, body);
+  }
+  return [...files.keys()].sort();
+}
+
+if (import.meta.main) {
+  const args = [...Deno.args];
+  const at = args.indexOf("--out");
+  const out = at >= 0 ? args[at + 1] : "docs/dist";
+  if (!out || args.some((a, i) => a !== "--out" && i !== at + 1)) {
+    console.error("usage: deno task docs:build [--out <folder>]");
+    Deno.exit(2);
+  }
+  const written = await buildDocs(out);
+  console.log(JSON.stringify({ out, files: written }));
+}
