@@ -45,7 +45,7 @@ export function apiKeysHarness(
     if (o.token !== undefined) headers.set("authorization", `Bearer ${o.token}`);
     if (o.tenant !== undefined) headers.set("x-tenant-id", o.tenant);
     let body: BodyInit | undefined;
-    if (typeof o.body === "string") {
+    if (typeof o.body === "string" || o.body instanceof ReadableStream) {
       body = o.body;
     } else if (o.body !== undefined) {
       body = JSON.stringify(o.body);

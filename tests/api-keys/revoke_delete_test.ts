@@ -124,6 +124,28 @@ Deno.test("delete", async (t) => {
     assert.equal((await remove(crypto.randomUUID())).status, 404);
   });
 
+  await t.step("revoke and delete without a body work however the client sends nothing", async () => {
+    const emptyStream = () => new ReadableStream({ start: (controller) => controller.close() });
+    for (const [method, suffix] of [["POST", "/revoke"], ["DELETE", ""]]) {
+      for (const body of [emptyStream(), "", undefined]) {
+        const key = await createKey(test.db, tenant);
+        // What Deno hands a handler for `curl -X DELETE` or `-X POST` without -d: a stream of nothing,
+        // no Content-Length, no Content-Type.
+        const res = await api.call({ method, path: `/${key.id}${suffix}`, token: owner.token, body });
+        assert.equal(res.status, 200, `${method} ${suffix} with ${body === undefined ? "no" : typeof body} body`);
+      }
+    }
+    const key = await createKey(test.db, tenant);
+    const withText = await api.call({
+      method: "POST",
+      path: `/${key.id}/rotate`,
+      token: owner.token,
+      body: "reason=none",
+      headers: { "content-type": "text/plain" },
+    });
+    assert.equal(withText.status, 415, "a body with content must still be JSON");
+  });
+
   await t.step("a revoked key can be deleted", async () => {
     const key = await createKey(test.db, tenant);
     await api.call({ method: "POST", path: `/${key.id}/revoke`, token: owner.token });

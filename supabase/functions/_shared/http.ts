@@ -123,16 +123,21 @@ export function elapsedMs(c: Context<AppEnv>): number {
  * Reads the body as a JSON value: 415 unless the media type is application/json, 413 past 5 MiB
  * (announced or while reading), 400 when it is not JSON or arrives incomplete or too slowly.
  */
-export async function readJsonBody(request: Request): Promise<unknown> {
-  const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
-  if (mediaType !== "application/json") throw new ApiError("UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType);
-
+export async function readJsonBody(request: Request, { optional = false } = {}): Promise<unknown> {
   const announced = request.headers.get("content-length");
   if (announced !== null && Number(announced) > maxBodyBytes) {
     throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
   }
+  const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  // An optional body may be left out however the client sends "nothing" (no body, an empty one,
+  // with or without a media type); a body with content must be JSON.
+  if (mediaType !== "application/json" && !(optional && (await readLimited(request)) === "")) {
+    throw new ApiError("UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType);
+  }
+  if (mediaType !== "application/json") return undefined;
 
   const text = await readLimited(request);
+  if (optional && text === "") return undefined;
   try {
     return JSON.parse(text);
   } catch {

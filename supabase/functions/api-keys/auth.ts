@@ -141,10 +141,9 @@ export function keyIdParam(c: Context<AppEnv>): string {
 
 /**
  * Reads the JSON body once, when first asked. `optional`: a request without a body, or with an
- * empty one (`Content-Length: 0`, what `fetch(url, {method: "POST"})` sends), reads as undefined.
+ * empty one (whatever its headers say), reads as undefined.
  */
 export function bodyReader(c: Context<AppEnv>, { optional = false } = {}): BodyReader {
   let pending: Promise<unknown> | undefined;
-  const absent = () => c.req.raw.body === null || c.req.header("content-length") === "0";
-  return () => (pending ??= optional && absent() ? Promise.resolve(undefined) : readJsonBody(c.req.raw));
+  return () => (pending ??= readJsonBody(c.req.raw, { optional }));
 }
