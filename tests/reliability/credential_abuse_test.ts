@@ -1,7 +1,7 @@
 // Property 9 (issue 5): credential abuse. Guessing secrets for a real key id (its public
 // key_prefix) is throttled per source address and key id: after 10 wrong secrets in 10 minutes no
 // further bcrypt work is spent, and a wrong secret seen before is refused from memory; an unknown
-// key id never reaches bcrypt; a source with 100 failures in 10 minutes gets no database or bcrypt
+// key id never reaches bcrypt; a source with 100 failures within a minute gets no database or bcrypt
 // work at all for keys it has not proven; and the answer is the same bytes in every case (only request_id,
 // timestamp and Date differ), so it never tells which happened. In process, where the verifier's
 // bcrypt counter is read directly, and over HTTP against `deno task start` (its local /metrics).
@@ -124,6 +124,19 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
     await new Promise((r) => setTimeout(r, 350));
     assert.equal(await verifier.verify(key.key, key.keyPrefix, attacker), key.id);
     assert.equal(verifier.bcryptCompares, maxFailures + 1);
+  });
+
+  await step("a source over its failure budget is held back for the source window only (sourceFailureWindowMs)", async () => {
+    const { createKeyVerifier } = await import("../../supabase/functions/_shared/key-verifier.ts");
+    const verifier = createKeyVerifier(test.db, { sourceFailureWindowMs: 300 });
+    const source = "203.0.113.250";
+    for (let i = 0; i < 100; i++) {
+      const unknown = `sk_live_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
+      await verifier.verify(unknown + checksum(unknown), unknown.slice(0, 16), source);
+    }
+    assert.equal(await verifier.verify(key.key, key.keyPrefix, source), null, "a key not yet proven is held back");
+    await new Promise((r) => setTimeout(r, 350));
+    assert.equal(await verifier.verify(key.key, key.keyPrefix, source), key.id, "and works once the window is over");
   });
 
   await step(

@@ -17,7 +17,10 @@ export interface KeyVerifierOptions {
   /** Failed verifications (unknown ids or wrong secrets) tolerated per source in a window before
    *  that source's unverified keys are refused without any database or bcrypt work. */
   maxSourceFailures?: number;
+  /** Window of the per (source, key id) count. */
   failureWindowMs?: number;
+  /** Window of the per-source count: short, since it also holds back new keys from that source. */
+  sourceFailureWindowMs?: number;
   cacheSize?: number;
 }
 
@@ -41,6 +44,7 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
   const maxFailures = options.maxFailures ?? 10;
   const maxSourceFailures = options.maxSourceFailures ?? 100;
   const failureWindowMs = options.failureWindowMs ?? 10 * 60_000;
+  const sourceFailureWindowMs = options.sourceFailureWindowMs ?? 60_000;
   const cacheSize = options.cacheSize ?? 10_000;
 
   const verified = new BoundedMap<string, string>(cacheSize); // sha256(key) -> key id
@@ -49,10 +53,10 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
   const failures = new BoundedMap<string, { count: number; since: number }>(cacheSize);
   let bcryptCompares = 0;
 
-  function throttled(counterKey: string, limit: number): boolean {
+  function throttled(counterKey: string, limit: number, windowMs: number): boolean {
     const entry = failures.get(counterKey);
     if (!entry) return false;
-    if (Date.now() - entry.since > failureWindowMs) {
+    if (Date.now() - entry.since > windowMs) {
       failures.delete(counterKey);
       return false;
     }
@@ -95,7 +99,10 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
       if (known) return known;
       if (rejected.has(digest)) return null;
       // A source that keeps failing gets no more work for keys it has not proven (cached ones pass above).
-      if (throttled(source, maxSourceFailures) || throttled(`${source}|${keyPrefix}`, maxFailures)) return null;
+      if (
+        throttled(source, maxSourceFailures, sourceFailureWindowMs) ||
+        throttled(`${source}|${keyPrefix}`, maxFailures, failureWindowMs)
+      ) return null;
 
       let pending = inFlight.get(digest);
       if (!pending) {
