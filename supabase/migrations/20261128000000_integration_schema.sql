@@ -92,10 +92,12 @@ create table salesos.collaborators (
   metadata jsonb check (metadata is null or jsonb_typeof(metadata) = 'object'),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  unique (tenant_id, environment, email_normalized),
+  -- The identifying column leads each unique index: a lookup by email can only use the email
+  -- index (and one by external_id the other), whatever the statistics say while the table grows.
+  unique (email_normalized, tenant_id, environment),
   -- A batch may move an external_id from one collaborator to another (renumbering, even a swap):
   -- uniqueness is checked at the end of the upsert statement, not row by row in its write order.
-  unique (tenant_id, environment, external_id) deferrable initially immediate
+  unique (external_id, tenant_id, environment) deferrable initially immediate
 );
 comment on table salesos.collaborators is 'Salespeople synced by sync_collaborators; identity is the trimmed, lower-cased email per tenant and environment.';
 

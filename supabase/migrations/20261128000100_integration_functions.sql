@@ -148,11 +148,15 @@ begin
   first_of_each as (
     select distinct on (i.external_id) i.* from items i order by i.external_id, i.ord
   ),
+  -- One unique-index probe per item (lateral: never a scan of the tenant's collaborators, whatever
+  -- the statistics say).
   matched as (
     select f.*, c.id as collaborator_id
       from first_of_each f
-      left join salesos.collaborators c
-        on c.tenant_id = p_tenant_id and c.environment = p_environment and c.email_normalized = f.email_key
+      left join lateral (
+           select c.id from salesos.collaborators c
+            where c.tenant_id = p_tenant_id and c.environment = p_environment and c.email_normalized = f.email_key
+      ) c on true
   ),
   inserted as (
     -- Rows go in external_id order so concurrent overlapping batches wait on each other
@@ -222,17 +226,18 @@ begin
         select i.ord, i.external_id, lower(btrim(i.email)) as email_key
           from jsonb_to_recordset(p_collaborators) as i (ord integer, external_id text, email text)
       ),
-      -- Two index lookups (by external_id, by email), not one scan: a union, not an "or".
+      -- One unique-index probe per item and key (lateral: the plan cannot turn into a scan of the
+      -- tenant's collaborators when statistics lag behind a fast-growing table).
       stored as (
-        select c.external_id, c.email_normalized as email_key
-          from salesos.collaborators c
-         where c.tenant_id = p_tenant_id and c.environment = p_environment
-           and c.external_id in (select i.external_id from items i)
-        union
-        select c.external_id, c.email_normalized
-          from salesos.collaborators c
-         where c.tenant_id = p_tenant_id and c.environment = p_environment
-           and c.email_normalized in (select i.email_key from items i)
+        select distinct s.external_id, s.email_key
+          from items i
+         cross join lateral (
+               select c.external_id, c.email_normalized as email_key from salesos.collaborators c
+                where c.tenant_id = p_tenant_id and c.environment = p_environment and c.external_id = i.external_id
+               union all
+               select c.external_id, c.email_normalized from salesos.collaborators c
+                where c.tenant_id = p_tenant_id and c.environment = p_environment and c.email_normalized = i.email_key
+         ) s
       ),
       contested as (
         select i.external_id
