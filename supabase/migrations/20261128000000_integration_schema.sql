@@ -112,7 +112,7 @@ create table salesos.activities (
   occurred_at timestamptz not null,
   received_at timestamptz not null default now(),
   request_id uuid not null,
-  unique (tenant_id, environment, external_id)
+  unique (external_id, tenant_id, environment)
 );
 comment on table salesos.activities is 'Numbered CRM activities (001-999) of collaborators; stored once per external_id, tenant and environment.';
 create index activities_collaborator_idx on salesos.activities (collaborator_id, occurred_at);

@@ -148,14 +148,16 @@ begin
   first_of_each as (
     select distinct on (i.external_id) i.* from items i order by i.external_id, i.ord
   ),
-  -- One unique-index probe per item (lateral: never a scan of the tenant's collaborators, whatever
-  -- the statistics say).
+  -- One unique-index probe per item: a lateral subquery kept apart by "offset 0", so the planner
+  -- cannot flatten it into a join that scans the tenant's collaborators when statistics lag
+  -- behind a fast-growing table.
   matched as (
     select f.*, c.id as collaborator_id
       from first_of_each f
       left join lateral (
            select c.id from salesos.collaborators c
-            where c.tenant_id = p_tenant_id and c.environment = p_environment and c.email_normalized = f.email_key
+            where c.email_normalized = f.email_key and c.tenant_id = p_tenant_id and c.environment = p_environment
+           offset 0
       ) c on true
   ),
   inserted as (
@@ -226,17 +228,18 @@ begin
         select i.ord, i.external_id, lower(btrim(i.email)) as email_key
           from jsonb_to_recordset(p_collaborators) as i (ord integer, external_id text, email text)
       ),
-      -- One unique-index probe per item and key (lateral: the plan cannot turn into a scan of the
-      -- tenant's collaborators when statistics lag behind a fast-growing table).
+      -- One unique-index probe per item and key (a lateral subquery kept apart by "offset 0": the
+      -- plan cannot become a scan of the tenant's collaborators when statistics lag behind).
       stored as (
         select distinct s.external_id, s.email_key
           from items i
          cross join lateral (
                select c.external_id, c.email_normalized as email_key from salesos.collaborators c
-                where c.tenant_id = p_tenant_id and c.environment = p_environment and c.external_id = i.external_id
+                where c.external_id = i.external_id and c.tenant_id = p_tenant_id and c.environment = p_environment
                union all
                select c.external_id, c.email_normalized from salesos.collaborators c
-                where c.tenant_id = p_tenant_id and c.environment = p_environment and c.email_normalized = i.email_key
+                where c.email_normalized = i.email_key and c.tenant_id = p_tenant_id and c.environment = p_environment
+               offset 0
          ) s
       ),
       contested as (
