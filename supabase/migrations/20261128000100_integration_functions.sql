@@ -285,18 +285,26 @@ begin
          where c.ord <> all (v_conflicts)
       ),
       -- Items apply in order: per email the newest item gives email, external_id and name, and each
-      -- optional field comes from the newest item that gives it. Window functions sort the batch
-      -- once per field; ordered aggregates would sort once per email and field.
+      -- optional field comes from the newest item that gives it. Only emails that repeat in the
+      -- batch need merging (window functions: one sort per field); the others go in as they are.
+      repeated as (
+        select a.email_key from accepted a group by a.email_key having count(*) > 1
+      ),
       merged as (
-        select distinct on (a.email_key)
-               a.email_key, a.email, a.external_id, a.name,
-               first_value(a.phone) over (partition by a.email_key order by a.phone is null, a.ord desc) as phone,
-               first_value(a.document) over (partition by a.email_key order by a.document is null, a.ord desc) as document,
-               first_value(a.team) over (partition by a.email_key order by a.team is null, a.ord desc) as team,
-               first_value(a.role) over (partition by a.email_key order by a.role is null, a.ord desc) as role,
-               first_value(a.metadata) over (partition by a.email_key order by a.metadata is null, a.ord desc) as metadata
+        select a.email_key, a.email, a.external_id, a.name, a.phone, a.document, a.team, a.role, a.metadata
           from accepted a
-         order by a.email_key, a.ord desc
+         where a.email_key not in (select r.email_key from repeated r)
+        union all
+        (select distinct on (a.email_key)
+                a.email_key, a.email, a.external_id, a.name,
+                first_value(a.phone) over (partition by a.email_key order by a.phone is null, a.ord desc),
+                first_value(a.document) over (partition by a.email_key order by a.document is null, a.ord desc),
+                first_value(a.team) over (partition by a.email_key order by a.team is null, a.ord desc),
+                first_value(a.role) over (partition by a.email_key order by a.role is null, a.ord desc),
+                first_value(a.metadata) over (partition by a.email_key order by a.metadata is null, a.ord desc)
+           from accepted a
+          where a.email_key in (select r.email_key from repeated r)
+          order by a.email_key, a.ord desc)
       ),
       upserted as (
         insert into salesos.collaborators as c (tenant_id, environment, external_id, name, email,
