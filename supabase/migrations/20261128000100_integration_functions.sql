@@ -228,17 +228,15 @@ begin
         select i.ord, i.external_id, lower(btrim(i.email)) as email_key
           from jsonb_to_recordset(p_collaborators) as i (ord integer, external_id text, email text)
       ),
-      -- One unique-index probe per item and key (a lateral subquery kept apart by "offset 0": the
-      -- plan cannot become a scan of the tenant's collaborators when statistics lag behind).
+      -- Who holds each external_id of the batch now: one unique-index probe per id (a lateral
+      -- subquery kept apart by "offset 0", so the plan cannot become a scan of the tenant's
+      -- collaborators when statistics lag behind). Ids outside the batch cannot conflict in it.
       stored as (
-        select distinct s.external_id, s.email_key
-          from items i
+        select s.external_id, s.email_key
+          from (select distinct i.external_id from items i) i
          cross join lateral (
                select c.external_id, c.email_normalized as email_key from salesos.collaborators c
                 where c.external_id = i.external_id and c.tenant_id = p_tenant_id and c.environment = p_environment
-               union all
-               select c.external_id, c.email_normalized from salesos.collaborators c
-                where c.email_normalized = i.email_key and c.tenant_id = p_tenant_id and c.environment = p_environment
                offset 0
          ) s
       ),
