@@ -3,8 +3,7 @@
 // same SQL work straight at Postgres with pgbench, and prints a table, one JSON line and
 // bench/RESULTS.md. Figures are medians over BENCH_RUNS runs of BENCH_SECONDS each.
 import postgres from "postgres";
-import bcrypt from "bcryptjs";
-import { generateApiKey } from "../supabase/functions/_shared/api-key.ts";
+import { mintApiKey } from "../supabase/functions/_shared/api-key.ts";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 import { applyMigrations } from "../scripts/database.ts";
@@ -57,8 +56,7 @@ async function createDatabase(): Promise<{ setup: Setup; drop: () => Promise<voi
   await applyMigrations(db);
   const [{ id: tenantId }] = await db.query<{ id: string }>("select salesos.ensure_tenant('bench') as id");
   const createKey = async (name: string) => {
-    const { key, keyPrefix } = generateApiKey("live");
-    const hash = await bcrypt.hash(key, 10);
+    const { key, keyPrefix, hash } = await mintApiKey("live", 10);
     const [{ created }] = await db.query<{ created: { id: string } }>(
       `select salesos.create_api_key($1::uuid, null, 'cli', null, $2, 'live', $3, $4, '{default:sync}', 100000,
                                      null, null, 100) as created`,

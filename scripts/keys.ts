@@ -4,9 +4,8 @@
 //   keys list --tenant <slug>
 // Prints one JSON object; the plaintext key appears only in the output of `create`.
 import { parseArgs } from "node:util";
-import bcrypt from "bcryptjs";
 import { z } from "zod";
-import { generateApiKey } from "../supabase/functions/_shared/api-key.ts";
+import { mintApiKey } from "../supabase/functions/_shared/api-key.ts";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { keySettingsSchema } from "../supabase/functions/_shared/key-settings.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
@@ -55,8 +54,7 @@ try {
     });
     if (!settings.success) fail(z.prettifyError(settings.error));
     const s = settings.data;
-    const { key, keyPrefix } = generateApiKey(s.environment);
-    const hash = await bcrypt.hash(key, config.bcryptCost);
+    const { key, keyPrefix, hash } = await mintApiKey(s.environment, config.bcryptCost);
     const [{ key: created }] = await db.query<{ key: Record<string, unknown> | null }>(
       `select salesos.create_api_key(salesos.ensure_tenant($1), null, 'cli', null, $2, $3, $4, $5, $6::text[], $7,
                                      $8::timestamptz, $9::cidr[], $10) as key`,

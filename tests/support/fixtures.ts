@@ -1,6 +1,5 @@
 // Test data made through the same SQL the product uses: tenants and API keys with real bcrypt hashes.
-import bcrypt from "bcryptjs";
-import { generateApiKey } from "../../supabase/functions/_shared/api-key.ts";
+import { mintApiKey } from "../../supabase/functions/_shared/api-key.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
 import { testConfig } from "./database.ts";
@@ -23,8 +22,7 @@ export async function createKey(
   settings: Partial<KeySettings> = {},
 ): Promise<TestKey> {
   const environment = settings.environment ?? "live";
-  const { key, keyPrefix } = generateApiKey(environment);
-  const hash = await bcrypt.hash(key, testConfig.bcryptCost);
+  const { key, keyPrefix, hash } = await mintApiKey(environment, testConfig.bcryptCost);
   const [{ created }] = await db.query<{ created: { id: string } }>(
     `select salesos.create_api_key($1::uuid, null, 'cli', null, $2, $3, $4, $5, $6::text[], $7, $8::timestamptz,
                                    $9::cidr[], 1000) as created`,

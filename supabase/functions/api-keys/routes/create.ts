@@ -1,7 +1,6 @@
 // POST /api-keys: a new key with the given settings; the plaintext `key` appears in this response only.
 import type { Context } from "hono";
-import bcrypt from "bcryptjs";
-import { type Environment, generateApiKey } from "../../_shared/api-key.ts";
+import { mintApiKey } from "../../_shared/api-key.ts";
 import { ApiError } from "../../_shared/errors.ts";
 import type { AppEnv } from "../../_shared/http.ts";
 import { respond } from "../../_shared/schemas.ts";
@@ -9,18 +8,12 @@ import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader } from "../auth.ts";
 import { type ApiKey, createdApiKeyResponse, createKeySchema, messages, parseBody } from "../schemas.ts";
 
-/** A fresh key, its public prefix and its bcrypt hash. */
-export async function mintKey(environment: Environment, bcryptCost: number) {
-  const { key, keyPrefix } = generateApiKey(environment);
-  return { key, keyPrefix, hash: await bcrypt.hash(key, bcryptCost) };
-}
-
 export function createKeyHandler(deps: RouteDeps) {
   return async (c: Context<AppEnv>) => {
     const body = bodyReader(c);
     const actor = await authorize(c, deps, body);
     const settings = parseBody(createKeySchema, await body(), messages.invalidSettings);
-    const { key, keyPrefix, hash } = await mintKey(settings.environment, deps.bcryptCost);
+    const { key, keyPrefix, hash } = await mintApiKey(settings.environment, deps.bcryptCost);
     const [{ created }] = await deps.db.query<{ created: ApiKey | null }>(
       `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,
                                      $11::timestamptz, $12::cidr[], $13) as created`,

@@ -4,13 +4,13 @@
 // right prefix; the rotation itself checks the key's state under a row lock (409, or 404 when the
 // key was deleted in between).
 import type { Context } from "hono";
+import { mintApiKey } from "../../_shared/api-key.ts";
 import { ApiError } from "../../_shared/errors.ts";
 import type { AppEnv } from "../../_shared/http.ts";
 import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
 import { type ApiKey, messages, parseBody, rotatedApiKeyResponse, rotateSchema } from "../schemas.ts";
-import { mintKey } from "./create.ts";
 
 export function rotateKeyHandler(deps: RouteDeps) {
   return async (c: Context<AppEnv>) => {
@@ -25,7 +25,7 @@ export function rotateKeyHandler(deps: RouteDeps) {
     );
     if (!current) throw new ApiError("NOT_FOUND", messages.keyNotFound);
 
-    const { key, keyPrefix, hash } = await mintKey(current.environment, deps.bcryptCost);
+    const { key, keyPrefix, hash } = await mintApiKey(current.environment, deps.bcryptCost);
     const [result] = await deps.db.query<
       { outcome: "rotated" | "not_found" | "conflict"; key: ApiKey; previous: ApiKey }
     >(
