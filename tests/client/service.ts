@@ -40,7 +40,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Se
 /** Moves a key's rate-limit window so that it ends in `seconds`: a 429 then says retry_after = seconds. */
 export async function endWindowIn(service: Service, keyId: string, seconds: number) {
   await service.query(
-    "update salesos.rate_limit_windows set window_started_at = now() - interval '1 hour' + make_interval(secs => $2) where key_id = $1",
+    "update salesos.api_keys set window_started_at = now() - interval '1 hour' + make_interval(secs => $2) where id = $1",
     [keyId, seconds],
   );
 }

@@ -41,7 +41,7 @@ Deno.test("rate limit", async (t) => {
     const key = await createKey(test.db, tenant, { rate_limit_per_hour: 1 });
     assert.equal((await api.post(key.key, empty)).status, 200);
     await test.db.query(
-      "update salesos.rate_limit_windows set window_started_at = now() - interval '3600 seconds' + interval '1847 seconds' where key_id = $1",
+      "update salesos.api_keys set window_started_at = now() - interval '3600 seconds' + interval '1847 seconds' where id = $1",
       [key.id],
     );
     const refused = await api.post(key.key, empty);
@@ -55,7 +55,7 @@ Deno.test("rate limit", async (t) => {
     await api.post(key.key, empty);
     assert.equal((await api.post(key.key, empty)).status, 429);
     await test.db.query(
-      "update salesos.rate_limit_windows set window_started_at = now() - interval '1 hour' where key_id = $1",
+      "update salesos.api_keys set window_started_at = now() - interval '1 hour' where id = $1",
       [key.id],
     );
     const next = await api.post(key.key, empty);
@@ -71,11 +71,11 @@ Deno.test("rate limit", async (t) => {
     assert.equal((await api.post(key.key, empty, { ip: "192.0.2.1" })).headers.get("x-ratelimit-remaining"), "1");
     assert.equal((await api.post(key.key, empty, { ip: "192.0.2.1" })).status, 200);
     for (let i = 0; i < 3; i++) assert.equal((await api.post(key.key, empty, { ip: "192.0.2.1" })).status, 429);
-    const [window] = await test.db.query<{ request_count: number }>(
-      "select request_count from salesos.rate_limit_windows where key_id = $1",
+    const [window] = await test.db.query<{ window_request_count: number }>(
+      "select window_request_count from salesos.api_keys where id = $1",
       [key.id],
     );
-    assert.equal(window.request_count, 2);
+    assert.equal(window.window_request_count, 2);
   });
 
   await t.step("an admitted request with a bad body still counts (authentication came first)", async () => {

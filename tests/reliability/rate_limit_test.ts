@@ -44,7 +44,7 @@ propertyTest("1", "exact limits across instances", import.meta.url, async ({ ste
 
   async function windowStart(): Promise<number> {
     const [row] = await test.db.query<{ started: Date }>(
-      "select window_started_at as started from salesos.rate_limit_windows where key_id = $1",
+      "select window_started_at as started from salesos.api_keys where id = $1",
       [key.id],
     );
     return new Date(row.started).getTime();
@@ -101,7 +101,7 @@ propertyTest("1", "exact limits across instances", import.meta.url, async ({ ste
 
   await step("the database counted exactly what was admitted, and logged every refusal", async () => {
     const [row] = await test.db.query<{ window: number; lifetime: string; refused: string }>(
-      `select (select request_count from salesos.rate_limit_windows where key_id = $1) as window,
+      `select (select window_request_count from salesos.api_keys where id = $1) as window,
               (select request_count from salesos.api_keys where id = $1) as lifetime,
               (select count(*) from salesos.request_log where key_id = $1 and status = 429) as refused`,
       [key.id],
@@ -115,7 +115,7 @@ propertyTest("1", "exact limits across instances", import.meta.url, async ({ ste
 
   await step("after the window ends, the next burst is again admitted exactly 100 times", async () => {
     await test.db.query(
-      "update salesos.rate_limit_windows set window_started_at = now() - interval '1 hour' where key_id = $1",
+      "update salesos.api_keys set window_started_at = now() - interval '1 hour' where id = $1",
       [key.id],
     );
     const started = performance.now();
