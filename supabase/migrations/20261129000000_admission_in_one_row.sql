@@ -10,7 +10,7 @@
 --    then writes its request_log row with a synchronous commit, which flushes the write-ahead log
 --    past the count, so whatever is answered is durable, counting included;
 --  * request_log.key_id is a plain reference, like audit_log.key_id; deleting a key still clears it.
--- pgbench on the two statements of a one-activity request, 32 clients on 4 keys: 1,140 -> 3,640 tps.
+-- pgbench on the two statements of a one-activity request, 32 clients on 4 keys: 1,500 -> 3,800 tps.
 
 alter table salesos.api_keys
   add column window_started_at timestamptz,
