@@ -10,14 +10,25 @@ import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 
 export const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
 
-/** The port a running `deno task start` shares its PGlite on, if one answers there. */
-async function runningServerPort(config: Config): Promise<number | null> {
+/**
+ * The database a running `deno task start` shares its PGlite on, if one answers there. No separate
+ * probe: the server takes one connection at a time, and a probe still closing would refuse the
+ * real one.
+ */
+async function runningServer(config: Config): Promise<Database | null> {
+  let port: number;
   try {
-    const { port } = JSON.parse(await Deno.readTextFile(`${config.pgliteDataDir}/server.json`));
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return port;
+    ({ port } = JSON.parse(await Deno.readTextFile(`${config.pgliteDataDir}/server.json`)));
   } catch {
-    return null; // no server, or a stale note from one that was killed
+    return null; // no server has run on this folder
+  }
+  const db = connectPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { ...config, dbPoolSize: 1 });
+  try {
+    await db.query("select 1");
+    return db;
+  } catch {
+    await db.close().catch(() => {});
+    return null; // a stale note from a server that was killed
   }
 }
 
@@ -27,10 +38,8 @@ async function runningServerPort(config: Config): Promise<number | null> {
  */
 export async function openDatabase(config: Config, { owner = false } = {}): Promise<Database> {
   if (config.databaseUrl) return connectPostgres(config.databaseUrl, config);
-  const sharedPort = owner ? null : await runningServerPort(config);
-  if (sharedPort) {
-    return connectPostgres(`postgres://postgres@127.0.0.1:${sharedPort}/postgres`, { ...config, dbPoolSize: 1 });
-  }
+  const shared = owner ? null : await runningServer(config);
+  if (shared) return shared;
   await Deno.mkdir(config.pgliteDataDir, { recursive: true });
   // Loaded only when used: the Postgres path never pays for the WebAssembly build.
   const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
