@@ -3,19 +3,14 @@
 // with `deno task reliability:report`). Nothing here is typed by hand but the prose: every number
 // comes from the run.
 
+import type { PropertyRecord as SavedProperty } from "../tests/reliability/support.ts";
+
 const root = new URL("../", import.meta.url);
 
+// Figures as read back from the JSON file: loosely typed, so the summaries below can walk them.
 // deno-lint-ignore no-explicit-any
 type Figures = Record<string, any>;
-interface PropertyRecord {
-  title: string;
-  test: string;
-  holds: boolean;
-  steps: { name: string; ok: boolean; error?: string }[];
-  figures: Figures;
-  finished_at: string;
-  duration_ms: number;
-}
+type PropertyRecord = Omit<SavedProperty, "figures"> & { figures: Figures };
 
 const properties: { id: string; name: string; promise: string }[] = [
   {
