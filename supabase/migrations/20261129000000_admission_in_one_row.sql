@@ -28,7 +28,9 @@ drop table salesos.rate_limit_windows;
 alter table salesos.request_log drop constraint request_log_key_id_fkey;
 comment on column salesos.request_log.key_id is 'The key that made the request; cleared when the key is deleted (salesos.delete_api_key). No foreign key: its lock on the hot key row cost a third of the throughput.';
 
-create or replace function salesos.admit_request(
+-- Its answer loses key_prefix (the caller already has it from the key it verified).
+drop function salesos.admit_request(uuid, inet, text, uuid, integer);
+create function salesos.admit_request(
   p_key_id uuid,
   p_ip inet,
   p_required_scope text,
@@ -39,7 +41,6 @@ returns table (
   outcome text,
   tenant_id uuid,
   environment text,
-  key_prefix text,
   rate_limit integer,
   remaining integer,
   reset_seconds integer
@@ -68,7 +69,7 @@ begin
      and (cardinality(k.scopes) = 0 or p_required_scope = any (k.scopes))
      and (k.window_started_at + interval '1 hour' <= now() or k.window_started_at is null
           or k.window_request_count < k.rate_limit_per_hour)
-  returning k.tenant_id, k.environment, k.key_prefix, k.rate_limit_per_hour,
+  returning k.tenant_id, k.environment, k.rate_limit_per_hour,
             k.window_started_at, k.window_request_count
     into v_key;
 
@@ -77,7 +78,7 @@ begin
     perform pg_catalog.set_config('synchronous_commit', 'off', true);
     v_outcome := 'admitted';
   else
-    select k.tenant_id, k.environment, k.key_prefix, k.rate_limit_per_hour,
+    select k.tenant_id, k.environment, k.rate_limit_per_hour,
            case when k.window_started_at + interval '1 hour' > now() then k.window_started_at end
              as window_started_at,
            case when k.window_started_at + interval '1 hour' > now() then k.window_request_count else 0 end
@@ -94,7 +95,7 @@ begin
        and k.revoked_at is null
        and (k.expires_at is null or k.expires_at > now());
     if not found then
-      return query select 'invalid'::text, null::uuid, null::text, null::text, null::integer, null::integer, null::integer;
+      return query select 'invalid'::text, null::uuid, null::text, null::integer, null::integer, null::integer;
       return;
     end if;
     v_outcome := v_key.refusal;
@@ -108,7 +109,6 @@ begin
     v_outcome,
     v_key.tenant_id,
     v_key.environment,
-    v_key.key_prefix,
     v_key.rate_limit_per_hour,
     greatest(v_key.rate_limit_per_hour - v_key.window_request_count, 0),
     case when v_key.window_started_at is null then 3600

@@ -4,7 +4,7 @@
 import { type Context, Hono } from "hono";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
-export const maxBodyBytes = 5 * 1024 * 1024;
+const maxBodyBytes = 5 * 1024 * 1024;
 const bodyDeadlineMs = 30_000;
 const retryAfterUnavailableSeconds = 5;
 
@@ -60,7 +60,6 @@ export function createFunctionApp(functionName: string, log: LogSink) {
     c.set("log", {});
     c.header("X-Request-Id", requestId);
     await next();
-    c.header("X-Request-Id", requestId);
     log({
       time: new Date().toISOString(),
       level: c.res.status >= 500 ? "error" : "info",
@@ -69,7 +68,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
       method: c.req.method,
       path: redactPath(new URL(c.req.url).pathname),
       status: c.res.status,
-      latency_ms: Math.round(performance.now() - c.get("startedAt")),
+      latency_ms: elapsedMs(c),
       ...c.get("log"),
     });
   });
@@ -97,7 +96,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
  * The request path as logged: a key or token a client put in the URL (by mistake, or probing)
  * never reaches the log. An API key keeps its public key_prefix; a JWT is dropped whole.
  */
-export function redactPath(path: string): string {
+function redactPath(path: string): string {
   return path
     .replace(/(sk(?:_|%5f)(?:live|test)(?:_|%5f)[a-z0-9]{8})[a-z0-9]+/gi, "$1[redacted]")
     .replace(/eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,2}/g, "[redacted]");
@@ -131,10 +130,10 @@ export async function readJsonBody(request: Request, { optional = false } = {}):
   const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
   // An optional body may be left out however the client sends "nothing" (no body, an empty one,
   // with or without a media type); a body with content must be JSON.
-  if (mediaType !== "application/json" && !(optional && (await readLimited(request)) === "")) {
+  if (mediaType !== "application/json") {
+    if (optional && (await readLimited(request)) === "") return undefined;
     throw new ApiError("UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType);
   }
-  if (mediaType !== "application/json") return undefined;
 
   const text = await readLimited(request);
   if (optional && text === "") return undefined;

@@ -2,6 +2,7 @@
 // function (create and patch) and the local keys CLI, matching the table's constraints.
 import { z } from "zod";
 import { checkAllowlistEntry } from "./client-ip.ts";
+import { storable } from "./schemas.ts";
 
 export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
 export const maxAllowlistEntries = 100;
@@ -10,9 +11,6 @@ const allowlistEntry = z.string().max(64).superRefine((entry, ctx) => {
   const result = checkAllowlistEntry(entry);
   if (!result.ok) ctx.addIssue({ code: "custom", message: `${entry.slice(0, 64)}: ${result.reason}` });
 });
-
-/** Text Postgres can store: no NUL character (a 500 from the database otherwise), no lone UTF-16 surrogate. */
-const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
 
 export const keySettingsSchema = z.object({
   name: z.string().trim().min(1, "name must be 1-100 characters").max(100, "name must be 1-100 characters")

@@ -10,6 +10,9 @@ const metaShape = {
   timestamp: z.iso.datetime().meta({ description: "When the answer was made: ISO 8601 UTC with milliseconds." }),
 };
 
+/** Text Postgres can store (text and jsonb): no NUL character (a 500 from the database otherwise), no lone UTF-16 surrogate. */
+export const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
+
 export const metaSchema = z.object(metaShape).meta({ id: "Meta" });
 
 /** The meta of a page: `next_cursor` is the `cursor` of the next page, null on the last one. */

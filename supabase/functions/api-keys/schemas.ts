@@ -62,14 +62,12 @@ const describedSettings = z.object(
 );
 
 export const createKeySchema = describedSettings.meta({ id: "CreateApiKeyRequest" });
-export type CreateKey = z.infer<typeof createKeySchema>;
 
 /** PATCH: any of the settings but `environment` (400), validated like create; null clears expires_at, ip_allowlist. */
 export const updateKeySchema = describedSettings.omit({ environment: true }).partial().meta({
   id: "UpdateApiKeyRequest",
 });
-const patchableSchema = updateKeySchema;
-export type KeyPatch = Partial<z.infer<typeof patchableSchema>>;
+export type KeyPatch = z.infer<typeof updateKeySchema>;
 
 function fieldName(path: readonly PropertyKey[]): string {
   return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i ? "." : ""}${String(part)}`)).join("");
@@ -110,7 +108,7 @@ export function parsePatch(body: unknown): KeyPatch {
       details: [{ field: "environment", message: "environment cannot be changed: create a new key instead" }],
     });
   }
-  const parsed = parseWith(patchableSchema, body, messages.invalidSettings);
+  const parsed = parseWith(updateKeySchema, body, messages.invalidSettings);
   // partial() still fills in defaults: keep exactly the fields the client sent.
   return Object.fromEntries(Object.entries(parsed).filter(([field]) => field in body)) as KeyPatch;
 }

@@ -14,7 +14,6 @@ export const requiredScope = "default:sync";
 /** The caller a request was admitted for. */
 export interface Principal {
   keyId: string;
-  keyPrefix: string;
   tenantId: string;
   environment: "live" | "test";
   ip: string | null;
@@ -24,7 +23,6 @@ interface Admission {
   outcome: "admitted" | "invalid" | "ip_not_allowed" | "missing_scope" | "rate_limited";
   tenant_id: string;
   environment: "live" | "test";
-  key_prefix: string;
   rate_limit: number;
   remaining: number;
   reset_seconds: number;
@@ -78,7 +76,6 @@ export async function authenticate(c: Context<AppEnv>, deps: AuthDeps): Promise<
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
   return {
     keyId,
-    keyPrefix: admission.key_prefix,
     tenantId: admission.tenant_id,
     environment: admission.environment,
     ip,

@@ -1,7 +1,7 @@
 // Request and response shapes of default-integration: the single source of the handlers'
 // validation, their TypeScript types and the OpenAPI document.
 import { z } from "zod";
-import { successEnvelope } from "../_shared/schemas.ts";
+import { storable, successEnvelope } from "../_shared/schemas.ts";
 
 export const maxCollaboratorsPerRequest = 500;
 export const maxActivitiesPerRequest = 1000;
@@ -11,9 +11,6 @@ const maxFutureMs = 24 * 60 * 60 * 1000;
 
 export const actions = ["sync_collaborators", "sync_activities"] as const;
 export const requestSchema = z.object({ action: z.enum(actions) }).loose();
-
-/** Text Postgres can store (text and jsonb): no NUL character, no lone UTF-16 surrogate. */
-const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
 
 /** Bounded recursion: a hostile nesting depth never reaches the stack limit. Keys and strings must be storable. */
 function withinDepth(value: unknown, levelsLeft: number): boolean {
