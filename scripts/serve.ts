@@ -58,10 +58,7 @@ const server = Deno.serve({
       headers: { "X-Request-Id": meta.request_id },
     });
   }
-  // Supabase hands a function its path without /functions/v1: so does this server.
-  url.pathname = url.pathname.slice(prefix.length - 1);
-  const { method, headers, body } = request;
-  return app.fetch(new Request(url, { method, headers, body }), info);
+  return app.fetch(request, info);
 });
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

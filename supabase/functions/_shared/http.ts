@@ -2,9 +2,11 @@
 // every failure into the contract's error body, one JSON log line per request, and JSON body
 // reading with the 5 MiB, media-type and deadline rules.
 import { type Context, Hono } from "hono";
+import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
 const maxBodyBytes = 5 * 1024 * 1024;
+const hostPrefix = "/functions/v1/";
 const bodyDeadlineMs = 30_000;
 const retryAfterUnavailableSeconds = 5;
 
@@ -51,7 +53,14 @@ export function createFunctionApp(functionName: string, log: LogSink) {
   // The request id, envelope and log line are registered for every path, not only below
   // /<functionName>: a path that normalises to somewhere else (`/default-integration/%2e%2e`) is
   // still a 404 with its X-Request-Id.
-  const root = new Hono<AppEnv>({ strict: false });
+  // Paths are read without a trailing slash, and past `/functions/v1` where a host keeps it (the
+  // local server does; hosted Supabase hands a function its path without it).
+  const root = new Hono<AppEnv>({
+    getPath: (request) => {
+      const path = getPathNoStrict(request);
+      return path.startsWith(hostPrefix) ? path.slice(hostPrefix.length - 1) : path;
+    },
+  });
 
   root.use(async (c, next) => {
     const requestId = crypto.randomUUID();
@@ -66,7 +75,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
       function: functionName,
       request_id: requestId,
       method: c.req.method,
-      path: redactPath(new URL(c.req.url).pathname),
+      path: redactPath(c.req.path),
       status: c.res.status,
       latency_ms: elapsedMs(c),
       ...c.get("log"),
