@@ -7,7 +7,6 @@ import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
-import { docsResponse } from "./docs.ts";
 
 const config = readConfig();
 const db = await openDatabase(config, { owner: true });
@@ -48,7 +47,10 @@ const server = Deno.serve({
   if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
   // The API reference (scripts/docs.ts), here and not in the functions: hosted Supabase serves a
   // function's HTML as text/plain.
-  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) return docsResponse(url.pathname);
+  // Loaded on first use: swagger-ui-dist stays out of the start-up.
+  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
+    return import("./docs.ts").then(({ docsResponse }) => docsResponse(url.pathname));
+  }
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {

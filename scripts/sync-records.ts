@@ -100,7 +100,9 @@ export async function* readCsvRecords(lines: AsyncIterable<Line>): AsyncGenerato
     const record: { text: string; line: number } = open
       ? { text: `${open.text}\n${text}`, line: open.line }
       : { text, line: number };
-    const fields = parseCsvRecord(record.text);
+    // A line without a quote cannot close the open field: no need to parse the record again
+    // (which would make a long multi-line field quadratic).
+    const fields = open && !text.includes('"') ? null : parseCsvRecord(record.text);
     if (fields) {
       open = null;
       yield { fields, line: record.line };
