@@ -8,7 +8,7 @@ import type { Config } from "../supabase/functions/_shared/config.ts";
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 
-export const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
+const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
 
 /**
  * The database a running `deno task start` shares its PGlite on, if one answers there. No separate

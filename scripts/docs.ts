@@ -8,7 +8,7 @@ import type { OpenApiDocument } from "../supabase/functions/_shared/openapi.ts";
 import { apiKeysOpenApi } from "../supabase/functions/api-keys/openapi.ts";
 import { integrationOpenApi } from "../supabase/functions/default-integration/openapi.ts";
 
-export const documentedFunctions: { name: string; title: string; document: () => OpenApiDocument }[] = [
+const documentedFunctions: { name: string; title: string; document: () => OpenApiDocument }[] = [
   {
     name: "default-integration",
     title: "Sync collaborators and activities with an API key",
@@ -28,7 +28,7 @@ const types: Record<string, string> = {
   png: "image/png",
 };
 
-export interface DocsFile {
+interface DocsFile {
   contentType: string;
   body: Uint8Array<ArrayBuffer>;
 }
@@ -117,7 +117,7 @@ section.function > p.downloads { margin-top: 8px; color: #57606a; }
 const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text);
 
 /** Every file of the page, by path relative to the page. */
-export async function docsFiles(): Promise<Map<string, DocsFile>> {
+async function docsFiles(): Promise<Map<string, DocsFile>> {
   const file = (path: string, body: Uint8Array<ArrayBuffer>): [string, DocsFile] => [
     path,
     { contentType: types[path.split(".").pop() ?? ""] ?? "text/plain; charset=utf-8", body },

@@ -11,7 +11,7 @@ import type { Database } from "../../supabase/functions/_shared/database.ts";
 import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
 import { createKey as createFixtureKey, type TestKey } from "../support/fixtures.ts";
 
-export const lastRunFile = new URL("../../reliability/last-run.json", import.meta.url);
+const lastRunFile = new URL("../../reliability/last-run.json", import.meta.url);
 
 // --- figures of the run ---
 
@@ -33,7 +33,7 @@ interface LastRun {
   properties: Record<string, PropertyRecord>;
 }
 
-export async function readLastRun(): Promise<LastRun> {
+async function readLastRun(): Promise<LastRun> {
   try {
     return JSON.parse(await Deno.readTextFile(lastRunFile));
   } catch {
@@ -227,19 +227,6 @@ export function assertEnvelope(answer: { status: number; headers: Headers; text:
 // --- small things ---
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `worker(i)` for i in 0..count-1 with at most `concurrency` at a time. */
-export async function pool<T>(count: number, concurrency: number, worker: (i: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = new Array(count);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) {
-      const i = next++;
-      results[i] = await worker(i);
-    }
-  }));
-  return results;
-}
 
 /** Counts of each value, e.g. of statuses. */
 export function tally<T extends string | number>(values: T[]): Record<string, number> {

@@ -2,7 +2,7 @@
 // only when the previous one has been answered, so a stream of any length uses bounded memory.
 
 /** Bodies stay under the service's 5 MiB limit, with room for the envelope around the items. */
-export const maxBatchBodyBytes = 5 * 1024 * 1024 - 1024;
+const maxBatchBodyBytes = 5 * 1024 * 1024 - 1024;
 
 export interface Batch<T> {
   /** Position of the first item in the caller's input. */
@@ -13,7 +13,7 @@ export interface Batch<T> {
 }
 
 /** UTF-8 length of a string, without allocating its bytes. */
-export function utf8Length(text: string): number {
+function utf8Length(text: string): number {
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
