@@ -285,10 +285,9 @@ Deno.test("active-key cap per tenant", async (t) => {
   });
 
   await t.step("the cap holds under concurrent creations", async () => {
-    await using other = await freshDatabase();
-    const t2 = await createTenant(other.db);
-    const boss = await member(other.db, t2, "owner");
-    const capped = apiKeysHarness(other.db, { maxActiveKeysPerTenant: 3 });
+    const t2 = await createTenant(test.db);
+    const boss = await member(test.db, t2, "owner");
+    const capped = apiKeysHarness(test.db, { maxActiveKeysPerTenant: 3 });
     const answers = await Promise.all(
       Array.from({ length: 8 }, (_, i) => capped.call({ method: "POST", token: boss.token, body: { name: `k${i}` } })),
     );

@@ -11,7 +11,7 @@ import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { startServer } from "../support/server.ts";
-import { createKey, http, propertyTest, serverEnv } from "./support.ts";
+import { createKey, http, postJson, propertyTest, serverEnv, sleep } from "./support.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const maxFailures = 10;
@@ -121,7 +121,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
       assert.equal(await verifier.verify(forged(key.keyPrefix), key.keyPrefix, attacker), null);
     }
     assert.equal(verifier.bcryptCompares, maxFailures);
-    await new Promise((r) => setTimeout(r, 350));
+    await sleep(350);
     assert.equal(await verifier.verify(key.key, key.keyPrefix, attacker), key.id);
     assert.equal(verifier.bcryptCompares, maxFailures + 1);
   });
@@ -135,7 +135,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
       await verifier.verify(unknown + checksum(unknown), unknown.slice(0, 16), source);
     }
     assert.equal(await verifier.verify(key.key, key.keyPrefix, source), null, "a key not yet proven is held back");
-    await new Promise((r) => setTimeout(r, 350));
+    await sleep(350);
     assert.equal(await verifier.verify(key.key, key.keyPrefix, source), key.id, "and works once the window is over");
   });
 
@@ -197,11 +197,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
       return res.json.bcrypt_compares as number;
     };
     const send = async (token: string) => {
-      const res = await http(`${server.baseUrl}/functions/v1/default-integration`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify(empty),
-      });
+      const res = await postJson(server.baseUrl, "default-integration", token, empty);
       return normalized(res.status, res.headers, res.text);
     };
     const answers = new Set<string>();
