@@ -8,6 +8,9 @@ import type { Config } from "../supabase/functions/_shared/config.ts";
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 
+/** Where a server sharing its PGlite notes the port, in the data folder it owns. */
+const serverNote = (config: Config) => `${config.pgliteDataDir}/server.json`;
+
 const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
 
 /**
@@ -18,7 +21,7 @@ const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
 async function runningServer(config: Config): Promise<Database | null> {
   let port: number;
   try {
-    ({ port } = JSON.parse(await Deno.readTextFile(`${config.pgliteDataDir}/server.json`)));
+    ({ port } = JSON.parse(await Deno.readTextFile(serverNote(config))));
   } catch {
     return null; // no server has run on this folder
   }
@@ -45,8 +48,10 @@ export async function openDatabase(config: Config, { owner = false } = {}): Prom
   const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
   if (!owner) return await openPglite(config.pgliteDataDir);
   const db = await openPglite(config.pgliteDataDir, { port: config.pgliteSocketPort });
-  await Deno.writeTextFile(`${config.pgliteDataDir}/server.json`, JSON.stringify({ port: config.pgliteSocketPort }));
-  return db;
+  const note = serverNote(config);
+  await Deno.writeTextFile(note, JSON.stringify({ port: config.pgliteSocketPort }));
+  // Closing stops the sharing, so it takes the note away too.
+  return { ...db, close: () => db.close().finally(() => Deno.remove(note).catch(() => {})) };
 }
 
 async function migrationFiles(): Promise<{ version: string; name: string; sql: string }[]> {

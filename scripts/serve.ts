@@ -67,7 +67,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
     await server.shutdown();
     await db.close();
-    if (!config.databaseUrl) await Deno.remove(`${config.pgliteDataDir}/server.json`).catch(() => {});
     Deno.exit(0);
   });
 }
