@@ -3,8 +3,8 @@
 // same SQL work straight at Postgres with pgbench, and prints a table, one JSON line and
 // bench/RESULTS.md. Figures are medians over BENCH_RUNS runs of BENCH_SECONDS each.
 import postgres from "postgres";
-import { mintApiKey } from "../supabase/functions/_shared/api-key.ts";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
+import { createApiKey } from "../supabase/functions/_shared/key-settings.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 import { applyMigrations } from "../scripts/database.ts";
 
@@ -56,13 +56,14 @@ async function createDatabase(): Promise<{ setup: Setup; drop: () => Promise<voi
   await applyMigrations(db);
   const [{ id: tenantId }] = await db.query<{ id: string }>("select salesos.ensure_tenant('bench') as id");
   const createKey = async (name: string) => {
-    const { key, keyPrefix, hash } = await mintApiKey("live", 10);
-    const [{ created }] = await db.query<{ created: { id: string } }>(
-      `select salesos.create_api_key($1::uuid, null, 'cli', null, $2, 'live', $3, $4, '{default:sync}', 100000,
-                                     null, null, 100) as created`,
-      [tenantId, name, keyPrefix, hash],
+    const created = await createApiKey(
+      db,
+      { tenantId, actorId: null, actorType: "cli", ip: null },
+      { name, environment: "live", scopes: ["default:sync"], rate_limit_per_hour: 100_000 },
+      { bcryptCost: 10, maxActiveKeys: 100 },
     );
-    return { id: created.id, key, keyPrefix };
+    if (!created) throw new Error("bench tenant at its key cap");
+    return { id: created.id, key: created.key, keyPrefix: created.key_prefix };
   };
   const smallKeys = [];
   for (let i = 0; i < 4; i++) smallKeys.push(await createKey(`small-${i}`));

@@ -5,9 +5,8 @@
 // Prints one JSON object; the plaintext key appears only in the output of `create`.
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { mintApiKey } from "../supabase/functions/_shared/api-key.ts";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
-import { keySettingsSchema } from "../supabase/functions/_shared/key-settings.ts";
+import { createApiKey, keySettingsSchema } from "../supabase/functions/_shared/key-settings.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
 
 const usage = `usage:
@@ -53,16 +52,16 @@ try {
       expires_at: values.expires,
     });
     if (!settings.success) fail(z.prettifyError(settings.error));
-    const s = settings.data;
-    const { key, keyPrefix, hash } = await mintApiKey(s.environment, config.bcryptCost);
-    const [{ key: created }] = await db.query<{ key: Record<string, unknown> | null }>(
-      `select salesos.create_api_key(salesos.ensure_tenant($1), null, 'cli', null, $2, $3, $4, $5, $6::text[], $7,
-                                     $8::timestamptz, $9::cidr[], $10) as key`,
-      [values.tenant, s.name, s.environment, keyPrefix, hash, s.scopes, s.rate_limit_per_hour, s.expires_at ?? null,
-        s.ip_allowlist ?? null, config.maxActiveKeysPerTenant],
+    const [{ tenantId }] = await db.query<{ tenantId: string }>(
+      `select salesos.ensure_tenant($1) as "tenantId"`,
+      [values.tenant],
     );
+    const created = await createApiKey(db, { tenantId, actorId: null, actorType: "cli", ip: null }, settings.data, {
+      bcryptCost: config.bcryptCost,
+      maxActiveKeys: config.maxActiveKeysPerTenant,
+    });
     if (!created) fail(`Tenant ${values.tenant} already has ${config.maxActiveKeysPerTenant} active keys`);
-    console.log(JSON.stringify({ ...created, key }));
+    console.log(JSON.stringify(created));
   } else if (command === "revoke" && id && z.uuid().safeParse(id).success) {
     const [{ key }] = await db.query<{ key: unknown }>(
       `select salesos.revoke_api_key((select tenant_id from salesos.api_keys where id = $1::uuid), $1::uuid,

@@ -1,7 +1,6 @@
 // Test data made through the same SQL the product uses: tenants and API keys with real bcrypt hashes.
-import { mintApiKey } from "../../supabase/functions/_shared/api-key.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
+import { createApiKey, type KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
 import { testConfig } from "./database.ts";
 
 export interface TestKey {
@@ -21,22 +20,19 @@ export async function createKey(
   tenantId: string,
   settings: Partial<KeySettings> = {},
 ): Promise<TestKey> {
-  const environment = settings.environment ?? "live";
-  const { key, keyPrefix, hash } = await mintApiKey(environment, testConfig.bcryptCost);
-  const [{ created }] = await db.query<{ created: { id: string } }>(
-    `select salesos.create_api_key($1::uuid, null, 'cli', null, $2, $3, $4, $5, $6::text[], $7, $8::timestamptz,
-                                   $9::cidr[], 1000) as created`,
-    [
-      tenantId,
-      settings.name ?? "test key",
-      environment,
-      keyPrefix,
-      hash,
-      settings.scopes ?? ["default:sync"],
-      settings.rate_limit_per_hour ?? 1000,
-      settings.expires_at ?? null,
-      settings.ip_allowlist ?? null,
-    ],
+  const created = await createApiKey(
+    db,
+    { tenantId, actorId: null, actorType: "cli", ip: null },
+    {
+      name: settings.name ?? "test key",
+      environment: settings.environment ?? "live",
+      scopes: settings.scopes ?? ["default:sync"],
+      rate_limit_per_hour: settings.rate_limit_per_hour ?? 1000,
+      expires_at: settings.expires_at,
+      ip_allowlist: settings.ip_allowlist,
+    },
+    { bcryptCost: testConfig.bcryptCost, maxActiveKeys: 1000 },
   );
-  return { id: created.id, key, keyPrefix, tenantId };
+  if (!created) throw new Error("the tenant is at its cap of active keys");
+  return { id: created.id, key: created.key, keyPrefix: created.key_prefix, tenantId };
 }

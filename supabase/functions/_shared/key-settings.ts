@@ -1,7 +1,10 @@
 // The settings of an API key as integrators and admins send them: one schema for the api-keys
-// function (create and patch) and the local keys CLI, matching the table's constraints.
+// function (create and patch) and the local keys CLI, matching the table's constraints; and the
+// one way a key is created from them.
 import { z } from "zod";
+import { mintApiKey } from "./api-key.ts";
 import { checkAllowlistEntry } from "./client-ip.ts";
+import type { Database } from "./database.ts";
 import { storable } from "./schemas.ts";
 
 export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
@@ -25,3 +28,45 @@ export const keySettingsSchema = z.object({
   ip_allowlist: z.array(allowlistEntry).max(maxAllowlistEntries).nullish(),
 });
 export type KeySettings = z.infer<typeof keySettingsSchema>;
+
+/** Who creates a key, as its key.create audit entry records it. */
+export interface KeyCreator {
+  tenantId: string;
+  actorId: string | null;
+  actorType: "user" | "service_role" | "cli";
+  ip: string | null;
+}
+
+/**
+ * Mints a key and stores it with its audit entry in one call (salesos.create_api_key): the stored
+ * key's object plus its plaintext `key` (shown once), or null when the tenant already holds
+ * `maxActiveKeys` active keys.
+ */
+export async function createApiKey<Created extends { id: string; key_prefix: string }>(
+  db: Database,
+  creator: KeyCreator,
+  settings: KeySettings,
+  limits: { bcryptCost: number; maxActiveKeys: number },
+): Promise<(Created & { key: string }) | null> {
+  const { key, keyPrefix, hash } = await mintApiKey(settings.environment, limits.bcryptCost);
+  const [{ created }] = await db.query<{ created: Created | null }>(
+    `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,
+                                   $11::timestamptz, $12::cidr[], $13) as created`,
+    [
+      creator.tenantId,
+      creator.actorId,
+      creator.actorType,
+      creator.ip,
+      settings.name,
+      settings.environment,
+      keyPrefix,
+      hash,
+      settings.scopes,
+      settings.rate_limit_per_hour,
+      settings.expires_at ?? null,
+      settings.ip_allowlist ?? null,
+      limits.maxActiveKeys,
+    ],
+  );
+  return created && { ...created, key };
+}
