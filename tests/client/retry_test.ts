@@ -61,10 +61,9 @@ Deno.test("backoff is full jitter: uniform below min(maxDelay, base * 2^retry)",
 Deno.test("503 from the real service while its database is cut: retried with backoff until it is back", async () => {
   await using database = await freshDatabase();
   // The service reaches its database through the proxy; the test's own pool does not.
-  const postgres = new URL(database.url);
-  await using proxy = startTcpProxy(postgres.hostname, Number(postgres.port || 5432));
+  await using proxy = startTcpProxy(database.url);
   await using server = await startServer({
-    DATABASE_URL: proxy.url(database.url),
+    DATABASE_URL: proxy.url,
     BCRYPT_COST: "4",
     LOG_REQUESTS: "false",
     DB_STATEMENT_TIMEOUT_MS: "1000",

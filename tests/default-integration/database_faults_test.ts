@@ -12,10 +12,9 @@ const collaborator = { external_id: "emp-1", name: "Ana", email: "ana@example.co
 
 Deno.test("database faults", async (t) => {
   await using test = await freshDatabase();
-  const target = new URL(test.url);
-  await using proxy = startTcpProxy(target.hostname, Number(target.port || 5432));
+  await using proxy = startTcpProxy(test.url);
   const config = readConfig({ DB_STATEMENT_TIMEOUT_MS: "1000", DB_POOL_SIZE: "4" });
-  const db = connectPostgres(proxy.url(test.url), config);
+  const db = connectPostgres(proxy.url, config);
   const tenant = await createTenant(test.db);
   const key = await createKey(test.db, tenant);
   const api = integrationHarness(db);

@@ -16,10 +16,9 @@ const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]
 
 Deno.test("health", async (t) => {
   await using test = await freshDatabase();
-  const target = new URL(test.url);
-  await using proxy = startTcpProxy(target.hostname, Number(target.port || 5432));
+  await using proxy = startTcpProxy(test.url);
   // A statement deadline far longer than the health check's: the check must not wait for it.
-  const db = connectPostgres(proxy.url(test.url), readConfig({ DB_STATEMENT_TIMEOUT_MS: "10000", DB_POOL_SIZE: "4" }));
+  const db = connectPostgres(proxy.url, readConfig({ DB_STATEMENT_TIMEOUT_MS: "10000", DB_POOL_SIZE: "4" }));
   const api = integrationHarness(db);
   const document = documentChecker(integrationOpenApi());
   const health = async (headers?: Record<string, string>) => {

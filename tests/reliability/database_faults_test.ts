@@ -133,10 +133,9 @@ propertyTest("5", "faults: database cut under load, kill -9", import.meta.url, a
     };
   }
 
-  const target = new URL(test.url);
-  await using proxy = startTcpProxy(target.hostname, Number(target.port || 5432));
+  await using proxy = startTcpProxy(test.url);
   await using server = await startServer(
-    serverEnv(proxy.url(test.url), { DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), DB_POOL_SIZE: "4" }),
+    serverEnv(proxy.url, { DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), DB_POOL_SIZE: "4" }),
   );
 
   await step(

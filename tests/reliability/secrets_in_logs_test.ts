@@ -54,10 +54,9 @@ function scan(text: string, known: string[]): Finding[] {
 
 propertyTest("8", "no secrets in logs", import.meta.url, async ({ step, figures }) => {
   await using test = await freshDatabase();
-  const target = new URL(test.url);
-  await using proxy = startTcpProxy(target.hostname, Number(target.port || 5432));
+  await using proxy = startTcpProxy(test.url);
   await using a = await startServer(serverEnv(test.url));
-  await using b = await startServer(serverEnv(proxy.url(test.url), { DB_STATEMENT_TIMEOUT_MS: "500" }));
+  await using b = await startServer(serverEnv(proxy.url, { DB_STATEMENT_TIMEOUT_MS: "500" }));
   const tenant = await createTenant(test.db);
   const known: string[] = [];
   const note = (...secrets: string[]) => {

@@ -4,13 +4,16 @@
 export type ProxyMode = "forward" | "refuse" | "blackhole";
 
 export interface TcpProxy extends AsyncDisposable {
-  port: number;
-  /** The target URL with host and port replaced by the proxy's. */
-  url(targetUrl: string): string;
+  /** The database URL with host and port replaced by the proxy's. */
+  url: string;
   set(mode: ProxyMode): void;
 }
 
-export function startTcpProxy(targetHost: string, targetPort: number): TcpProxy {
+/** A proxy in front of the Postgres at `databaseUrl`. */
+export function startTcpProxy(databaseUrl: string): TcpProxy {
+  const target = new URL(databaseUrl);
+  const targetHost = target.hostname;
+  const targetPort = Number(target.port || 5432);
   let mode: ProxyMode = "forward";
   const open = new Set<Deno.Conn>();
   let listener: Deno.Listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -68,14 +71,12 @@ export function startTcpProxy(targetHost: string, targetPort: number): TcpProxy 
   }
   acceptLoop(listener);
 
+  const proxied = new URL(databaseUrl);
+  proxied.hostname = "127.0.0.1";
+  proxied.port = String(port);
+
   return {
-    port,
-    url(targetUrl) {
-      const u = new URL(targetUrl);
-      u.hostname = "127.0.0.1";
-      u.port = String(port);
-      return u.toString();
-    },
+    url: proxied.toString(),
     set(next) {
       if (next === mode) return;
       if (next === "refuse") {
