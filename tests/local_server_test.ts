@@ -2,7 +2,7 @@
 // embedded PGlite default and on Postgres, with the contract's section 5 examples as written.
 import assert from "node:assert/strict";
 import { freshDatabase } from "./support/database.ts";
-import { runTask, startServer } from "./support/server.ts";
+import { runTask, serverEnv, startServer } from "./support/server.ts";
 
 async function curl(baseUrl: string, key: string | null, body: unknown, token?: string) {
   const headers: Record<string, string> = { "Content-Type": "application/json" };
@@ -87,7 +87,7 @@ async function contractExamples(baseUrl: string, env: Record<string, string>): P
 
 Deno.test("deno task start on Postgres runs the contract's examples as written", async () => {
   await using test = await freshDatabase();
-  const env = { DATABASE_URL: test.url, BCRYPT_COST: "4" };
+  const env = serverEnv(test.url);
   await using server = await startServer(env);
   const keys = await contractExamples(server.baseUrl, env);
   for (const key of keys) assert.equal(server.output().includes(key.slice(16)), false, "a secret reached the log");
@@ -137,7 +137,7 @@ Deno.test("deno task start with no database configured runs on embedded PGlite",
 
 Deno.test("keys create rejects invalid settings with a message and exit code 2", async () => {
   await using test = await freshDatabase();
-  const env = { DATABASE_URL: test.url, BCRYPT_COST: "4" };
+  const env = serverEnv(test.url);
   for (const args of [["--rate-limit", "0"], ["--scopes", "admin:all"], ["--ip", "10.0.0.1/8"], ["--env", "prod"], ["--expires", "2000-01-01T00:00:00Z"]]) {
     const result = await runTask("keys", ["create", "--tenant", "acme", "--name", "bad", ...args], env);
     assert.equal(result.code, 2, args.join(" "));

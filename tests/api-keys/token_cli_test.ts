@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createJwtVerifier } from "../../supabase/functions/_shared/jwt.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
-import { runTask, startServer } from "../support/server.ts";
+import { runTask, serverEnv, startServer } from "../support/server.ts";
 import { uuidPattern } from "./harness.ts";
 
 const customSecret = "a-project-secret-for-this-test-0123456789";
@@ -86,7 +86,7 @@ Deno.test("deno task token", async (t) => {
 
 Deno.test("README walk-through: start, mint a token, create a key with curl, use it, list, revoke", async () => {
   await using test = await freshDatabase();
-  const env = { DATABASE_URL: test.url, BCRYPT_COST: "4" };
+  const env = serverEnv(test.url);
   await using server = await startServer(env);
   const api = `${server.baseUrl}/functions/v1/api-keys`;
   const { token: jwt } = await token(["--tenant", "acme"], env);

@@ -12,7 +12,7 @@ import {
 import { backoffDelay, retryPolicy } from "../../clients/typescript/src/retry.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
-import { startServer } from "../support/server.ts";
+import { serverEnv, startServer } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 
 const one = [{ external_id: "emp-1", name: "Ana", email: "ana@example.com" }];
@@ -62,12 +62,9 @@ Deno.test("503 from the real service while its database is cut: retried with bac
   await using database = await freshDatabase();
   // The service reaches its database through the proxy; the test's own pool does not.
   await using proxy = startTcpProxy(database.url);
-  await using server = await startServer({
-    DATABASE_URL: proxy.url,
-    BCRYPT_COST: "4",
-    LOG_REQUESTS: "false",
-    DB_STATEMENT_TIMEOUT_MS: "1000",
-  });
+  await using server = await startServer(
+    serverEnv(proxy.url, { LOG_REQUESTS: "false", DB_STATEMENT_TIMEOUT_MS: "1000" }),
+  );
   const key = await createKey(database.db, await createTenant(database.db));
 
   const retries: RetryEvent[] = [];

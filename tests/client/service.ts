@@ -3,7 +3,7 @@
 import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
 import { freshDatabase, type TestDatabase } from "../support/database.ts";
 import { createKey, createTenant, type TestKey } from "../support/fixtures.ts";
-import { type RunningServer, startServer } from "../support/server.ts";
+import { type RunningServer, serverEnv, startServer } from "../support/server.ts";
 
 export interface Service extends AsyncDisposable {
   database: TestDatabase;
@@ -18,7 +18,7 @@ export interface Service extends AsyncDisposable {
 export async function startService(env: Record<string, string> = {}): Promise<Service> {
   const database = await freshDatabase();
   try {
-    const server = await startServer({ DATABASE_URL: database.url, BCRYPT_COST: "4", LOG_REQUESTS: "false", ...env });
+    const server = await startServer(serverEnv(database.url, { LOG_REQUESTS: "false", ...env }));
     return {
       database,
       server,

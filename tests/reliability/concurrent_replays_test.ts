@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { startServer } from "../support/server.ts";
-import { assertEnvelope, createKey, postJson, propertyTest, serverEnv, tally } from "./support.ts";
+import { serverEnv, startServer } from "../support/server.ts";
+import { assertEnvelope, createKey, postJson, propertyTest, tally } from "./support.ts";
 
 const replays = 20;
 const batchSize = 1000;

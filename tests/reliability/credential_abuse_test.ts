@@ -10,8 +10,8 @@ import { checksum } from "../../supabase/functions/_shared/api-key.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
-import { startServer } from "../support/server.ts";
-import { createKey, http, postJson, propertyTest, serverEnv, sleep } from "./support.ts";
+import { serverEnv, startServer } from "../support/server.ts";
+import { createKey, http, postJson, propertyTest, sleep } from "./support.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const maxFailures = 10;

@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { startServer } from "../support/server.ts";
+import { serverEnv, startServer } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
-import { assertEnvelope, createKey, postJson, propertyTest, serverEnv, sleep, tally } from "./support.ts";
+import { assertEnvelope, createKey, postJson, propertyTest, sleep, tally } from "./support.ts";
 
 const workers = 8;
 const batchSize = 50;

@@ -16,7 +16,7 @@ import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { startServer, testLogFile } from "../support/server.ts";
+import { serverEnv, startServer, testLogFile } from "../support/server.ts";
 import { SignJWT } from "jose";
 import {
   allowedStatuses,
@@ -25,7 +25,6 @@ import {
   envelopeProblems,
   propertyTest,
   rememberSecrets,
-  serverEnv,
   sleep,
 } from "./support.ts";
 

@@ -9,7 +9,7 @@ import { SignJWT } from "jose";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { startServer } from "../support/server.ts";
+import { serverEnv, startServer } from "../support/server.ts";
 import {
   assertEnvelope,
   createKey,
@@ -19,7 +19,6 @@ import {
   postJson,
   propertyTest,
   rememberSecrets,
-  serverEnv,
 } from "./support.ts";
 
 propertyTest("7", "isolation across tenants and environments", import.meta.url, async ({ step, figures }) => {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { startServer } from "../support/server.ts";
+import { serverEnv, startServer } from "../support/server.ts";
 import {
   assertEnvelope,
   dashboardToken,
@@ -13,7 +13,6 @@ import {
   postJson,
   propertyTest,
   rememberSecrets,
-  serverEnv,
 } from "./support.ts";
 
 const empty = { action: "sync_activities", activities: [] };

@@ -12,7 +12,7 @@ import { SignJWT } from "jose";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { startServer, testLogFile } from "../support/server.ts";
+import { serverEnv, startServer, testLogFile } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 import {
   createKey,
@@ -22,7 +22,6 @@ import {
   propertyTest,
   rememberSecrets,
   secretsFile,
-  serverEnv,
   sleep,
 } from "./support.ts";
 

@@ -244,7 +244,3 @@ export async function createKey(db: Database, tenantId: string, settings: Partia
   return key;
 }
 
-/** The environment of `deno task start` on a test database. */
-export function serverEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_URL: databaseUrl, BCRYPT_COST: "4", ...extra };
-}
