@@ -12,7 +12,7 @@ import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { dashboardToken, propertyTest, rememberSecrets } from "./support.ts";
+import { dashboardMember, propertyTest, rememberSecrets } from "./support.ts";
 
 const testsDir = new URL("../../supabase/tests/database/", import.meta.url);
 
@@ -47,11 +47,7 @@ propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, f
     "the API writes real rows first: keys created, rotated, used and revoked through both functions",
     async () => {
       const tenant = await createTenant(test.db);
-      const [{ user }] = await test.db.query<{ user: string }>(
-        "select salesos.ensure_dashboard_member($1::uuid, 'owner@pgtap.test', 'owner') as user",
-        [tenant],
-      );
-      const jwt = await dashboardToken(user);
+      const { token: jwt } = await dashboardMember(test.db, tenant, "owner@pgtap.test");
       const apiKeys = createApiKeysApp({
         db: test.db,
         jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),

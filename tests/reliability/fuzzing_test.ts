@@ -17,14 +17,13 @@ import { createIntegrationApp } from "../../supabase/functions/default-integrati
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer, testLogFile } from "../support/server.ts";
-import { SignJWT } from "jose";
 import {
   allowedStatuses,
   createKey,
-  dashboardToken,
+  dashboardMember,
   envelopeProblems,
   propertyTest,
-  rememberSecrets,
+  signToken,
   sleep,
 } from "./support.ts";
 
@@ -511,30 +510,15 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
     assert.equal(res.status, 200, await res.text());
   }
 
-  const [{ user: owner }] = await test.db.query<{ user: string }>(
-    "select salesos.ensure_dashboard_member($1::uuid, 'owner@fuzz.test', 'owner') as user",
-    [other],
-  );
-  const [{ user: member }] = await test.db.query<{ user: string }>(
-    "select salesos.ensure_dashboard_member($1::uuid, 'member@fuzz.test', 'member') as user",
-    [other],
-  );
+  const { userId: owner, token: ownerToken } = await dashboardMember(test.db, other, "owner@fuzz.test");
   const now = Math.floor(Date.now() / 1000);
-  const sign = async (claims: Record<string, unknown>, secret = developmentJwtSecret) => {
-    const token = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(
-      new TextEncoder().encode(secret),
-    );
-    rememberSecrets(token);
-    return token;
-  };
-  const ownerToken = await dashboardToken(owner);
   const tokens = [
     ownerToken,
-    await dashboardToken(member),
-    await sign({ role: "service_role", iss: "supabase", iat: now, exp: now + 3600 }),
-    await sign({ sub: owner, aud: "authenticated", role: "authenticated", iat: now - 7200, exp: now - 3600 }),
-    await sign({ sub: owner, aud: "somebody-else", role: "authenticated", iat: now, exp: now + 3600 }),
-    await sign(
+    (await dashboardMember(test.db, other, "member@fuzz.test", "member")).token,
+    await signToken({ role: "service_role", iss: "supabase", iat: now, exp: now + 3600 }),
+    await signToken({ sub: owner, aud: "authenticated", role: "authenticated", iat: now - 7200, exp: now - 3600 }),
+    await signToken({ sub: owner, aud: "somebody-else", role: "authenticated", iat: now, exp: now + 3600 }),
+    await signToken(
       { sub: owner, aud: "authenticated", role: "authenticated", iat: now, exp: now + 3600 },
       "a-different-secret-of-at-least-32-characters",
     ),

@@ -5,20 +5,19 @@
 // nothing crosses; then every api-keys endpoint is tried on the other tenant's keys (user and
 // service_role tokens): 404, and the other tenant's key is untouched.
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
-import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
 import {
   assertEnvelope,
   createKey,
-  dashboardToken,
+  dashboardMember,
   http,
   type HttpAnswer,
   postJson,
   propertyTest,
   rememberSecrets,
+  signToken,
 } from "./support.ts";
 
 propertyTest("7", "isolation across tenants and environments", import.meta.url, async ({ step, figures }) => {
@@ -215,17 +214,10 @@ propertyTest("7", "isolation across tenants and environments", import.meta.url, 
 
   const owners: Record<string, string> = {};
   for (const [name, tenant] of Object.entries(tenants)) {
-    const [{ user }] = await test.db.query<{ user: string }>(
-      "select salesos.ensure_dashboard_member($1::uuid, $2, 'owner') as user",
-      [tenant, `owner-${name}@example.com`],
-    );
-    owners[name] = await dashboardToken(user);
+    owners[name] = (await dashboardMember(test.db, tenant, `owner-${name}@example.com`)).token;
   }
   const now = Math.floor(Date.now() / 1000);
-  const serviceRole = await new SignJWT({ role: "service_role", iss: "supabase", iat: now, exp: now + 3600 })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .sign(new TextEncoder().encode(developmentJwtSecret));
-  rememberSecrets(serviceRole);
+  const serviceRole = await signToken({ role: "service_role", iss: "supabase", iat: now, exp: now + 3600 });
 
   async function manage(
     token: string,

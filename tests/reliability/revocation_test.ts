@@ -7,7 +7,7 @@ import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
 import {
   assertEnvelope,
-  dashboardToken,
+  dashboardMember,
   http,
   type HttpAnswer,
   postJson,
@@ -26,11 +26,7 @@ propertyTest("2", "revocation and changes everywhere at once", import.meta.url, 
   await using a = await startServer(env);
   await using b = await startServer(env);
   const tenant = await createTenant(test.db);
-  const [{ user }] = await test.db.query<{ user: string }>(
-    "select salesos.ensure_dashboard_member($1::uuid, 'owner@example.com', 'owner') as user",
-    [tenant],
-  );
-  const jwt = await dashboardToken(user);
+  const { token: jwt } = await dashboardMember(test.db, tenant, "owner@example.com");
   const counts = { changes: 0, next_requests_checked: 0, via_api_keys_endpoint: 0, via_sql: 0 };
 
   /** api-keys on process A. */

@@ -8,20 +8,19 @@
 // hand around `deno task test`), the whole file is searched as well, with every key and token the
 // run noted; this file runs last for that reason.
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
-import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer, testLogFile } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 import {
   createKey,
-  dashboardToken,
+  dashboardMember,
   http,
   postJson,
   propertyTest,
   rememberSecrets,
   secretsFile,
+  signToken,
   sleep,
 } from "./support.ts";
 
@@ -70,24 +69,19 @@ propertyTest("8", "no secrets in logs", import.meta.url, async ({ step, figures 
     const revoked = await createKey(test.db, tenant);
     await test.db.query("update salesos.api_keys set revoked_at = now() where id = $1", [revoked.id]);
     note(live.key, testKey.key, revoked.key);
-    const [{ user }] = await test.db.query<{ user: string }>(
-      "select salesos.ensure_dashboard_member($1::uuid, 'owner@logs.test', 'owner') as user",
-      [tenant],
-    );
-    const jwt = await dashboardToken(user);
+    const { userId: user, token: jwt } = await dashboardMember(test.db, tenant, "owner@logs.test");
     const now = Math.floor(Date.now() / 1000);
-    const expired = await new SignJWT({
+    const expired = await signToken({
       sub: user,
       aud: "authenticated",
       role: "authenticated",
       iat: now - 7200,
       exp: now - 3600,
-    })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(new TextEncoder().encode(developmentJwtSecret));
-    const forged = await new SignJWT({ sub: user, aud: "authenticated", role: "authenticated", exp: now + 3600 })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(
-        new TextEncoder().encode("not-the-secret-but-long-enough-0123456789"),
-      );
+    });
+    const forged = await signToken(
+      { sub: user, aud: "authenticated", role: "authenticated", exp: now + 3600 },
+      "not-the-secret-but-long-enough-0123456789",
+    );
     note(jwt, expired, forged);
     const wrongSecret = live.key.slice(0, 20) + (live.key[20] === "a" ? "b" : "a") + live.key.slice(21);
     note(wrongSecret);

@@ -3,7 +3,8 @@
 // and tokens the run created are remembered so the log scan can look for them, and small HTTP
 // helpers that check the contract's envelope on every answer.
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
+import type { JWTPayload } from "jose";
+import { hs256, userClaims } from "../api-keys/harness.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { errorStatus } from "../../supabase/functions/_shared/errors.ts";
 import { testLogFile } from "../support/server.ts";
@@ -121,18 +122,25 @@ export function rememberSecrets(...secrets: string[]): void {
 
 // --- tokens ---
 
-/** A Dashboard access token signed with the development secret `deno task start` verifies with. */
-export async function dashboardToken(userId: string, claims: Record<string, unknown> = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ role: "authenticated", ...claims })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(userId)
-    .setAudience("authenticated")
-    .setIssuedAt(now)
-    .setExpirationTime(now + 3600)
-    .sign(new TextEncoder().encode(developmentJwtSecret));
+/** A token of these claims signed (by default with the development secret `deno task start` verifies with), remembered as a secret. */
+export async function signToken(claims: JWTPayload, secret = developmentJwtSecret): Promise<string> {
+  const token = await hs256(claims, secret);
   rememberSecrets(token);
   return token;
+}
+
+/** A Dashboard access token of this user, as `deno task start` accepts it. */
+function dashboardToken(userId: string): Promise<string> {
+  return signToken(userClaims(userId));
+}
+
+/** A Dashboard user with `role` in the tenant, and their access token. */
+export async function dashboardMember(db: Database, tenantId: string, email: string, role = "owner") {
+  const [{ userId }] = await db.query<{ userId: string }>(
+    `select salesos.ensure_dashboard_member($1::uuid, $2, $3) as "userId"`,
+    [tenantId, email, role],
+  );
+  return { userId, token: await dashboardToken(userId) };
 }
 
 // --- HTTP ---
