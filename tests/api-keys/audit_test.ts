@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { apiKeysHarness, hs256, isoMs, member, serviceRoleClaims } from "./harness.ts";
+import { isoMs } from "../support/patterns.ts";
+import { apiKeysHarness, hs256, member, serviceRoleClaims } from "./harness.ts";
 
 Deno.test("audit log", async (t) => {
   await using test = await freshDatabase();

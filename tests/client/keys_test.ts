@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { SalesOSApiError, SalesOSClient, SalesOSKeysClient } from "../../clients/typescript/src/index.ts";
 import { runTask } from "../support/server.ts";
-import { startService, uuidV4 } from "./service.ts";
+import { uuidV4 } from "../support/patterns.ts";
+import { startService } from "./service.ts";
 
 Deno.test("key-management client against the running api-keys function", async (t) => {
   await using service = await startService();

@@ -45,4 +45,3 @@ export async function endWindowIn(service: Service, keyId: string, seconds: numb
   );
 }
 
-export const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

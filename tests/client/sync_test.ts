@@ -10,7 +10,8 @@ import {
   SalesOSClient,
   SalesOSError,
 } from "../../clients/typescript/src/index.ts";
-import { endWindowIn, startService, uuidV4 } from "./service.ts";
+import { uuidV4 } from "../support/patterns.ts";
+import { endWindowIn, startService } from "./service.ts";
 
 const collaborators = (count: number, prefix = "p"): Collaborator[] =>
   Array.from(

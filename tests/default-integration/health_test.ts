@@ -9,10 +9,10 @@ import { integrationOpenApi } from "../../supabase/functions/default-integration
 import { freshDatabase } from "../support/database.ts";
 import { type Answer, integrationHarness } from "../support/integration.ts";
 import { documentChecker } from "../support/openapi.ts";
+import { uuidV4 } from "../support/patterns.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 
 const path = "/default-integration/health";
-const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 Deno.test("health", async (t) => {
   await using test = await freshDatabase();

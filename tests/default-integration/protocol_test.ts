@@ -6,9 +6,8 @@ import { DatabaseUnavailableError } from "../../supabase/functions/_shared/error
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { type Answer, type CallOptions, type IntegrationHarness, integrationHarness } from "../support/integration.ts";
+import { isoMs, uuidV4 } from "../support/patterns.ts";
 
-const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const isoUtcMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const actionMessage = 'Missing or invalid "action". Valid values: sync_collaborators, sync_activities';
 const mib = 1024 * 1024;
 const empty = { action: "sync_activities", activities: [] };
@@ -19,7 +18,7 @@ function assertEnvelope(res: Answer, label = "") {
   assert.match(requestId ?? "", uuidV4, `X-Request-Id ${label}`);
   assert.ok(res.json && typeof res.json === "object", `JSON body ${label}`);
   assert.equal(res.json.meta?.request_id, requestId, `meta.request_id ${label}`);
-  assert.match(res.json.meta.timestamp, isoUtcMs, `meta.timestamp ${label}`);
+  assert.match(res.json.meta.timestamp, isoMs, `meta.timestamp ${label}`);
   assert.ok(Math.abs(Date.parse(res.json.meta.timestamp) - Date.now()) < 10_000, `timestamp is now ${label}`);
   assert.match(res.headers.get("content-type") ?? "", /^application\/json/, label);
   if (res.status < 400) {

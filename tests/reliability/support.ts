@@ -7,6 +7,7 @@ import type { JWTPayload } from "jose";
 import { hs256, userClaims } from "../api-keys/harness.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { errorStatus } from "../../supabase/functions/_shared/errors.ts";
+import { isoMs, uuidV4 } from "../support/patterns.ts";
 import { testLogFile } from "../support/server.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
@@ -173,8 +174,6 @@ export function postJson(baseUrl: string, fn: string, token: string | null, body
   return http(`${baseUrl}/functions/v1/${fn}`, { method: "POST", ...init, headers, body: JSON.stringify(body) });
 }
 
-const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const isoMs = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const codeOf = Object.fromEntries(Object.entries(errorStatus).map(([code, status]) => [status, code]));
 
 /** The statuses a client may ever see for bad input: success or one of the contract's 4xx. */
