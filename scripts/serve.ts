@@ -1,7 +1,8 @@
 // `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
-import { jsonLog } from "../supabase/functions/_shared/http.ts";
+import { ApiError } from "../supabase/functions/_shared/errors.ts";
+import { errorBody, jsonLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
 import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
@@ -54,10 +55,11 @@ const server = Deno.serve({
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {
-    const meta = { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() };
-    return Response.json({ error: { code: "NOT_FOUND", message: "Function not found" }, meta }, {
-      status: 404,
-      headers: { "X-Request-Id": meta.request_id },
+    const requestId = crypto.randomUUID();
+    const notFound = new ApiError("NOT_FOUND", "Function not found");
+    return Response.json(errorBody(notFound, requestId), {
+      status: notFound.status,
+      headers: { "X-Request-Id": requestId },
     });
   }
   return app.fetch(request, info);

@@ -25,27 +25,31 @@ export type AppEnv = {
   Variables: { requestId: string; startedAt: number; log: LogFields };
 };
 
-function meta(c: Context<AppEnv>, extra?: Record<string, unknown>) {
-  return { request_id: c.get("requestId"), timestamp: new Date().toISOString(), ...extra };
+function meta(requestId: string, extra?: Record<string, unknown>) {
+  return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
 }
 
 export function success(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200, extraMeta?: Record<string, unknown>) {
-  return c.json({ data, meta: meta(c, extraMeta) }, status);
+  return c.json({ data, meta: meta(c.get("requestId"), extraMeta) }, status);
 }
 
-function errorResponse(c: Context<AppEnv>, error: ApiError) {
-  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
-  if (error.retryAfter !== undefined) c.header("Retry-After", String(error.retryAfter));
-  const body = {
+/** The contract's error envelope of `error`. */
+export function errorBody(error: ApiError, requestId: string) {
+  return {
     error: {
       code: error.code,
       message: error.message,
       ...(error.details ? { details: error.details } : {}),
       ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}),
     },
-    meta: meta(c),
+    meta: meta(requestId),
   };
-  return c.json(body, error.status);
+}
+
+function errorResponse(c: Context<AppEnv>, error: ApiError) {
+  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
+  if (error.retryAfter !== undefined) c.header("Retry-After", String(error.retryAfter));
+  return c.json(errorBody(error, c.get("requestId")), error.status);
 }
 
 /** A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared behaviour. */
