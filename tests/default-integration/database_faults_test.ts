@@ -2,6 +2,8 @@
 // or a 500, and the service recovers by itself when the database returns.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
+import { classifyDatabaseError } from "../../supabase/functions/_shared/database.ts";
+import { DatabaseUnavailableError } from "../../supabase/functions/_shared/errors.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
@@ -74,6 +76,16 @@ Deno.test("database faults", async (t) => {
   await t.step("nothing half written: the collaborator exists once, as acknowledged", async () => {
     const rows = await test.db.query<{ n: string }>("select count(*) as n from salesos.collaborators");
     assert.equal(Number(rows[0].n), 1);
+  });
+
+  await t.step("a broken socket is unavailable even when its code looks like a SQLSTATE; a SQL error is not", async () => {
+    // What node:net gives postgres.js when Postgres closed the connection under a write (seen as a
+    // 500 in the reliability suite's database cut before this was classified by severity).
+    const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE", errno: -32, syscall: "write" });
+    assert.ok(classifyDatabaseError(epipe) instanceof DatabaseUnavailableError);
+    const sqlError = await db.query("select 1 / 0").catch((error) => error);
+    assert.equal(sqlError.code, "22012");
+    assert.ok(!(sqlError instanceof DatabaseUnavailableError));
   });
 
   await db.close();

@@ -14,13 +14,14 @@ export interface Database {
 // wrong": connection exceptions, shutdown, cancellation by statement_timeout, no free slot,
 // and transient concurrency aborts. They are answered with 503; anything else is a bug (500).
 const unavailableStates = /^(08...|57P0[1-3]|57014|53300|53400|40001|40P01)$/;
-const sqlState = /^[0-9A-Z]{5}$/;
 
 /** Wraps driver failures: connection-level and transient ones become DatabaseUnavailableError. */
 export function classifyDatabaseError(error: unknown): unknown {
   if (error instanceof DatabaseUnavailableError) return error;
-  const code = (error as { code?: unknown })?.code;
-  const isServerError = typeof code === "string" && sqlState.test(code);
+  // A server's error carries a severity (postgres.js and PGlite both copy it from the protocol);
+  // a socket's does not, though its code can look like a SQLSTATE (EPIPE).
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  const isServerError = typeof code === "string" && typeof severity === "string";
   if (!isServerError || unavailableStates.test(code)) return new DatabaseUnavailableError(error);
   return error;
 }
