@@ -3,7 +3,7 @@ import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { createJwtVerifier, type JwtVerifierOptions } from "../../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
-import type { Answer } from "../support/integration.ts";
+import { type Answer, inProcess } from "../support/in-process.ts";
 import { testConfig } from "../support/database.ts";
 
 export const testSecret = "test-only-hs256-secret-0123456789abcdef";
@@ -28,39 +28,29 @@ export function apiKeysHarness(
   db: Database,
   options: { jwt?: JwtVerifierOptions; trustedProxyHops?: number; maxActiveKeysPerTenant?: number } = {},
 ): ApiKeysHarness {
-  const logs: Record<string, unknown>[] = [];
-  const app = createApiKeysApp({
-    db,
-    jwt: createJwtVerifier(options.jwt ?? { jwtSecret: testSecret }),
-    config: {
-      trustedProxyHops: options.trustedProxyHops ?? 0,
-      maxActiveKeysPerTenant: options.maxActiveKeysPerTenant ?? 100,
-      bcryptCost: testConfig.bcryptCost,
-    },
-    log: (line) => logs.push(line),
-  });
-
-  async function call(o: ApiCall = {}): Promise<Answer> {
-    const headers = new Headers(o.headers);
-    if (o.token !== undefined) headers.set("authorization", `Bearer ${o.token}`);
-    if (o.tenant !== undefined) headers.set("x-tenant-id", o.tenant);
-    let body: BodyInit | undefined;
-    if (typeof o.body === "string" || o.body instanceof ReadableStream) {
-      body = o.body;
-    } else if (o.body !== undefined) {
-      body = JSON.stringify(o.body);
-      if (!headers.has("content-type")) headers.set("content-type", "application/json");
-    }
-    const request = new Request(`http://localhost/api-keys${o.path ?? ""}`, {
-      method: o.method ?? "GET",
-      headers,
-      body,
-    });
-    const response = await app.fetch(request, { remoteAddr: { hostname: o.ip ?? "127.0.0.1" } });
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null };
-  }
-  return { logs, call };
+  const { logs, call } = inProcess((log) =>
+    createApiKeysApp({
+      db,
+      jwt: createJwtVerifier(options.jwt ?? { jwtSecret: testSecret }),
+      config: {
+        trustedProxyHops: options.trustedProxyHops ?? 0,
+        maxActiveKeysPerTenant: options.maxActiveKeysPerTenant ?? 100,
+        bcryptCost: testConfig.bcryptCost,
+      },
+      log,
+    })
+  );
+  return {
+    logs,
+    call: ({ token, tenant, method = "GET", path = "", headers, ...rest }: ApiCall = {}) =>
+      call({
+        ...rest,
+        method,
+        path: `/api-keys${path}`,
+        bearer: token,
+        headers: tenant === undefined ? headers : { ...headers, "x-tenant-id": tenant },
+      }),
+  };
 }
 
 // --- tokens ---
