@@ -2,7 +2,7 @@
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
 import { ApiError } from "../supabase/functions/_shared/errors.ts";
-import { errorBody, jsonLog } from "../supabase/functions/_shared/http.ts";
+import { errorBody, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
 import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
@@ -16,7 +16,7 @@ const config = readConfig();
 const db = await openDatabase(config, { owner: true });
 if (config.migrateOnStart) await applyMigrations(db);
 
-const log = config.logRequests ? jsonLog : () => {};
+const log = requestLog(config.logRequests);
 const keys = createKeyVerifier(db);
 const functions: Record<
   string,

@@ -15,6 +15,8 @@ export type LogFields = Record<string, string | number | boolean | null | Record
 
 export type LogSink = (line: Record<string, unknown>) => void;
 export const jsonLog: LogSink = (line) => console.log(JSON.stringify(line));
+/** The log sink configured by LOG_REQUESTS: one JSON line per request on stdout, or none. */
+export const requestLog = (enabled: boolean): LogSink => enabled ? jsonLog : () => {};
 
 export interface ConnInfo {
   remoteAddr?: { hostname?: string };

@@ -1,6 +1,6 @@
 // Entry point on Supabase (and `supabase functions serve`): start the server, nothing else.
 import { readConfig } from "../_shared/config.ts";
-import { jsonLog } from "../_shared/http.ts";
+import { requestLog } from "../_shared/http.ts";
 import { createKeyVerifier } from "../_shared/key-verifier.ts";
 import { connectPostgres } from "../_shared/postgres.ts";
 import { createIntegrationApp } from "./app.ts";
@@ -8,5 +8,5 @@ import { createIntegrationApp } from "./app.ts";
 const config = readConfig();
 if (!config.databaseUrl) throw new Error("SUPABASE_DB_URL (or DATABASE_URL) is required");
 const db = connectPostgres(config.databaseUrl, config);
-const log = config.logRequests ? jsonLog : () => {};
+const log = requestLog(config.logRequests);
 Deno.serve(createIntegrationApp({ db, keys: createKeyVerifier(db), config, log }).fetch);
