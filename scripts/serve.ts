@@ -2,7 +2,7 @@
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
 import { ApiError } from "../supabase/functions/_shared/errors.ts";
-import { errorBody, requestLog } from "../supabase/functions/_shared/http.ts";
+import { batchedJsonLog, errorBody, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
 import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
@@ -16,7 +16,9 @@ const config = readConfig();
 const db = await openDatabase(config, { owner: true });
 if (config.migrateOnStart) await applyMigrations(db);
 
-const log = requestLog(config.logRequests);
+// Locally stdout is a pipe or a terminal: the request lines go out in batches.
+const stdoutLog = batchedJsonLog();
+const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
 const functions: Record<
   string,
@@ -69,6 +71,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
     await server.shutdown();
     await db.close();
+    stdoutLog.flush();
     Deno.exit(0);
   });
 }

@@ -90,7 +90,8 @@ Deno.test("deno task start on Postgres runs the contract's examples as written",
   const env = serverEnv(test.url);
   await using server = await startServer(env);
   const keys = await contractExamples(server.baseUrl, env);
-  for (const key of keys) assert.equal(server.output().includes(key.slice(16)), false, "a secret reached the log");
+  const output = await server.stop();
+  for (const key of keys) assert.equal(output.includes(key.slice(16)), false, "a secret reached the log");
 });
 
 function freePort(): number {

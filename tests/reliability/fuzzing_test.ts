@@ -1056,9 +1056,10 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
     });
     assert.equal(res.status, 200);
     await res.body?.cancel();
-    // From the "serving" line on: what Deno prints before (fetching npm metadata on a fresh cache)
-    // is not the service's log; anything Deno printed while serving would be.
-    const output = server.output();
+    // All it printed (stopped, so its last log lines are flushed), from the "serving" line on: what
+    // Deno prints before (fetching npm metadata on a fresh cache) is not the service's log;
+    // anything Deno printed while serving would be.
+    const output = await server.stop();
     const lines = output.slice(output.lastIndexOf("\n", output.indexOf('"message":"serving')) + 1).split("\n")
       .filter((l) => l.trim());
     const bad = lines.filter((l) => !l.startsWith("{") || /"level":"error"|"status":5\d\d/.test(l));

@@ -196,8 +196,8 @@ propertyTest("8", "no secrets in logs", import.meta.url, async ({ step, figures 
     assert.match(b.output(), /"error":"/, "the database errors were logged");
   });
 
-  await step("what the two processes printed holds no key, hash or token", () => {
-    const output = a.output() + b.output();
+  await step("what the two processes printed holds no key, hash or token", async () => {
+    const output = (await a.stop()) + (await b.stop());
     const findings = scan(output, known);
     figures.own_processes = {
       server_processes: 2,

@@ -33,6 +33,8 @@ export interface RunningServer extends AsyncDisposable {
   output(): string;
   /** Resolves when the server process tree has exited (e.g. after it was killed). */
   exited: Promise<Deno.CommandStatus>;
+  /** Stops the server (SIGTERM: it flushes its log) and resolves to everything it printed. */
+  stop(): Promise<string>;
 }
 
 /** The environment of a server under test on this database: fast bcrypt, plus `extra`. */
@@ -73,17 +75,22 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     await new Promise((r) => setTimeout(r, 50));
   }
   const pid = /"pid":(\d+)/.exec(output)?.[1];
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already exited (stopped, or killed by the test) */ }
+    await child.status;
+    await collecting;
+    return output;
+  };
   return {
     baseUrl,
     pid: pid ? Number(pid) : null,
     output: () => output,
     exited: child.status,
+    stop,
     async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already exited (killed by the test) */ }
-      await child.status;
-      await collecting;
+      await stop();
     },
   };
 }
