@@ -94,6 +94,40 @@ Deno.test("deno task start on Postgres runs the contract's examples as written",
   for (const key of keys) assert.equal(output.includes(key.slice(16)), false, "a secret reached the log");
 });
 
+Deno.test("deno task start serves on after the reader of its stdout went away", async () => {
+  await using test = await freshDatabase();
+  // `deno task start | head -1`: the pipe closes after the first line; the log lines that follow
+  // have nowhere to go.
+  const child = new Deno.Command("deno", {
+    args: ["task", "--quiet", "start"],
+    env: { ...serverEnv(test.url), PORT: "0", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let first = "";
+  while (!first.includes("\n")) first += (await stdout.read()).value ?? "";
+  await stdout.cancel();
+  const baseUrl = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(first)![1];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${baseUrl}/functions/v1/default-integration`, { method: "POST" });
+      await res.body?.cancel();
+      assert.equal(res.status, 401);
+      await new Promise((r) => setTimeout(r, 50)); // past the log's 10 ms batching
+    }
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* it had exited: the fetch above says why */ }
+    await child.status;
+  }
+  let errors = "";
+  for (let chunk = await stderr.read(); !chunk.done; chunk = await stderr.read()) errors += chunk.value;
+  assert.doesNotMatch(errors, /error/i);
+});
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;

@@ -28,7 +28,11 @@ export function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
   const flush = () => {
     let bytes = encoder.encode(pending);
     pending = "";
-    while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+    try {
+      while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+    } catch {
+      // stdout is gone (a closed pipe): as with console.log, the lines are lost and serving goes on.
+    }
   };
   const log: LogSink = (line) => {
     if (pending === "") setTimeout(flush, delayMs);
