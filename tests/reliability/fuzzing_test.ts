@@ -940,7 +940,10 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
     "real server, raw TCP: malformed chunked bodies, bodies over 5 MiB without Content-Length, GET with a body",
     async () => {
       const key = live.key;
-      const cases: [string, string, Uint8Array, { closeWrite?: boolean }, number][] = [];
+      // brokenFraming: the HTTP layer (Deno's hyper) cannot read the request's framing; it may close
+      // the connection with unread bytes, and the reset can beat the 400 to the client (seen under
+      // load). A closed connection without an answer is then accepted; a hang or another answer is not.
+      const cases: [string, string, Uint8Array, { closeWrite?: boolean; brokenFraming?: boolean }, number][] = [];
       const chunk = (s: string) => `${new TextEncoder().encode(s).length.toString(16)}\r\n${s}\r\n`;
       const json = '{"action":"sync_activities","activities":[]}';
       const big = "x".repeat(1024 * 1024);
@@ -968,7 +971,7 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
         "chunked, a chunk size that is no number",
         post({ "transfer-encoding": "chunked" }),
         new TextEncoder().encode("zz\r\nabc\r\n0\r\n\r\n"),
-        { closeWrite: true },
+        { closeWrite: true, brokenFraming: true },
         400,
       ]);
       cases.push([
@@ -1026,8 +1029,13 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
       ]);
       cases.push(["unknown function", head("POST", "/functions/v1/nope", {}), new Uint8Array(), {}, 404]);
       const problems: string[] = [];
-      for (const [name, h, body, options, expected] of cases) {
-        const answer = await rawExchange(h, body, { ...options, readMs: 10_000 });
+      const readMs = 10_000;
+      for (const [name, h, body, { brokenFraming, ...options }, expected] of cases) {
+        const answer = await rawExchange(h, body, { ...options, readMs });
+        if (brokenFraming && answer.text === "" && answer.ms < readMs) {
+          figures.broken_framing_closed_without_answer = Number(figures.broken_framing_closed_without_answer ?? 0) + 1;
+          continue;
+        }
         problems.push(...judgeRaw("raw protocol", name, answer, expected).map((p) => `${name}: ${p}`));
       }
       assert.deepEqual(problems, []);
