@@ -2,11 +2,9 @@
 // Starts the service on a fresh database of the local Postgres, drives it with wrk, drives the
 // same SQL work straight at Postgres with pgbench, and prints a table, one JSON line and
 // bench/RESULTS.md. Figures are medians over BENCH_RUNS runs of BENCH_SECONDS each.
-import postgres from "postgres";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { createApiKey } from "../supabase/functions/_shared/key-settings.ts";
-import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
-import { applyMigrations } from "../scripts/database.ts";
+import { createScratchDatabase } from "../scripts/database.ts";
 
 const serverUrl = Deno.env.get("BENCH_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 10);
@@ -47,13 +45,7 @@ interface Setup {
 }
 
 async function createDatabase(): Promise<{ setup: Setup; drop: () => Promise<void> }> {
-  const name = `salesos_bench_${Date.now().toString(36)}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const db = connectPostgres(url.toString(), readConfig({}));
-  await applyMigrations(db);
+  const { url, db, drop } = await createScratchDatabase(serverUrl, "salesos_bench", readConfig({}));
   const [{ id: tenantId }] = await db.query<{ id: string }>("select salesos.ensure_tenant('bench') as id");
   const createKey = async (name: string) => {
     const created = await createApiKey(
@@ -75,13 +67,7 @@ async function createDatabase(): Promise<{ setup: Setup; drop: () => Promise<voi
     [tenantId],
   );
   await db.close();
-  return {
-    setup: { url: url.toString(), tenantId, smallKeys, bulkKey, floodTarget },
-    drop: async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
+  return { setup: { url, tenantId, smallKeys, bulkKey, floodTarget }, drop };
 }
 
 // ---------------------------------------------------------------------------------------------

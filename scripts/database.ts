@@ -4,6 +4,7 @@
 // Migrations from supabase/migrations are applied the way the
 // Supabase CLI records them (supabase_migrations.schema_migrations), so `supabase db push`
 // agrees with what ran here.
+import postgres from "postgres";
 import type { Config } from "../supabase/functions/_shared/config.ts";
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
@@ -99,4 +100,26 @@ export async function applyMigrations(db: Database): Promise<string[]> {
     }
   }
   return appliedNow;
+}
+
+/**
+ * A new database on the Postgres server at `serverUrl`, named `<prefix>_<unique>` and migrated, for
+ * one test file or benchmark run; `drop` removes it, so runs never collide.
+ */
+export async function createScratchDatabase(serverUrl: string, prefix: string, config: Config) {
+  const name = `${prefix}_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const db = connectPostgres(url.toString(), config);
+  await applyMigrations(db);
+  return {
+    url: url.toString(),
+    db,
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
 }

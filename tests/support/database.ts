@@ -1,11 +1,10 @@
 // Each test file gets its own fresh database on the test Postgres server (TEST_DATABASE_URL,
 // else DATABASE_URL, else the local 127.0.0.1:5432), migrated like `deno task start` does, and
 // dropped afterwards, so runs never collide.
-import postgres from "postgres";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
-import { applyMigrations } from "../../scripts/database.ts";
+import { createScratchDatabase } from "../../scripts/database.ts";
 
 export const serverUrl = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL") ||
   "postgres://postgres@127.0.0.1:5432/postgres";
@@ -21,33 +20,20 @@ export interface TestDatabase extends AsyncDisposable {
   connect(): Database;
 }
 
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
 export async function freshDatabase(): Promise<TestDatabase> {
-  const name = `salesos_test_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = withDatabase(serverUrl, name);
-  const pools: Database[] = [];
-  const connect = () => {
-    const pool = connectPostgres(url, testConfig);
-    pools.push(pool);
-    return pool;
-  };
-  const db = connect();
-  await applyMigrations(db);
+  const scratch = await createScratchDatabase(serverUrl, "salesos_test", testConfig);
+  const pools: Database[] = [scratch.db];
   return {
-    url,
-    db,
-    connect,
+    url: scratch.url,
+    db: scratch.db,
+    connect() {
+      const pool = connectPostgres(scratch.url, testConfig);
+      pools.push(pool);
+      return pool;
+    },
     async [Symbol.asyncDispose]() {
       await Promise.all(pools.map((p) => p.close()));
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await scratch.drop();
     },
   };
 }
