@@ -528,9 +528,13 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
     ownerToken.slice(0, -4) + "AAAA",
   ];
 
-  // A few keys of the api-keys tenant, so key routes reach the database with real ids.
+  // A few keys of the api-keys tenant, so key routes reach the database with real ids, and a spare
+  // key of live's tenant (another tenant to the owner token): never `live` itself, which a
+  // generated service_role request may revoke, rotate or delete (and did, failing the later steps
+  // that send it).
   const managed = await Promise.all(Array.from({ length: 8 }, () => createKey(test.db, other)));
-  const keyIds = [...managed.map((k) => k.id), live.id, /* another tenant's key */ crypto.randomUUID()];
+  const liveTenantSpare = await createKey(test.db, tenant);
+  const keyIds = [...managed.map((k) => k.id), liveTenantSpare.id, crypto.randomUUID()];
 
   const apiKey = fc.oneof(
     { weight: 10, arbitrary: fc.constant(live.key) },
