@@ -2,7 +2,7 @@
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
 import { ApiError } from "../supabase/functions/_shared/errors.ts";
-import { batchedJsonLog, errorBody, requestLog } from "../supabase/functions/_shared/http.ts";
+import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
 import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
@@ -12,11 +12,35 @@ import { applyMigrations, openDatabase } from "./database.ts";
 // which on a fresh machine asks the npm registry while serving (~7 ms of start-up saved is not worth it).
 import { docsResponse } from "./docs.ts";
 
+/**
+ * The request log of this server: JSON lines on stdout, the lines of up to `delayMs` in one write
+ * instead of a write (and a wake-up of the reader) each, worth ~7% of small-request throughput.
+ * Hosted functions console.log each line instead. `flush` before exiting; a crash loses at most
+ * `delayMs` of lines.
+ */
+function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
+  const encoder = new TextEncoder();
+  let pending = "";
+  const flush = () => {
+    let bytes = encoder.encode(pending);
+    pending = "";
+    try {
+      while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+    } catch {
+      // stdout is gone (a closed pipe): as with console.log, the lines are lost and serving goes on.
+    }
+  };
+  const log: LogSink = (line) => {
+    if (pending === "") setTimeout(flush, delayMs);
+    pending += `${JSON.stringify(line)}\n`;
+  };
+  return Object.assign(log, { flush });
+}
+
 const config = readConfig();
 const db = await openDatabase(config, { owner: true });
 if (config.migrateOnStart) await applyMigrations(db);
 
-// Locally stdout is a pipe or a terminal: the request lines go out in batches.
 const stdoutLog = batchedJsonLog();
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);

@@ -17,30 +17,6 @@ export type LogSink = (line: Record<string, unknown>) => void;
 /** One console.log per line: what Supabase's log explorer reads from hosted functions. */
 export const jsonLog: LogSink = (line) => console.log(JSON.stringify(line));
 
-/**
- * JSON lines on stdout written in batches: the lines of up to `delayMs` go out in one write, not a
- * write (and a wake-up of the reader) each, which costs the local server ~7% of its small-request
- * throughput. `flush` before exiting; a crash loses at most `delayMs` of lines.
- */
-export function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
-  const encoder = new TextEncoder();
-  let pending = "";
-  const flush = () => {
-    let bytes = encoder.encode(pending);
-    pending = "";
-    try {
-      while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
-    } catch {
-      // stdout is gone (a closed pipe): as with console.log, the lines are lost and serving goes on.
-    }
-  };
-  const log: LogSink = (line) => {
-    if (pending === "") setTimeout(flush, delayMs);
-    pending += `${JSON.stringify(line)}\n`;
-  };
-  return Object.assign(log, { flush });
-}
-
 /** The log sink configured by LOG_REQUESTS: one JSON line per request through `sink`, or none. */
 export const requestLog = (enabled: boolean, sink: LogSink = jsonLog): LogSink => enabled ? sink : () => {};
 
