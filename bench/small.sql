@@ -4,5 +4,5 @@
 \set k random(1, 4)
 select outcome from salesos.admit_request(({{key_ids}}::uuid[])[:k], '127.0.0.1'::inet, 'default' || chr(58) || 'sync', gen_random_uuid(), 0);
 select * from salesos.sync_activities({{tenant_id}}::uuid, 'live', ({{key_ids}}::uuid[])[:k], gen_random_uuid(), '127.0.0.1'::inet, 0,
-  jsonb_build_array(jsonb_build_object('ord', 0, 'activity_code', '001', 'external_id', 'pgb-' || gen_random_uuid(),
-    'collaborator_email', 'c' || :n || '@bench.test', 'data', jsonb_build_object('client', 'Acme Corp', 'duration_min', 12))));
+  jsonb_build_array(jsonb_build_array(0, '001', 'pgb-' || gen_random_uuid(), 'c' || :n || '@bench.test',
+    jsonb_build_object('client', 'Acme Corp', 'duration_min', 12), null)));

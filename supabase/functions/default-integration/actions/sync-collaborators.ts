@@ -4,6 +4,7 @@ import type { Database } from "../../_shared/database.ts";
 import { ApiError } from "../../_shared/errors.ts";
 import type { Principal } from "../auth.ts";
 import {
+  type Collaborator,
   collaboratorFieldMessages,
   collaboratorSchema,
   maxCollaboratorsPerRequest,
@@ -12,6 +13,24 @@ import {
 import type { z } from "zod";
 
 const externalIdTaken = "external_id is already used by another collaborator";
+
+/**
+ * A valid item as salesos.sync_collaborators reads it: a positional array, which Postgres parses in
+ * half the time of an object with named fields (migration 20261129000200).
+ */
+function asRow(ord: number, c: Collaborator) {
+  return [
+    ord,
+    c.external_id,
+    c.name,
+    c.email,
+    c.phone ?? null,
+    c.document ?? null,
+    c.team ?? null,
+    c.role ?? null,
+    c.metadata ?? null,
+  ];
+}
 
 function describeItem(item: unknown, reason: string): string {
   const field = (name: string) => {
@@ -37,15 +56,17 @@ export async function syncCollaborators(
   }
 
   const errors = new Map<number, string>();
-  const valid: ({ ord: number } & z.infer<typeof collaboratorSchema>)[] = [];
+  const rows: ReturnType<typeof asRow>[] = [];
   items.forEach((item, ord) => {
     const parsed = collaboratorSchema.safeParse(item);
     if (parsed.success) {
-      valid.push({ ord, ...parsed.data });
+      rows.push(asRow(ord, parsed.data));
     } else if (item === null || typeof item !== "object" || Array.isArray(item)) {
       errors.set(ord, describeItem(null, "must be a JSON object"));
     } else {
-      const fields = new Set(parsed.error.issues.map((issue) => String(issue.path[0]) as keyof typeof collaboratorFieldMessages));
+      const fields = new Set(
+        parsed.error.issues.map((issue) => String(issue.path[0]) as keyof typeof collaboratorFieldMessages),
+      );
       errors.set(ord, describeItem(item, [...fields].map((f) => collaboratorFieldMessages[f]).join("; ")));
     }
   });
@@ -60,7 +81,7 @@ export async function syncCollaborators(
       principal.ip,
       request.elapsedMs(),
       items.length,
-      valid,
+      rows,
     ],
   );
   for (const { ord } of result.conflicts) errors.set(ord, describeItem(items[ord], externalIdTaken));
