@@ -6,6 +6,8 @@
 -- (20 alternating rounds of 10 calls): 1000 activities 15.6 -> 9.1 ms, 500 collaborators
 -- 5.9-6.9 -> 2.9 ms. Objects from a caller older than this migration are refused (22023): read as
 -- arrays they would be empty rows, counted as skipped or left out instead of failing.
+-- sync_collaborators also groups and sorts the batch's emails bytewise: 27.6 -> 26.3 ms of backend
+-- CPU per 500 new collaborators, on a database whose collation is C.UTF-8.
 
 create or replace function salesos.sync_activities(
   p_tenant_id uuid,
@@ -184,7 +186,7 @@ begin
       end if;
 
       with accepted as (
-        select c.ord, c.external_id, c.name, btrim(c.email) as email, lower(btrim(c.email)) as email_key,
+        select c.ord, c.external_id, c.name, btrim(c.email) as email, lower(btrim(c.email)) collate "C" as email_key,
                c.phone, c.document, c.team, c.role, c.metadata
           from jsonb_array_elements(p_collaborators) as e (item)
          cross join lateral (
@@ -194,6 +196,8 @@ begin
          ) c
          where c.ord <> all (v_conflicts)
       ),
+      -- email_key is only grouped and sorted here, never compared with a column: in bytes ("C"),
+      -- which is cheaper than the database's collation and orders rows as consistently.
       -- Items apply in order: per email the newest item gives email, external_id and name, and each
       -- optional field comes from the newest item that gives it. Only emails that repeat in the
       -- batch need merging (window functions: one sort per field); the others go in as they are.
