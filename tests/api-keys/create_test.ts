@@ -6,8 +6,8 @@ import { parseApiKey } from "../../supabase/functions/_shared/api-key.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
-import { isoMs } from "../support/patterns.ts";
-import { apiKeysHarness, member, uuidPattern } from "./harness.ts";
+import { isoMs, uuidPattern } from "../support/patterns.ts";
+import { apiKeysHarness, member } from "./harness.ts";
 
 const keyObjectFields = [
   "created_at",

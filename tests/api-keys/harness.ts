@@ -132,14 +132,21 @@ export function jwksServer(): JwksServer {
 
 // --- people ---
 
-/** A Dashboard user with `role` in the tenant (one user per email, as in Supabase Auth). */
-export async function member(db: Database, tenantId: string, role: "owner" | "admin" | "member", email?: string) {
+/**
+ * A Dashboard user with `role` in the tenant (one user per email, as in Supabase Auth), and their
+ * access token signed by `sign` (by default with this harness's secret).
+ */
+export async function member(
+  db: Database,
+  tenantId: string,
+  role: "owner" | "admin" | "member",
+  email?: string,
+  sign: (claims: JWTPayload) => Promise<string> = hs256,
+) {
   const address = email ?? `${role}-${crypto.randomUUID().slice(0, 8)}@example.com`;
   const [{ id }] = await db.query<{ id: string }>(
     "select salesos.ensure_dashboard_member($1::uuid, $2, $3) as id",
     [tenantId, address, role],
   );
-  return { userId: id, email: address, token: await hs256(userClaims(id, { email: address })) };
+  return { userId: id, email: address, token: await sign(userClaims(id, { email: address })) };
 }
-
-export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
-import { apiKeysHarness, member, uuidPattern } from "./harness.ts";
+import { uuidPattern } from "../support/patterns.ts";
+import { apiKeysHarness, member } from "./harness.ts";
 
 Deno.test("routes", async (t) => {
   await using test = await freshDatabase();

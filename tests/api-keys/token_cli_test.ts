@@ -5,7 +5,7 @@ import { createJwtVerifier } from "../../supabase/functions/_shared/jwt.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { runTask, serverEnv, startServer } from "../support/server.ts";
-import { uuidPattern } from "./harness.ts";
+import { uuidPattern } from "../support/patterns.ts";
 
 const customSecret = "a-project-secret-for-this-test-0123456789";
 

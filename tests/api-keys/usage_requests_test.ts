@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
-import { isoMs } from "../support/patterns.ts";
-import { apiKeysHarness, member, uuidPattern } from "./harness.ts";
+import { isoMs, uuidPattern } from "../support/patterns.ts";
+import { apiKeysHarness, member } from "./harness.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const hour = 3_600_000;

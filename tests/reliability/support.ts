@@ -4,7 +4,7 @@
 // helpers that check the contract's envelope on every answer.
 import assert from "node:assert/strict";
 import type { JWTPayload } from "jose";
-import { hs256, userClaims } from "../api-keys/harness.ts";
+import { hs256, member } from "../api-keys/harness.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { errorStatus } from "../../supabase/functions/_shared/errors.ts";
 import { isoMs, uuidV4 } from "../support/patterns.ts";
@@ -130,18 +130,9 @@ export async function signToken(claims: JWTPayload, secret = developmentJwtSecre
   return token;
 }
 
-/** A Dashboard access token of this user, as `deno task start` accepts it. */
-function dashboardToken(userId: string): Promise<string> {
-  return signToken(userClaims(userId));
-}
-
-/** A Dashboard user with `role` in the tenant, and their access token. */
-export async function dashboardMember(db: Database, tenantId: string, email: string, role = "owner") {
-  const [{ userId }] = await db.query<{ userId: string }>(
-    `select salesos.ensure_dashboard_member($1::uuid, $2, $3) as "userId"`,
-    [tenantId, email, role],
-  );
-  return { userId, token: await dashboardToken(userId) };
+/** A Dashboard user with `role` in the tenant, and their token as `deno task start` accepts it. */
+export function dashboardMember(db: Database, tenantId: string, email: string, role: "owner" | "member" = "owner") {
+  return member(db, tenantId, role, email, (claims) => signToken(claims));
 }
 
 // --- HTTP ---
@@ -250,4 +241,3 @@ export async function createKey(db: Database, tenantId: string, settings: Partia
   rememberSecrets(key.key);
   return key;
 }
-
