@@ -1,11 +1,11 @@
 // Property 5 (issue 5): faults. A TCP proxy (tests/support/tcp-proxy.ts) sits between a real
 // server process and Postgres and is cut while concurrent sync batches run: first refusing (the
-// database is gone), then silent (a network that drops everything), each time restored. Every
-// answer is a 200 or a 503 with Retry-After within a bounded time; no batch is half written (each
-// batch has its own external_id prefix: a 200 batch is fully stored, any other batch all or
-// nothing); the service recovers within 5 s of the database returning, without a restart. Then
-// `kill -9` of the server process under load: nothing it acknowledged is lost, and replaying
-// what it did not acknowledge stores each activity once.
+// database is gone), then silent (a network that answers nothing until it is back), each time
+// restored. Every answer is a 200 or a 503 with Retry-After within a bounded time; no batch is
+// half written (each batch has its own external_id prefix: a 200 batch is fully stored, any other
+// batch all or nothing); the service recovers within 5 s of the database returning, without a
+// restart. Then `kill -9` of the server process under load: nothing it acknowledged is lost, and
+// replaying what it did not acknowledge stores each activity once.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
@@ -28,6 +28,7 @@ interface Outcome {
   receivedAt: number;
   processed?: number;
   retryAfter?: string | null;
+  requestId?: string | null;
   problems: string[];
 }
 
@@ -65,6 +66,7 @@ function load(baseUrl: () => string, key: string, tag: string) {
           receivedAt: Date.now(),
           processed: answer.json?.data?.processed,
           retryAfter: answer.headers.get("retry-after"),
+          requestId: answer.headers.get("x-request-id"),
           problems,
         });
       } catch {
@@ -138,6 +140,13 @@ propertyTest("5", "faults: database cut under load, kill -9", import.meta.url, a
     serverEnv(proxy.url, { DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), DB_POOL_SIZE: "4" }),
   );
 
+  /** A failed outcome with its times relative to `since` and the cause the server logged for it. */
+  function describeFailure(o: Outcome, since: number) {
+    const logged = server.output().split("\n").find((line) => o.requestId && line.includes(o.requestId));
+    const cause = logged ? (JSON.parse(logged) as { error?: unknown }).error : undefined;
+    return { status: o.status, sent_ms: o.sentAt - since, took_ms: o.receivedAt - o.sentAt, cause };
+  }
+
   await step(
     "cut the database twice under load (refused, then silent): 200 or 503, bounded, nothing half written, back within 5 s",
     async () => {
@@ -193,7 +202,11 @@ propertyTest("5", "faults: database cut under load, kill -9", import.meta.url, a
           o.sentAt >= restoredAt + recoveryBoundMs && o.status !== 200 &&
           o.receivedAt < restoredAt + recoveryBoundMs + 3000
         );
-        assert.deepEqual(lateFailures.map((o) => o.status), [], `${f.mode}: failures 5 s after the restore`);
+        assert.deepEqual(
+          lateFailures.map((o) => describeFailure(o, restoredAt)),
+          [],
+          `${f.mode}: failures 5 s after the restore`,
+        );
         f.recovery_ms = recoveryMs;
         f.answers_during_cut = tally(
           outcomes.filter((o) => o.sentAt >= (f.cutAt as number) && o.sentAt < restoredAt).map((o) => o.status),

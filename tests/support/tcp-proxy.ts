@@ -1,6 +1,9 @@
 // A TCP proxy between the service and Postgres that tests can cut: `refuse` closes every
 // connection and refuses new ones (database gone), `blackhole` keeps connections open but
-// forwards nothing (a network gone silent), `forward` forwards again.
+// forwards nothing (a network gone silent), `forward` forwards again. Like TCP over a network that
+// comes back, a blackhole holds what it was sent and delivers it in order once restored: it never
+// drops bytes from the middle of a stream (that desynchronised the driver from the server, a fault
+// no TCP connection can have).
 export type ProxyMode = "forward" | "refuse" | "blackhole";
 
 export interface TcpProxy extends AsyncDisposable {
@@ -15,6 +18,9 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
   const targetHost = target.hostname;
   const targetPort = Number(target.port || 5432);
   let mode: ProxyMode = "forward";
+  // Resolved when a blackhole ends: what waits on it moves on.
+  let blackholeEnded: Promise<void> = Promise.resolve();
+  let endBlackhole = () => {};
   const open = new Set<Deno.Conn>();
   let listener: Deno.Listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -28,14 +34,14 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
     open.clear();
   };
 
-  // Bytes read while in blackhole mode are dropped: the peers wait for answers that never come.
+  // In a blackhole the pump holds what it read and reads no more: the peers wait for answers.
   async function pump(from: Deno.Conn, to: Deno.Conn) {
     const buffer = new Uint8Array(64 * 1024);
     try {
       while (true) {
         const n = await from.read(buffer);
         if (n === null) break;
-        if (mode === "blackhole") continue;
+        while (mode === "blackhole") await blackholeEnded;
         let written = 0;
         while (written < n) written += await to.write(buffer.subarray(written, n));
       }
@@ -49,7 +55,9 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
 
   async function handle(client: Deno.Conn) {
     open.add(client);
-    if (mode === "blackhole") return; // hold it open, forward nothing
+    // A connection attempt into a blackhole is answered once it ends, if the client still waits.
+    while (mode === "blackhole") await blackholeEnded;
+    if (!open.has(client)) return; // refused meanwhile
     let server: Deno.Conn;
     try {
       server = await Deno.connect({ hostname: targetHost, port: targetPort });
@@ -86,11 +94,14 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
         listener = Deno.listen({ hostname: "127.0.0.1", port });
         acceptLoop(listener);
       }
+      if (next === "blackhole") blackholeEnded = new Promise((resolve) => (endBlackhole = resolve));
+      if (mode === "blackhole") endBlackhole();
       mode = next;
     },
     async [Symbol.asyncDispose]() {
       if (mode !== "refuse") listener.close();
       closeAll();
+      endBlackhole();
       await new Promise((r) => setTimeout(r, 10));
     },
   };
