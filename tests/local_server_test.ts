@@ -1,7 +1,9 @@
 // The README's commands as a new user runs them: `deno task keys` and `deno task start`, on the
 // embedded PGlite default and on Postgres, with the contract's section 5 examples as written.
 import assert from "node:assert/strict";
-import { freshDatabase } from "./support/database.ts";
+import postgres from "postgres";
+import { checksum } from "../supabase/functions/_shared/api-key.ts";
+import { freshDatabase, serverUrl } from "./support/database.ts";
 import { runTask, serverEnv, startServer } from "./support/server.ts";
 
 async function curl(baseUrl: string, key: string | null, body: unknown, token?: string) {
@@ -126,6 +128,48 @@ Deno.test("deno task start serves on after the reader of its stdout went away", 
   let errors = "";
   for (let chunk = await stderr.read(); !chunk.done; chunk = await stderr.read()) errors += chunk.value;
   assert.doesNotMatch(errors, /error/i);
+});
+
+Deno.test("deno task start on a new database listens at once; its statements wait for the migrations", async () => {
+  const name = `salesos_test_empty_${crypto.randomUUID().slice(0, 8)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  // Holds the first migration back: its `create schema salesos` waits for this transaction.
+  const blocker = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const blocking = await blocker.reserve();
+  try {
+    await blocking.unsafe("begin; create schema salesos");
+    await using server = await startServer(serverEnv(url.toString()));
+    const unknownKey = `sk_live_zzzzzzzz${"a".repeat(18)}`;
+    let answered = false;
+    const pending = curl(server.baseUrl, unknownKey + checksum(unknownKey), maria).finally(() => (answered = true));
+    const noKey = await curl(server.baseUrl, null, maria);
+    assert.equal(noKey.status, 401, "what needs no database is answered while the migrations wait");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(answered, false, "the key's lookup waits for the migrations");
+    await blocking.unsafe("rollback");
+    // Once salesos.api_keys exists, the lookup runs: an unknown key is 401, not a 500.
+    const res = await pending;
+    assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
+  } finally {
+    blocking.release();
+    await blocker.end();
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+});
+
+Deno.test("deno task start exits with a message when the migrations cannot be applied", async () => {
+  const url = new URL(serverUrl);
+  url.pathname = "/salesos_test_no_such_database";
+  await using server = await startServer(serverEnv(url.toString()));
+  const timer = setTimeout(() => server.stop(), 30_000); // SIGTERM would exit with 0 and fail below
+  const status = await server.exited;
+  clearTimeout(timer);
+  assert.equal(status.code, 1);
+  assert.match(server.output(), /"message":"migrations could not be applied"/);
 });
 
 function freePort(): number {
