@@ -29,7 +29,9 @@ function freePort(): number {
 async function run(command: string, args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(command, { args, env, cwd: root, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) throw new Error(`${command} ${args.join(" ")} failed:\n${text}\n${new TextDecoder().decode(out.stderr)}`);
+  if (!out.success) {
+    throw new Error(`${command} ${args.join(" ")} failed:\n${text}\n${new TextDecoder().decode(out.stderr)}`);
+  }
   return text;
 }
 
@@ -100,7 +102,9 @@ function spawnService(env: Record<string, string>, logRequests: boolean) {
       const match = /at (http:\/\/127\.0\.0\.1:\d+)\/functions.*"pid":(\d+)/.exec(text);
       if (match) {
         // Keep draining its log lines so the pipe never fills.
-        (async () => { while (!(await lines.read()).done); })().catch(() => {});
+        (async () => {
+          while (!(await lines.read()).done);
+        })().catch(() => {});
         return { baseUrl: match[1], pid: Number(match[2]) };
       }
     }
@@ -152,10 +156,12 @@ interface WrkResult {
 
 async function wrk(script: string, connections: number, url: string, env: Record<string, string>, duration = seconds) {
   const threads = Math.min(2, connections);
-  const out = await run("wrk", [
-    `-t${threads}`, `-c${connections}`, `-d${duration}s`, "--timeout", "10s", "-s", `${benchDir}${script}`,
-    `${url}/functions/v1/default-integration`,
-  ], env);
+  const options = [`-t${threads}`, `-c${connections}`, `-d${duration}s`, "--timeout", "10s"];
+  const out = await run(
+    "wrk",
+    [...options, "-s", `${benchDir}${script}`, `${url}/functions/v1/default-integration`],
+    env,
+  );
   const result = JSON.parse(out.trim().split("\n").at(-1)!) as WrkResult;
   return { ...result, perSecond: result.requests / (result.duration_us / 1e6) };
 }
@@ -263,7 +269,9 @@ async function main() {
       small.baseline.push(baseline.tps);
       small.baselineP50.push(baseline.p50Ms);
       small.baselineP99.push(baseline.p99Ms);
-      console.error(`small run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(small.baseline.at(-1)!)} tps`);
+      console.error(
+        `small run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(small.baseline.at(-1)!)} tps`,
+      );
     }
     const smallRss = service.peakRssMb();
     const comparesAfterSmall = await bcryptCompares(service);
@@ -287,17 +295,34 @@ async function main() {
 
     service.resetPeak();
     const bulkEnv = { BENCH_KEYS: setup.bulkKey.key };
-    const bulk = { activities: [] as number[], activitiesBase: [] as number[], collaborators: [] as number[], collaboratorsBase: [] as number[], non2xx: 0 };
+    const bulk = {
+      activities: [] as number[],
+      activitiesBase: [] as number[],
+      collaborators: [] as number[],
+      collaboratorsBase: [] as number[],
+      non2xx: 0,
+    };
     for (let i = 0; i < runs; i++) {
-      const a = await wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: "sync_activities", BENCH_ID_PREFIX: `bulk${i}` });
+      const a = await wrk("bulk.lua", 4, service.baseUrl, {
+        ...bulkEnv,
+        BENCH_ACTION: "sync_activities",
+        BENCH_ID_PREFIX: `bulk${i}`,
+      });
       bulk.activities.push(a.perSecond * 1000);
       bulk.activitiesBase.push((await pgbench("bulk_activities.sql", 4, setup.url, tenantVars)).tps * 1000);
-      const c = await wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: "sync_collaborators", BENCH_ID_PREFIX: `bulk${i}` });
+      const c = await wrk("bulk.lua", 4, service.baseUrl, {
+        ...bulkEnv,
+        BENCH_ACTION: "sync_collaborators",
+        BENCH_ID_PREFIX: `bulk${i}`,
+      });
       bulk.collaborators.push(c.perSecond * 500);
       bulk.collaboratorsBase.push((await pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars)).tps * 500);
       bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
-      console.error(`bulk run ${i + 1}: ${round(bulk.activities.at(-1)!)} activities/s (baseline ${round(bulk.activitiesBase.at(-1)!)}), ` +
-        `${round(bulk.collaborators.at(-1)!)} collaborators/s (baseline ${round(bulk.collaboratorsBase.at(-1)!)})`);
+      const last = (figures: number[]) => round(figures.at(-1)!);
+      console.error(
+        `bulk run ${i + 1}: ${last(bulk.activities)} activities/s (baseline ${last(bulk.activitiesBase)}), ` +
+          `${last(bulk.collaborators)} collaborators/s (baseline ${last(bulk.collaboratorsBase)})`,
+      );
     }
     const bulkRss = service.peakRssMb();
     await service.stop();
@@ -355,7 +380,7 @@ async function pgliteFigures() {
   const service = await startService(env);
   try {
     const created = JSON.parse(
-      await run("deno", ["task", "--quiet", "keys", "create", "--tenant", "bench", "--name", "pglite", "--rate-limit", "100000"], env),
+      await run("deno", "task --quiet keys create --tenant bench --name pglite --rate-limit 100000".split(" "), env),
     );
     const post = (body: unknown) =>
       fetch(`${service.baseUrl}/functions/v1/default-integration`, {
@@ -366,12 +391,21 @@ async function pgliteFigures() {
     for (let start = 0; start < 1000; start += 500) {
       await post({
         action: "sync_collaborators",
-        collaborators: Array.from({ length: 500 }, (_, i) => ({ external_id: `c${start + i}`, name: "Seller", email: `c${start + i}@bench.test` })),
+        collaborators: Array.from(
+          { length: 500 },
+          (_, i) => ({ external_id: `c${start + i}`, name: "Seller", email: `c${start + i}@bench.test` }),
+        ),
       });
     }
     const duration = Math.max(3, Math.round(seconds / 2));
     const small = await wrk("small.lua", 32, service.baseUrl, { BENCH_KEYS: created.key }, duration);
-    const bulk = await wrk("bulk.lua", 4, service.baseUrl, { BENCH_KEYS: created.key, BENCH_ACTION: "sync_activities" }, duration);
+    const bulk = await wrk(
+      "bulk.lua",
+      4,
+      service.baseUrl,
+      { BENCH_KEYS: created.key, BENCH_ACTION: "sync_activities" },
+      duration,
+    );
     return {
       small_rps: round(small.perSecond),
       small_p99_ms: round(small.p99_us / 1000, 2),
@@ -387,15 +421,60 @@ async function pgliteFigures() {
 // deno-lint-ignore no-explicit-any
 function report(r: any) {
   const rows: [string, string, string, string][] = [
-    ["small: requests/s (32 conn, 1 activity)", `${r.small.service_rps}`, `${r.small.baseline_tps} (pgbench)`, `ratio ${r.small.ratio} (target ≥ 0.6)`],
-    ["small: latency p50 / p99", `${r.small.p50_ms} / ${r.small.p99_ms} ms`, `${r.small.baseline_p50_ms} / ${r.small.baseline_p99_ms} ms (pgbench)`, "p99 target ≤ 25 ms"],
-    ["bulk: activities/s (4 conn, 1000/request)", `${r.bulk.activities_per_s}`, `${r.bulk.activities_baseline_per_s} (pgbench)`, `ratio ${r.bulk.activities_ratio} (target ≥ 0.6)`],
-    ["bulk: collaborators/s (4 conn, 500/request)", `${r.bulk.collaborators_per_s}`, `${r.bulk.collaborators_baseline_per_s} (pgbench)`, `ratio ${r.bulk.collaborators_ratio} (target ≥ 0.6)`],
-    ["cold start: first answer / first authenticated 200", `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`, "", "targets ≤ 300 / ≤ 400 ms"],
-    ["peak RSS: small / bulk", `${r.memory.peak_rss_small_mb} / ${r.memory.peak_rss_bulk_mb} MB`, "", "target ≤ 150 MB"],
-    ["bcrypt compares during small", `${r.bcrypt.compares_during_small}`, `${r.bcrypt.distinct_keys} distinct keys`, "target: equal"],
-    ["flood: legit requests/s kept", `${r.flood.legit_rps_with_flood} of ${r.flood.legit_rps_alone}`, `flood ${r.flood.flood_rps} req/s`, `fraction ${r.flood.fraction_kept} (target ≥ 0.5)`],
-    ["flood: bcrypt compares", `${r.flood.bcrypt_compares_during_flood}`, "", "wrong secrets throttled per source and key"],
+    [
+      "small: requests/s (32 conn, 1 activity)",
+      `${r.small.service_rps}`,
+      `${r.small.baseline_tps} (pgbench)`,
+      `ratio ${r.small.ratio} (target ≥ 0.6)`,
+    ],
+    [
+      "small: latency p50 / p99",
+      `${r.small.p50_ms} / ${r.small.p99_ms} ms`,
+      `${r.small.baseline_p50_ms} / ${r.small.baseline_p99_ms} ms (pgbench)`,
+      "p99 target ≤ 25 ms",
+    ],
+    [
+      "bulk: activities/s (4 conn, 1000/request)",
+      `${r.bulk.activities_per_s}`,
+      `${r.bulk.activities_baseline_per_s} (pgbench)`,
+      `ratio ${r.bulk.activities_ratio} (target ≥ 0.6)`,
+    ],
+    [
+      "bulk: collaborators/s (4 conn, 500/request)",
+      `${r.bulk.collaborators_per_s}`,
+      `${r.bulk.collaborators_baseline_per_s} (pgbench)`,
+      `ratio ${r.bulk.collaborators_ratio} (target ≥ 0.6)`,
+    ],
+    [
+      "cold start: first answer / first authenticated 200",
+      `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`,
+      "",
+      "targets ≤ 300 / ≤ 400 ms",
+    ],
+    [
+      "peak RSS: small / bulk",
+      `${r.memory.peak_rss_small_mb} / ${r.memory.peak_rss_bulk_mb} MB`,
+      "",
+      "target ≤ 150 MB",
+    ],
+    [
+      "bcrypt compares during small",
+      `${r.bcrypt.compares_during_small}`,
+      `${r.bcrypt.distinct_keys} distinct keys`,
+      "target: equal",
+    ],
+    [
+      "flood: legit requests/s kept",
+      `${r.flood.legit_rps_with_flood} of ${r.flood.legit_rps_alone}`,
+      `flood ${r.flood.flood_rps} req/s`,
+      `fraction ${r.flood.fraction_kept} (target ≥ 0.5)`,
+    ],
+    [
+      "flood: bcrypt compares",
+      `${r.flood.bcrypt_compares_during_flood}`,
+      "",
+      "wrong secrets throttled per source and key",
+    ],
     ["PGlite: small requests/s, p99", `${r.pglite.small_rps}, ${r.pglite.small_p99_ms} ms`, "", "information"],
     ["PGlite: bulk activities/s", `${r.pglite.bulk_activities_per_s}`, "", "information"],
   ];

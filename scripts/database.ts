@@ -60,7 +60,9 @@ async function migrationFiles(): Promise<{ version: string; name: string; file: 
   const files = [];
   for await (const entry of Deno.readDir(migrationsDir)) {
     const match = /^(\d{14})_(.+)\.sql$/.exec(entry.name);
-    if (entry.isFile && match) files.push({ version: match[1], name: match[2], file: new URL(entry.name, migrationsDir) });
+    if (entry.isFile && match) {
+      files.push({ version: match[1], name: match[2], file: new URL(entry.name, migrationsDir) });
+    }
   }
   // Versions are equal-length digit strings; localeCompare would load ICU's collator (~15 ms).
   return files.sort((a, b) => (a.version < b.version ? -1 : 1));
@@ -92,8 +94,9 @@ export async function applyMigrations(db: Database): Promise<string[]> {
     const sql = await Deno.readTextFile(migration.file);
     try {
       // One simple-protocol script is one implicit transaction: a failure leaves nothing behind.
-      await db.exec(`${sql}
-        ;insert into supabase_migrations.schema_migrations (version, name) values (${quote(migration.version)}, ${quote(migration.name)});`);
+      const record = `insert into supabase_migrations.schema_migrations (version, name)
+        values (${quote(migration.version)}, ${quote(migration.name)})`;
+      await db.exec(`${sql}\n;${record};`);
       appliedNow.push(migration.version);
     } catch (error) {
       // Another process starting on the same database may have applied it first.

@@ -105,7 +105,8 @@ function summary(id: string, f: Figures): string {
           `5xx: ${n(f.server_errors_5xx)}, hangs: ${n(f.hangs)}, envelope or status violations: ${
             n(f.envelope_or_status_violations)
           }; ` +
-          `slowest answer ${n(f.slowest_answer_ms)} ms (the 1-byte-a-second body, answered at the 30 s body deadline); ` +
+          `slowest answer ${n(f.slowest_answer_ms)} ms ` +
+          `(the 1-byte-a-second body, answered at the 30 s body deadline); ` +
           `broken chunked framing closed by Deno's HTTP layer without an answer: ${
             n(f.broken_framing_closed_without_answer)
           } (accepted: no hang, no other answer)`;

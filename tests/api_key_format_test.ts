@@ -36,7 +36,8 @@ Deno.test("any single changed character is caught by the checksum", () => {
 
 Deno.test("wrong lengths, cases and characters are rejected", () => {
   const { key } = generateApiKey("test");
-  for (const bad of [key.slice(0, -1), key + "0", key.toUpperCase(), key.replace("sk_test_", "sk_live_"), key.replace(/.$/, "-"), ""]) {
+  const malformed = [key.slice(0, -1), key + "0", key.toUpperCase(), key.replace("sk_test_", "sk_live_"), ""];
+  for (const bad of [...malformed, key.replace(/.$/, "-")]) {
     assert.equal(parseApiKey(bad), null, bad);
   }
 });
@@ -59,7 +60,8 @@ Deno.test("allowlist entries: addresses and CIDR blocks without host bits", () =
   for (const good of ["192.0.2.1", "10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "::1", "::/0", "2001:db8::1/128"]) {
     assert.deepEqual(checkAllowlistEntry(good), { ok: true }, good);
   }
-  for (const bad of ["10.0.0.1/8", "10.0.0.0/33", "2001:db8::1/32", "2001:db8::/129", "10.0.0.0/", "host", "1.2.3.4/8/9"]) {
+  const invalid = ["10.0.0.1/8", "10.0.0.0/33", "2001:db8::1/32", "2001:db8::/129", "10.0.0.0/", "host", "1.2.3.4/8/9"];
+  for (const bad of invalid) {
     assert.equal(checkAllowlistEntry(bad).ok, false, bad);
   }
 });

@@ -35,7 +35,15 @@ const call = {
 
 /** Runs the examples; returns the plaintext keys it created. */
 async function contractExamples(baseUrl: string, env: Record<string, string>): Promise<string[]> {
-  const created = await runTask("keys", ["create", "--tenant", "acme", "--name", "CRM sync", "--scopes", "default:sync"], env);
+  const created = await runTask("keys", [
+    "create",
+    "--tenant",
+    "acme",
+    "--name",
+    "CRM sync",
+    "--scopes",
+    "default:sync",
+  ], env);
   assert.equal(created.code, 0, created.stderr);
   const key = JSON.parse(created.stdout);
   assert.match(key.key, /^sk_live_[a-z0-9]{32}$/);
@@ -62,13 +70,20 @@ async function contractExamples(baseUrl: string, env: Record<string, string>): P
     "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx",
   );
   res = await curl(baseUrl, null, maria, "mytoken123456789");
-  assert.deepEqual([res.status, res.json.error.message], [401, "Invalid API key prefix. Expected sk_live_ or sk_test_"]);
+  assert.deepEqual([res.status, res.json.error.message], [
+    401,
+    "Invalid API key prefix. Expected sk_live_ or sk_test_",
+  ]);
 
-  const readOnly = JSON.parse((await runTask("keys", ["create", "--tenant", "acme", "--name", "reader", "--scopes", "leads:read"], env)).stdout);
+  const readOnly = JSON.parse(
+    (await runTask("keys", ["create", "--tenant", "acme", "--name", "reader", "--scopes", "leads:read"], env)).stdout,
+  );
   res = await curl(baseUrl, readOnly.key, maria);
   assert.deepEqual([res.status, res.json.error.message], [403, "API key missing required scopes: default:sync"]);
 
-  const tiny = JSON.parse((await runTask("keys", ["create", "--tenant", "acme", "--name", "tiny", "--rate-limit", "1"], env)).stdout);
+  const tiny = JSON.parse(
+    (await runTask("keys", ["create", "--tenant", "acme", "--name", "tiny", "--rate-limit", "1"], env)).stdout,
+  );
   assert.equal((await curl(baseUrl, tiny.key, maria)).status, 200);
   res = await curl(baseUrl, tiny.key, maria);
   assert.equal(res.status, 429);
@@ -217,7 +232,14 @@ Deno.test("deno task start with no database configured runs on embedded PGlite",
 Deno.test("keys create rejects invalid settings with a message and exit code 2", async () => {
   await using test = await freshDatabase();
   const env = serverEnv(test.url);
-  for (const args of [["--rate-limit", "0"], ["--scopes", "admin:all"], ["--ip", "10.0.0.1/8"], ["--env", "prod"], ["--expires", "2000-01-01T00:00:00Z"]]) {
+  const invalidSettings = [
+    ["--rate-limit", "0"],
+    ["--scopes", "admin:all"],
+    ["--ip", "10.0.0.1/8"],
+    ["--env", "prod"],
+    ["--expires", "2000-01-01T00:00:00Z"],
+  ];
+  for (const args of invalidSettings) {
     const result = await runTask("keys", ["create", "--tenant", "acme", "--name", "bad", ...args], env);
     assert.equal(result.code, 2, args.join(" "));
     assert.notEqual(result.stderr.trim(), "");

@@ -44,4 +44,3 @@ export async function endWindowIn(service: Service, keyId: string, seconds: numb
     [keyId, seconds],
   );
 }
-

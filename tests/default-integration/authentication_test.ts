@@ -37,7 +37,10 @@ Deno.test("authentication", async (t) => {
   await t.step("a non-Bearer scheme or an empty token is the same 401", async () => {
     for (const authorization of ["Basic abc", "Bearer", "Bearer ", "sk_live_abc", "Bearer a b"]) {
       const res = await api.call({ body: empty, headers: { authorization } });
-      assert.deepEqual([res.status, res.json.error.message], [401, "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx"], authorization);
+      assert.deepEqual([res.status, res.json.error.message], [
+        401,
+        "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx",
+      ], authorization);
     }
   });
 
@@ -55,7 +58,8 @@ Deno.test("authentication", async (t) => {
     const real = await createKey(test.db, tenant);
     const body = real.key.slice(0, -6);
     const wrongSum = body + (checksum(body) === "000000" ? "000001" : "000000");
-    for (const token of ["sk_live_short", `${real.key}x`, real.key.toUpperCase().replace("SK_LIVE_", "sk_live_"), wrongSum]) {
+    const upperCased = real.key.toUpperCase().replace("SK_LIVE_", "sk_live_");
+    for (const token of ["sk_live_short", `${real.key}x`, upperCased, wrongSum]) {
       const res = await isolated.post(token, empty);
       assert.deepEqual([res.status, res.json.error.message], [401, invalidKey], token);
     }
@@ -85,32 +89,38 @@ Deno.test("authentication", async (t) => {
       const forged = real.key.slice(0, 16) + crypto.randomUUID().replaceAll("-", "").slice(0, 18);
       answers.push(await fresh.post(forged + checksum(forged), empty, { ip: "198.51.100.20" }));
     }
-    assert.deepEqual(new Set(answers.map((a) => `${a.status} ${a.json.error.message}`)), new Set([`401 ${invalidKey}`]));
+    assert.deepEqual(
+      new Set(answers.map((a) => `${a.status} ${a.json.error.message}`)),
+      new Set([`401 ${invalidKey}`]),
+    );
     assert.equal(fresh.keys.bcryptCompares, 10);
     // Another source is not throttled by it, and the real key still works from the throttled one.
     assert.equal((await fresh.post(real.key, empty, { ip: "198.51.100.21" })).status, 200);
     assert.equal((await fresh.post(real.key, empty, { ip: "198.51.100.20" })).status, 200);
   });
 
-  await t.step("a source that keeps failing gets no database work for unproven keys; proven keys still pass", async () => {
-    const { db, counter } = counting(test.db);
-    const fresh = integrationHarness(db);
-    const proven = await createKey(test.db, tenant);
-    assert.equal((await fresh.post(proven.key, empty, { ip: "198.51.100.30" })).status, 200);
-    for (let i = 0; i < 100; i++) {
-      const unknown = `sk_live_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
-      await fresh.post(unknown + checksum(unknown), empty, { ip: "198.51.100.30" });
-    }
-    const queriesBefore = counter.queries;
-    const unknown = `sk_live_${"q".repeat(26)}`;
-    const refused = await fresh.post(unknown + checksum(unknown), empty, { ip: "198.51.100.30" });
-    assert.deepEqual([refused.status, refused.json.error.message], [401, invalidKey]);
-    assert.equal(counter.queries, queriesBefore);
-    const newKey = await createKey(test.db, tenant);
-    assert.equal((await fresh.post(newKey.key, empty, { ip: "198.51.100.30" })).status, 401);
-    assert.equal((await fresh.post(newKey.key, empty, { ip: "198.51.100.31" })).status, 200);
-    assert.equal((await fresh.post(proven.key, empty, { ip: "198.51.100.30" })).status, 200);
-  });
+  await t.step(
+    "a source that keeps failing gets no database work for unproven keys; proven keys still pass",
+    async () => {
+      const { db, counter } = counting(test.db);
+      const fresh = integrationHarness(db);
+      const proven = await createKey(test.db, tenant);
+      assert.equal((await fresh.post(proven.key, empty, { ip: "198.51.100.30" })).status, 200);
+      for (let i = 0; i < 100; i++) {
+        const unknown = `sk_live_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
+        await fresh.post(unknown + checksum(unknown), empty, { ip: "198.51.100.30" });
+      }
+      const queriesBefore = counter.queries;
+      const unknown = `sk_live_${"q".repeat(26)}`;
+      const refused = await fresh.post(unknown + checksum(unknown), empty, { ip: "198.51.100.30" });
+      assert.deepEqual([refused.status, refused.json.error.message], [401, invalidKey]);
+      assert.equal(counter.queries, queriesBefore);
+      const newKey = await createKey(test.db, tenant);
+      assert.equal((await fresh.post(newKey.key, empty, { ip: "198.51.100.30" })).status, 401);
+      assert.equal((await fresh.post(newKey.key, empty, { ip: "198.51.100.31" })).status, 200);
+      assert.equal((await fresh.post(proven.key, empty, { ip: "198.51.100.30" })).status, 200);
+    },
+  );
 
   await t.step("a valid key is admitted; a second request needs no new bcrypt compare", async () => {
     const fresh = integrationHarness(test.db);
@@ -230,7 +240,9 @@ Deno.test("IP allowlist and scopes", async (t) => {
     assert.deepEqual((await api.post(real.key, empty, { ip: "203.0.113.1" })).status, 200);
     await test.db.query("update salesos.api_keys set ip_allowlist = '{198.51.100.0/24}' where id = $1", [real.id]);
     assert.deepEqual((await api.post(real.key, empty, { ip: "203.0.113.1" })).status, 403);
-    await test.db.query("update salesos.api_keys set ip_allowlist = null, scopes = '{leads:write}' where id = $1", [real.id]);
+    await test.db.query("update salesos.api_keys set ip_allowlist = null, scopes = '{leads:write}' where id = $1", [
+      real.id,
+    ]);
     assert.deepEqual((await api.post(real.key, empty, { ip: "203.0.113.1" })).status, 403);
   });
 });

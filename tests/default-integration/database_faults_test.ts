@@ -78,15 +78,18 @@ Deno.test("database faults", async (t) => {
     assert.equal(Number(rows[0].n), 1);
   });
 
-  await t.step("a broken socket is unavailable even when its code looks like a SQLSTATE; a SQL error is not", async () => {
-    // What node:net gives postgres.js when Postgres closed the connection under a write (seen as a
-    // 500 in the reliability suite's database cut before this was classified by severity).
-    const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE", errno: -32, syscall: "write" });
-    assert.ok(classifyDatabaseError(epipe) instanceof DatabaseUnavailableError);
-    const sqlError = await db.query("select 1 / 0").catch((error) => error);
-    assert.equal(sqlError.code, "22012");
-    assert.ok(!(sqlError instanceof DatabaseUnavailableError));
-  });
+  await t.step(
+    "a broken socket is unavailable even when its code looks like a SQLSTATE; a SQL error is not",
+    async () => {
+      // What node:net gives postgres.js when Postgres closed the connection under a write (seen as a
+      // 500 in the reliability suite's database cut before this was classified by severity).
+      const epipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE", errno: -32, syscall: "write" });
+      assert.ok(classifyDatabaseError(epipe) instanceof DatabaseUnavailableError);
+      const sqlError = await db.query("select 1 / 0").catch((error) => error);
+      assert.equal(sqlError.code, "22012");
+      assert.ok(!(sqlError instanceof DatabaseUnavailableError));
+    },
+  );
 
   await db.close();
 });

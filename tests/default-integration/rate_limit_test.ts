@@ -112,7 +112,9 @@ Deno.test("rate limit", async (t) => {
     const statuses = answers.map((a) => a.status);
     assert.equal(statuses.filter((s) => s === 200).length, 100);
     assert.equal(statuses.filter((s) => s === 429).length, 140);
-    const remaining = answers.filter((a) => a.status === 200).map((a) => Number(a.headers.get("x-ratelimit-remaining")));
+    const remaining = answers.filter((a) => a.status === 200).map((a) =>
+      Number(a.headers.get("x-ratelimit-remaining"))
+    );
     assert.deepEqual(remaining.sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
     const [row] = await test.db.query<{ request_count: string }>(
       "select request_count from salesos.api_keys where id = $1",

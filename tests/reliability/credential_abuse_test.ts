@@ -126,18 +126,21 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
     assert.equal(verifier.bcryptCompares, maxFailures + 1);
   });
 
-  await step("a source over its failure budget is held back for the source window only (sourceFailureWindowMs)", async () => {
-    const { createKeyVerifier } = await import("../../supabase/functions/_shared/key-verifier.ts");
-    const verifier = createKeyVerifier(test.db, { sourceFailureWindowMs: 300 });
-    const source = "203.0.113.250";
-    for (let i = 0; i < 100; i++) {
-      const unknown = `sk_live_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
-      await verifier.verify(unknown + checksum(unknown), unknown.slice(0, 16), source);
-    }
-    assert.equal(await verifier.verify(key.key, key.keyPrefix, source), null, "a key not yet proven is held back");
-    await sleep(350);
-    assert.equal(await verifier.verify(key.key, key.keyPrefix, source), key.id, "and works once the window is over");
-  });
+  await step(
+    "a source over its failure budget is held back for the source window only (sourceFailureWindowMs)",
+    async () => {
+      const { createKeyVerifier } = await import("../../supabase/functions/_shared/key-verifier.ts");
+      const verifier = createKeyVerifier(test.db, { sourceFailureWindowMs: 300 });
+      const source = "203.0.113.250";
+      for (let i = 0; i < 100; i++) {
+        const unknown = `sk_live_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
+        await verifier.verify(unknown + checksum(unknown), unknown.slice(0, 16), source);
+      }
+      assert.equal(await verifier.verify(key.key, key.keyPrefix, source), null, "a key not yet proven is held back");
+      await sleep(350);
+      assert.equal(await verifier.verify(key.key, key.keyPrefix, source), key.id, "and works once the window is over");
+    },
+  );
 
   await step(
     "every refusal is the same answer: unknown id, wrong secret, throttled (key, source), remembered, revoked, expired, bad checksum",

@@ -5,14 +5,7 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import {
-  assertEnvelope,
-  createKey,
-  type HttpAnswer,
-  postJson,
-  propertyTest,
-  tally,
-} from "./support.ts";
+import { assertEnvelope, createKey, type HttpAnswer, postJson, propertyTest, tally } from "./support.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const clients = 64;

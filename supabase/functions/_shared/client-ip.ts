@@ -26,7 +26,11 @@ export function normalizeIp(value: string | undefined | null): string | null {
   return null;
 }
 
-export function clientIp(socketPeer: string | undefined, forwardedFor: string | null, trustedHops: number): string | null {
+export function clientIp(
+  socketPeer: string | undefined,
+  forwardedFor: string | null,
+  trustedHops: number,
+): string | null {
   const peer = normalizeIp(socketPeer);
   if (trustedHops === 0 || !forwardedFor) return peer;
   const hops = forwardedFor.split(",").map((entry) => entry.trim()).filter(Boolean);

@@ -33,7 +33,12 @@ function meta(requestId: string, extra?: Record<string, unknown>) {
   return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
 }
 
-export function success(c: Context<AppEnv>, data: unknown, status: 200 | 201 = 200, extraMeta?: Record<string, unknown>) {
+export function success(
+  c: Context<AppEnv>,
+  data: unknown,
+  status: 200 | 201 = 200,
+  extraMeta?: Record<string, unknown>,
+) {
   return c.json({ data, meta: meta(c.get("requestId"), extraMeta) }, status);
 }
 
