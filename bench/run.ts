@@ -17,6 +17,11 @@ const median = (values: number[]) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
+/**
+ * The median of each run's service/baseline, the two measured back to back: the speed of this shared
+ * machine drifts between runs (seen: ±25% within minutes), and a pair shares its moment's speed.
+ */
+const pairedRatio = (service: number[], baseline: number[]) => median(service.map((s, i) => s / baseline[i]));
 const round = (value: number, digits = 0) => Number(value.toFixed(digits));
 
 function freePort(): number {
@@ -172,6 +177,15 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 };
 
+/**
+ * Flushes what earlier runs wrote (CHECKPOINT) before a measured run, so that a run does not pay for
+ * a checkpoint its predecessor's writes made due (once seen without: a pgbench p99 of 424 ms
+ * right after the service's run).
+ */
+async function checkpoint(url: string) {
+  await run("psql", ["-X", "-q", "-c", "checkpoint", url]);
+}
+
 /** Runs a bench/*.sql script whose {{name}} placeholders are replaced by SQL literals; its
  *  per-transaction log gives the baseline's own latency percentiles. */
 async function pgbench(script: string, clients: number, url: string, vars: Record<string, string>) {
@@ -201,25 +215,34 @@ async function pgbench(script: string, clients: number, url: string, vars: Recor
 
 // ---------------------------------------------------------------------------------------------
 
+/** Milliseconds from `started` until `url` answers a POST at all. */
+async function firstAnswer(url: string, started: number): Promise<number> {
+  while (true) {
+    try {
+      const res = await fetch(url, { method: "POST" });
+      await res.body?.cancel();
+      return performance.now() - started;
+    } catch {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+}
+
+/**
+ * Five cold starts of `deno task start`, each followed by one of an empty Deno server (the floor
+ * this machine puts under any Deno service, measured at the same moment).
+ */
 async function coldStart(setup: Setup, env: Record<string, string>) {
   const toFirstAnswer: number[] = [];
   const toFirstAuthorized: number[] = [];
+  const emptyServer: number[] = [];
   const body = JSON.stringify({ action: "sync_activities", activities: [] });
   for (let i = 0; i < 5; i++) {
     const port = freePort();
     const url = `http://127.0.0.1:${port}/functions/v1/default-integration`;
     const started = performance.now();
     const { child } = spawnService({ ...env, PORT: String(port) }, false);
-    let first = 0;
-    while (!first) {
-      try {
-        const res = await fetch(url, { method: "POST" });
-        await res.body?.cancel();
-        first = performance.now() - started;
-      } catch {
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    }
+    toFirstAnswer.push(await firstAnswer(url, started));
     const res = await fetch(url, {
       method: "POST",
       headers: { authorization: `Bearer ${setup.smallKeys[0].key}`, "content-type": "application/json" },
@@ -227,12 +250,25 @@ async function coldStart(setup: Setup, env: Record<string, string>) {
     });
     await res.body?.cancel();
     if (res.status !== 200) throw new Error(`cold start: authenticated request answered ${res.status}`);
-    toFirstAnswer.push(first);
     toFirstAuthorized.push(performance.now() - started);
     child.kill("SIGTERM");
     await child.status;
+
+    const emptyPort = freePort();
+    const emptyStarted = performance.now();
+    const empty = new Deno.Command("deno", {
+      args: ["run", "--allow-net", `${benchDir}empty_server.ts`, String(emptyPort)],
+      stdout: "null",
+    }).spawn();
+    emptyServer.push(await firstAnswer(`http://127.0.0.1:${emptyPort}/`, emptyStarted));
+    empty.kill("SIGTERM");
+    await empty.status;
   }
-  return { firstAnswerMs: round(median(toFirstAnswer)), firstAuthorizedMs: round(median(toFirstAuthorized)) };
+  return {
+    firstAnswerMs: round(median(toFirstAnswer)),
+    firstAuthorizedMs: round(median(toFirstAuthorized)),
+    emptyServerMs: round(median(emptyServer)),
+  };
 }
 
 async function main() {
@@ -260,11 +296,13 @@ async function main() {
     // hot path and opens the pool's connections.
     await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "warmup" }, 2);
     for (let i = 0; i < runs; i++) {
+      await checkpoint(setup.url);
       const s = await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: `small${i}` });
       small.service.push(s.perSecond);
       small.p50.push(s.p50_us / 1000);
       small.p99.push(s.p99_us / 1000);
       small.non2xx += s.non_2xx + s.socket_errors;
+      await checkpoint(setup.url);
       const baseline = await pgbench("small.sql", 32, setup.url, smallVars);
       small.baseline.push(baseline.tps);
       small.baselineP50.push(baseline.p50Ms);
@@ -286,6 +324,7 @@ async function main() {
     await warm.body?.cancel();
 
     // Invalid-key flood beside the small load: 8 connections of well-formed wrong keys.
+    await checkpoint(setup.url);
     const floodRun = await Promise.all([
       wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "flooded" }),
       wrk("flood.lua", 8, service.baseUrl, { BENCH_REAL_PREFIX: setup.floodTarget.keyPrefix }),
@@ -303,19 +342,23 @@ async function main() {
       non2xx: 0,
     };
     for (let i = 0; i < runs; i++) {
+      await checkpoint(setup.url);
       const a = await wrk("bulk.lua", 4, service.baseUrl, {
         ...bulkEnv,
         BENCH_ACTION: "sync_activities",
         BENCH_ID_PREFIX: `bulk${i}`,
       });
       bulk.activities.push(a.perSecond * 1000);
+      await checkpoint(setup.url);
       bulk.activitiesBase.push((await pgbench("bulk_activities.sql", 4, setup.url, tenantVars)).tps * 1000);
+      await checkpoint(setup.url);
       const c = await wrk("bulk.lua", 4, service.baseUrl, {
         ...bulkEnv,
         BENCH_ACTION: "sync_collaborators",
         BENCH_ID_PREFIX: `bulk${i}`,
       });
       bulk.collaborators.push(c.perSecond * 500);
+      await checkpoint(setup.url);
       bulk.collaboratorsBase.push((await pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars)).tps * 500);
       bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
       const last = (figures: number[]) => round(figures.at(-1)!);
@@ -327,6 +370,7 @@ async function main() {
     const bulkRss = service.peakRssMb();
     await service.stop();
 
+    await checkpoint(setup.url);
     const cold = await coldStart(setup, serviceEnv);
     const pglite = await pgliteFigures();
 
@@ -339,7 +383,7 @@ async function main() {
       small: {
         service_rps: round(smallAlone),
         baseline_tps: round(median(small.baseline)),
-        ratio: round(smallAlone / median(small.baseline), 2),
+        ratio: round(pairedRatio(small.service, small.baseline), 2),
         p50_ms: round(median(small.p50), 2),
         p99_ms: round(median(small.p99), 2),
         baseline_p50_ms: round(median(small.baselineP50), 2),
@@ -349,13 +393,17 @@ async function main() {
       bulk: {
         activities_per_s: round(median(bulk.activities)),
         activities_baseline_per_s: round(median(bulk.activitiesBase)),
-        activities_ratio: round(median(bulk.activities) / median(bulk.activitiesBase), 2),
+        activities_ratio: round(pairedRatio(bulk.activities, bulk.activitiesBase), 2),
         collaborators_per_s: round(median(bulk.collaborators)),
         collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
-        collaborators_ratio: round(median(bulk.collaborators) / median(bulk.collaboratorsBase), 2),
+        collaborators_ratio: round(pairedRatio(bulk.collaborators, bulk.collaboratorsBase), 2),
         failed_requests: bulk.non2xx,
       },
-      cold_start: { first_answer_ms: cold.firstAnswerMs, first_authenticated_200_ms: cold.firstAuthorizedMs },
+      cold_start: {
+        first_answer_ms: cold.firstAnswerMs,
+        first_authenticated_200_ms: cold.firstAuthorizedMs,
+        empty_deno_server_ms: cold.emptyServerMs,
+      },
       memory: { peak_rss_small_mb: round(smallRss), peak_rss_bulk_mb: round(bulkRss) },
       bcrypt: { compares_during_small: comparesAfterSmall, distinct_keys: setup.smallKeys.length },
       flood: {
@@ -448,7 +496,7 @@ function report(r: any) {
     [
       "cold start: first answer / first authenticated 200",
       `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`,
-      "",
+      `${r.cold_start.empty_deno_server_ms} ms (empty Deno.serve)`,
       "targets ≤ 300 / ≤ 400 ms",
     ],
     [
@@ -491,7 +539,9 @@ function report(r: any) {
 
 Command: \`deno task bench\` (BENCH_RUNS=${r.runs}, BENCH_SECONDS=${r.seconds}). Machine: ${r.cores} cores, shared by
 the service, Postgres 15 and the load generators (wrk, pgbench). Date: ${r.date}.
-Figures are medians over ${r.runs} runs, after a 2 s warm-up of the service; baselines are measured in the same run.
+Figures are medians over ${r.runs} runs, after a 2 s warm-up of the service; baselines are measured in the same run,
+each right after the service's run, and a ratio is the median of the runs' service/baseline. Every measured run
+starts after a CHECKPOINT.
 
 ${table}
 
