@@ -40,10 +40,10 @@ function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
 
 /**
  * `database`, whose statements wait until its pending migrations are applied. The server listens
- * meanwhile (~60 ms on Postgres): what needs no database, such as a 401 for a missing key, is
- * answered at once. Start-up fails, as before it listened, if the migrations cannot be applied.
+ * meanwhile (the check alone takes ~60 ms on Postgres): what needs no database, such as a 401 for
+ * a missing key, is answered at once. Migrations that cannot be applied end the process (exit 1).
  */
-function migratedOnFirstUse(database: Database): Database {
+function waitingForMigrations(database: Database): Database {
   const migrated = applyMigrations(database).catch((error) => {
     console.error(JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(error) }));
     Deno.exit(1);
@@ -59,7 +59,7 @@ function migratedOnFirstUse(database: Database): Database {
 
 const config = readConfig();
 const database = await openDatabase(config, { owner: true });
-const db = config.migrateOnStart ? migratedOnFirstUse(database) : database;
+const db = config.migrateOnStart ? waitingForMigrations(database) : database;
 
 const stdoutLog = batchedJsonLog();
 const log = requestLog(config.logRequests, stdoutLog);
