@@ -4,6 +4,12 @@ for key in string.gmatch(os.getenv("BENCH_KEYS"), "[^,]+") do table.insert(keys,
 local threads = 0
 local counter = 0
 local prefix = os.getenv("BENCH_ID_PREFIX") or "small"
+-- BENCH_PAUSE_MS: each connection waits this long after an answer before its next request, as a
+-- backend sending one activity at a time does, instead of keeping the service saturated.
+local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "0")
+if pause > 0 then
+  function delay() return pause end
+end
 
 function setup(thread)
   threads = threads + 1
