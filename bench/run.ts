@@ -179,8 +179,7 @@ const percentile = (values: number[], p: number) => {
 
 /**
  * Flushes what earlier runs wrote (CHECKPOINT) before a measured run, so that a run does not pay for
- * a checkpoint its predecessor's writes made due (once seen without: a pgbench p99 of 424 ms
- * right after the service's run).
+ * a checkpoint its predecessor's writes made due: service and baseline start from the same state.
  */
 async function checkpoint(url: string) {
   await run("psql", ["-X", "-q", "-c", "checkpoint", url]);
