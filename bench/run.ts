@@ -598,7 +598,8 @@ Command: \`deno task bench\` (BENCH_RUNS=${r.runs}, BENCH_SECONDS=${r.seconds}).
 the service, Postgres 15 and the load generators (wrk, pgbench). Date: ${r.date}.
 Figures are medians over ${r.runs} runs, after a 2 s warm-up of the service; baselines are measured in the same run,
 each right after the service's run, and a ratio is the median of the runs' service/baseline. Every measured run
-starts after a CHECKPOINT.
+starts after a CHECKPOINT. pgbench's figures count from when each of its clients has finished its first transaction
+(a new backend's first one compiles the SQL functions; the service runs on a warm pool).
 
 ${table}
 
