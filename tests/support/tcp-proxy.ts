@@ -101,6 +101,9 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
     async [Symbol.asyncDispose]() {
       if (mode !== "refuse") listener.close();
       closeAll();
+      // What waits in a blackhole moves on and finds its connections closed (with the mode still
+      // "blackhole" it would wait again at once, forever).
+      mode = "refuse";
       endBlackhole();
       await new Promise((r) => setTimeout(r, 10));
     },
