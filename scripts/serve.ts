@@ -2,7 +2,7 @@
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
 import type { Database } from "../supabase/functions/_shared/database.ts";
-import { ApiError } from "../supabase/functions/_shared/errors.ts";
+import { ApiError, DatabaseUnavailableError } from "../supabase/functions/_shared/errors.ts";
 import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
 import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
@@ -39,19 +39,41 @@ function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
 }
 
 /**
- * `database`, whose statements wait until its pending migrations are applied. The server listens
- * meanwhile (the check alone takes ~60 ms on Postgres): what needs no database, such as a 401 for
- * a missing key, is answered at once. Migrations that cannot be applied end the process (exit 1).
+ * `database`, whose statements wait until its pending migrations are applied, at most `waitMs` (then
+ * 503, as for a statement that times out). The server listens meanwhile (the check alone takes
+ * ~60 ms on Postgres): what needs no database, such as a 401 for a missing key, is answered at once.
+ * Migrations that cannot be applied end the process (exit 1).
  */
-function waitingForMigrations(database: Database): Database {
-  const migrated = applyMigrations(database).catch((error) => {
-    console.error(JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(error) }));
-    Deno.exit(1);
-  });
+function waitingForMigrations(database: Database, waitMs: number): Database {
+  let applied = false;
+  const migrated = applyMigrations(database).then(
+    () => void (applied = true),
+    (error) => {
+      const cause = error instanceof DatabaseUnavailableError ? error.cause : error;
+      console.error(
+        JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(cause) }),
+      );
+      Deno.exit(1);
+    },
+  );
+  async function untilMigrated() {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new DatabaseUnavailableError(new Error(`migrations not applied within ${waitMs} ms`))),
+        waitMs,
+      );
+    });
+    try {
+      await Promise.race([migrated, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   return {
     ...database,
     async query<Row>(text: string, params?: readonly unknown[]) {
-      await migrated;
+      if (!applied) await untilMigrated();
       return database.query<Row>(text, params);
     },
   };
@@ -59,7 +81,7 @@ function waitingForMigrations(database: Database): Database {
 
 const config = readConfig();
 const database = await openDatabase(config, { owner: true });
-const db = config.migrateOnStart ? waitingForMigrations(database) : database;
+const db = config.migrateOnStart ? waitingForMigrations(database, config.dbStatementTimeoutMs) : database;
 
 const stdoutLog = batchedJsonLog();
 const log = requestLog(config.logRequests, stdoutLog);

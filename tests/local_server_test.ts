@@ -3,8 +3,9 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { checksum } from "../supabase/functions/_shared/api-key.ts";
-import { freshDatabase, serverUrl } from "./support/database.ts";
+import { emptyDatabase, freshDatabase, serverUrl } from "./support/database.ts";
 import { runTask, serverEnv, startServer } from "./support/server.ts";
+import { startTcpProxy } from "./support/tcp-proxy.ts";
 
 async function curl(baseUrl: string, key: string | null, body: unknown, token?: string) {
   const headers: Record<string, string> = { "Content-Type": "application/json" };
@@ -146,34 +147,55 @@ Deno.test("deno task start serves on after the reader of its stdout went away", 
 });
 
 Deno.test("deno task start on a new database listens at once; its statements wait for the migrations", async () => {
-  const name = `salesos_test_empty_${crypto.randomUUID().slice(0, 8)}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
+  await using empty = await emptyDatabase();
   // Holds the first migration back: its `create schema salesos` waits for this transaction.
-  const blocker = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  const blocker = postgres(empty.url, { max: 1, onnotice: () => {} });
   const blocking = await blocker.reserve();
   try {
     await blocking.unsafe("begin; create schema salesos");
-    await using server = await startServer(serverEnv(url.toString()));
+    await using server = await startServer(serverEnv(empty.url, { DB_STATEMENT_TIMEOUT_MS: "10000" }));
     const unknownKey = `sk_live_zzzzzzzz${"a".repeat(18)}`;
     let answered = false;
     const pending = curl(server.baseUrl, unknownKey + checksum(unknownKey), maria).finally(() => (answered = true));
-    const noKey = await curl(server.baseUrl, null, maria);
-    assert.equal(noKey.status, 401, "what needs no database is answered while the migrations wait");
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(answered, false, "the key's lookup waits for the migrations");
-    await blocking.unsafe("rollback");
+    pending.catch(() => {}); // awaited below, unless an assertion fails first
+    try {
+      const noKey = await curl(server.baseUrl, null, maria);
+      assert.equal(noKey.status, 401, "what needs no database is answered while the migrations wait");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(answered, false, "the key's lookup waits for the migrations");
+    } finally {
+      await blocking.unsafe("rollback"); // before the server stops: it waits for its requests
+    }
     // Once salesos.api_keys exists, the lookup runs: an unknown key is 401, not a 500.
     const res = await pending;
     assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
   } finally {
     blocking.release();
     await blocker.end();
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end();
   }
+});
+
+Deno.test("deno task start: while its migrations are stuck, what needs the database is 503 after the statement timeout", async () => {
+  await using empty = await emptyDatabase();
+  await using proxy = startTcpProxy(empty.url);
+  // A network gone silent as the server starts: its migrations wait (postgres.js gives up
+  // connecting after 2 s, which would end the process; the silence is shorter).
+  proxy.set("blackhole");
+  await using server = await startServer(serverEnv(proxy.url, { DB_STATEMENT_TIMEOUT_MS: "800" }));
+  const unknownKey = `sk_live_zzzzzzzz${"a".repeat(18)}`;
+  const started = performance.now();
+  const stuck = await curl(server.baseUrl, unknownKey + checksum(unknownKey), maria);
+  const waitedMs = performance.now() - started;
+  assert.deepEqual([stuck.status, stuck.json.error?.code], [503, "SERVICE_UNAVAILABLE"]);
+  assert.ok(waitedMs >= 800, `it waited for the migrations, not ${Math.round(waitedMs)} ms`);
+  proxy.set("forward");
+  // The migrations go on once the network is back; then the key's lookup runs.
+  let res = await curl(server.baseUrl, unknownKey + checksum(unknownKey), maria);
+  for (let i = 0; res.status === 503 && i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    res = await curl(server.baseUrl, unknownKey + checksum(unknownKey), maria);
+  }
+  assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
 });
 
 Deno.test("deno task start exits with a message when the migrations cannot be applied", async () => {
@@ -184,7 +206,10 @@ Deno.test("deno task start exits with a message when the migrations cannot be ap
   const status = await server.exited;
   clearTimeout(timer);
   assert.equal(status.code, 1);
-  assert.match(server.output(), /"message":"migrations could not be applied"/);
+  // The reason is kept: a database that does not exist, a refused connection, a timeout.
+  const output = await server.stop(); // already exited: this waits for the last of its output
+  const logged = output.split("\n").find((line) => line.includes("migrations could not be applied"));
+  assert.match(logged ?? "", /"error":"PostgresError: database .*salesos_test_no_such_database.* does not exist"/);
 });
 
 function freePort(): number {

@@ -3,6 +3,7 @@
 // dropped afterwards, so runs never collide.
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
+import postgres from "postgres";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { createScratchDatabase } from "../../scripts/database.ts";
 
@@ -34,6 +35,22 @@ export async function freshDatabase(): Promise<TestDatabase> {
     async [Symbol.asyncDispose]() {
       await Promise.all(pools.map((p) => p.close()));
       await scratch.drop();
+    },
+  };
+}
+
+/** A new database with nothing in it, not even the migrations (what a server meets on first start). */
+export async function emptyDatabase(): Promise<{ url: string } & AsyncDisposable> {
+  const name = `salesos_test_empty_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async [Symbol.asyncDispose]() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
     },
   };
 }
