@@ -22,6 +22,11 @@ const median = (values: number[]) => {
  * machine drifts between runs (seen: ±25% within minutes), and a pair shares its moment's speed.
  */
 const pairedRatio = (service: number[], baseline: number[]) => median(service.map((s, i) => s / baseline[i]));
+/** The lowest and highest of the runs' service/baseline, rounded. */
+const ratioRange = (service: number[], baseline: number[]) => {
+  const ratios = service.map((s, i) => s / baseline[i]);
+  return [round(Math.min(...ratios), 2), round(Math.max(...ratios), 2)];
+};
 const round = (value: number, digits = 0) => Number(value.toFixed(digits));
 
 function freePort(): number {
@@ -186,32 +191,63 @@ async function checkpoint(url: string) {
 }
 
 /**
+ * The `index`-th pair of a service run and its baseline, back to back, each after a CHECKPOINT.
+ * Every other pair runs the baseline first, so that neither side always works on the tables and
+ * autovacuum debt the other just left.
+ */
+async function measuredPair<S, B>(
+  index: number,
+  url: string,
+  service: () => Promise<S>,
+  baseline: () => Promise<B>,
+): Promise<[S, B]> {
+  const measured = async <T>(load: () => Promise<T>) => {
+    await checkpoint(url);
+    return await load();
+  };
+  if (index % 2 === 0) {
+    const s = await measured(service);
+    return [s, await measured(baseline)];
+  }
+  const b = await measured(baseline);
+  return [await measured(service), b];
+}
+
+/**
  * Runs a bench/*.sql script whose {{name}} placeholders are replaced by SQL literals. Throughput and
  * latency come from its per-transaction log, counted once every client has finished its first
  * transaction: a new backend's first one compiles the PL/pgSQL functions and plans the statements
  * (seen: ~0.5 s each with 32 clients starting together), where the service is measured on a warm
- * pool. With `pauseMs` each client sleeps that long after each transaction (not counted in its
- * latency), as wrk's BENCH_PAUSE_MS.
+ * pool. With `pauseMs` each client also runs a script of a sleep that long, as often as the work
+ * (chosen at random, weights 1:1), as wrk's BENCH_PAUSE_MS; only the work's transactions count.
  */
 async function pgbench(script: string, clients: number, url: string, vars: Record<string, string>, pauseMs = 0) {
   let sql = await Deno.readTextFile(`${benchDir}${script}`);
   for (const [name, value] of Object.entries(vars)) sql = sql.replaceAll(`{{${name}}}`, value);
-  if (pauseMs > 0) sql += `\n\\sleep ${pauseMs} ms\n`;
   const dir = await Deno.makeTempDir({ prefix: "salesos-pgbench-" });
   try {
     await Deno.writeTextFile(`${dir}/script.sql`, sql);
+    const scripts = ["-f", `${dir}/script.sql@1`];
+    if (pauseMs > 0) {
+      // A transaction of its own, so the sleep (and its overshoot) is never part of the work's latency.
+      await Deno.writeTextFile(`${dir}/pause.sql`, `\\sleep ${pauseMs} ms\n`);
+      scripts.push("-f", `${dir}/pause.sql@1`);
+    }
     const args = ["-n", "-M", "prepared", `-c${clients}`, `-j${Math.min(2, clients)}`, `-T${seconds}`];
-    const out = await run("pgbench", [...args, "-f", `${dir}/script.sql`, "-l", `--log-prefix=${dir}/log`, url]);
+    const out = await run("pgbench", [...args, ...scripts, "-l", `--log-prefix=${dir}/log`, url]);
     const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
     if (failed > 0) throw new Error(`pgbench ${script}: ${out}`);
-    // Each log line: client, transaction number, latency in µs, script, then when it ended (s, µs).
+    // Each log line: client, transaction number, latency in µs, script (0: the work), then when it
+    // ended (s, µs).
     const transactions: { client: number; latencyMs: number; endMs: number }[] = [];
     for await (const entry of Deno.readDir(dir)) {
       if (!entry.name.startsWith("log")) continue;
       for (const line of (await Deno.readTextFile(`${dir}/${entry.name}`)).split("\n")) {
         if (!line) continue;
-        const [client, , latencyUs, , endS, endUs] = line.split(" ").map(Number);
-        transactions.push({ client, latencyMs: latencyUs / 1000 - pauseMs, endMs: endS * 1000 + endUs / 1000 });
+        const [client, , latencyUs, scriptNo, endS, endUs] = line.split(" ").map(Number);
+        if (scriptNo === 0) {
+          transactions.push({ client, latencyMs: latencyUs / 1000, endMs: endS * 1000 + endUs / 1000 });
+        }
       }
     }
     const firstEnds = new Map<number, number>();
@@ -234,8 +270,11 @@ async function pgbench(script: string, clients: number, url: string, vars: Recor
 // ---------------------------------------------------------------------------------------------
 
 /** Milliseconds from `started` until `url` answers a POST at all. */
-async function firstAnswer(url: string, started: number): Promise<number> {
+async function firstAnswer(url: string, started: number, child: Deno.ChildProcess): Promise<number> {
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((status) => (exited = status));
   while (true) {
+    if (exited) throw new Error(`cold start: the process exited (code ${exited.code}) before answering`);
     try {
       const res = await fetch(url, { method: "POST" });
       await res.body?.cancel();
@@ -260,7 +299,7 @@ async function coldStart(setup: Setup, env: Record<string, string>) {
     const url = `http://127.0.0.1:${port}/functions/v1/default-integration`;
     const started = performance.now();
     const { child } = spawnService({ ...env, PORT: String(port) }, false);
-    toFirstAnswer.push(await firstAnswer(url, started));
+    toFirstAnswer.push(await firstAnswer(url, started, child));
     const res = await fetch(url, {
       method: "POST",
       headers: { authorization: `Bearer ${setup.smallKeys[0].key}`, "content-type": "application/json" },
@@ -278,7 +317,7 @@ async function coldStart(setup: Setup, env: Record<string, string>) {
       args: ["run", "--allow-net", `${benchDir}empty_server.ts`, String(emptyPort)],
       stdout: "null",
     }).spawn();
-    emptyServer.push(await firstAnswer(`http://127.0.0.1:${emptyPort}/`, emptyStarted));
+    emptyServer.push(await firstAnswer(`http://127.0.0.1:${emptyPort}/`, emptyStarted, empty));
     empty.kill("SIGTERM");
     await empty.status;
   }
@@ -314,20 +353,20 @@ async function main() {
     // hot path and opens the pool's connections.
     await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "warmup" }, 2);
     for (let i = 0; i < runs; i++) {
-      await checkpoint(setup.url);
-      const s = await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: `small${i}` });
+      const [s, baseline] = await measuredPair(
+        i,
+        setup.url,
+        () => wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: `small${i}` }),
+        () => pgbench("small.sql", 32, setup.url, smallVars),
+      );
       small.service.push(s.perSecond);
       small.p50.push(s.p50_us / 1000);
       small.p99.push(s.p99_us / 1000);
       small.non2xx += s.non_2xx + s.socket_errors;
-      await checkpoint(setup.url);
-      const baseline = await pgbench("small.sql", 32, setup.url, smallVars);
       small.baseline.push(baseline.tps);
       small.baselineP50.push(baseline.p50Ms);
       small.baselineP99.push(baseline.p99Ms);
-      console.error(
-        `small run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(small.baseline.at(-1)!)} tps`,
-      );
+      console.error(`small run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(baseline.tps)} tps`);
     }
     const smallRss = service.peakRssMb();
     const comparesAfterSmall = await bcryptCompares(service);
@@ -339,22 +378,30 @@ async function main() {
       service: [] as number[],
       p50: [] as number[],
       p99: [] as number[],
+      baseline: [] as number[],
       baselineP50: [] as number[],
       baselineP99: [] as number[],
+      non2xx: 0,
     };
     for (let i = 0; i < runs; i++) {
-      await checkpoint(setup.url);
       const pacedEnv = { ...smallEnv, BENCH_ID_PREFIX: `paced${i}`, BENCH_PAUSE_MS: String(pauseMs) };
-      const s = await wrk("small.lua", 32, service.baseUrl, pacedEnv);
+      const [s, baseline] = await measuredPair(
+        i,
+        setup.url,
+        () => wrk("small.lua", 32, service.baseUrl, pacedEnv),
+        () => pgbench("small.sql", 32, setup.url, smallVars, pauseMs),
+      );
       paced.service.push(s.perSecond);
       paced.p50.push(s.p50_us / 1000);
       paced.p99.push(s.p99_us / 1000);
-      small.non2xx += s.non_2xx + s.socket_errors;
-      await checkpoint(setup.url);
-      const baseline = await pgbench("small.sql", 32, setup.url, smallVars, pauseMs);
+      paced.non2xx += s.non_2xx + s.socket_errors;
+      paced.baseline.push(baseline.tps);
       paced.baselineP50.push(baseline.p50Ms);
       paced.baselineP99.push(baseline.p99Ms);
-      console.error(`paced run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms`);
+      console.error(
+        `paced run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms; ` +
+          `baseline ${round(baseline.tps)} tps, p99 ${round(baseline.p99Ms, 2)} ms`,
+      );
     }
 
     // The bulk key proves itself before the flood, as a key in daily use would have: a source that
@@ -385,24 +432,24 @@ async function main() {
       non2xx: 0,
     };
     for (let i = 0; i < runs; i++) {
-      await checkpoint(setup.url);
-      const a = await wrk("bulk.lua", 4, service.baseUrl, {
-        ...bulkEnv,
-        BENCH_ACTION: "sync_activities",
-        BENCH_ID_PREFIX: `bulk${i}`,
-      });
+      const bulkRun = (action: string) => () =>
+        wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: action, BENCH_ID_PREFIX: `bulk${i}` });
+      const [a, activitiesBase] = await measuredPair(
+        i,
+        setup.url,
+        bulkRun("sync_activities"),
+        () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
+      );
       bulk.activities.push(a.perSecond * 1000);
-      await checkpoint(setup.url);
-      bulk.activitiesBase.push((await pgbench("bulk_activities.sql", 4, setup.url, tenantVars)).tps * 1000);
-      await checkpoint(setup.url);
-      const c = await wrk("bulk.lua", 4, service.baseUrl, {
-        ...bulkEnv,
-        BENCH_ACTION: "sync_collaborators",
-        BENCH_ID_PREFIX: `bulk${i}`,
-      });
+      bulk.activitiesBase.push(activitiesBase.tps * 1000);
+      const [c, collaboratorsBase] = await measuredPair(
+        i,
+        setup.url,
+        bulkRun("sync_collaborators"),
+        () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
+      );
       bulk.collaborators.push(c.perSecond * 500);
-      await checkpoint(setup.url);
-      bulk.collaboratorsBase.push((await pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars)).tps * 500);
+      bulk.collaboratorsBase.push(collaboratorsBase.tps * 500);
       bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
       const last = (figures: number[]) => round(figures.at(-1)!);
       console.error(
@@ -427,6 +474,7 @@ async function main() {
         service_rps: round(smallAlone),
         baseline_tps: round(median(small.baseline)),
         ratio: round(pairedRatio(small.service, small.baseline), 2),
+        ratio_range: ratioRange(small.service, small.baseline),
         p50_ms: round(median(small.p50), 2),
         p99_ms: round(median(small.p99), 2),
         baseline_p50_ms: round(median(small.baselineP50), 2),
@@ -439,15 +487,19 @@ async function main() {
         p50_ms: round(median(paced.p50), 2),
         p99_ms: round(median(paced.p99), 2),
         baseline_p50_ms: round(median(paced.baselineP50), 2),
+        baseline_tps: round(median(paced.baseline)),
         baseline_p99_ms: round(median(paced.baselineP99), 2),
+        failed_requests: paced.non2xx,
       },
       bulk: {
         activities_per_s: round(median(bulk.activities)),
         activities_baseline_per_s: round(median(bulk.activitiesBase)),
         activities_ratio: round(pairedRatio(bulk.activities, bulk.activitiesBase), 2),
+        activities_ratio_range: ratioRange(bulk.activities, bulk.activitiesBase),
         collaborators_per_s: round(median(bulk.collaborators)),
         collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
         collaborators_ratio: round(pairedRatio(bulk.collaborators, bulk.collaboratorsBase), 2),
+        collaborators_ratio_range: ratioRange(bulk.collaborators, bulk.collaboratorsBase),
         failed_requests: bulk.non2xx,
       },
       cold_start: {
@@ -463,6 +515,7 @@ async function main() {
         fraction_kept: round(floodRun[0].perSecond / smallAlone, 2),
         flood_rps: round(floodRun[1].perSecond),
         bcrypt_compares_during_flood: comparesAfterFlood - comparesAfterSmall,
+        legit_failed_requests: floodRun[0].non_2xx + floodRun[0].socket_errors,
       },
       pglite,
     };
@@ -524,7 +577,7 @@ function report(r: any) {
       "small: requests/s (32 conn, 1 activity)",
       `${r.small.service_rps}`,
       `${r.small.baseline_tps} (pgbench)`,
-      `ratio ${r.small.ratio} (target ≥ 0.6)`,
+      `ratio ${r.small.ratio}, runs ${r.small.ratio_range.join("–")} (target ≥ 0.6)`,
     ],
     [
       "small: latency p50 / p99",
@@ -533,27 +586,27 @@ function report(r: any) {
       "p99 target ≤ 25 ms",
     ],
     [
-      `small, ${r.small_paced.pause_ms} ms pause per connection: p50 / p99 at ${r.small_paced.service_rps} req/s`,
-      `${r.small_paced.p50_ms} / ${r.small_paced.p99_ms} ms`,
-      `${r.small_paced.baseline_p50_ms} / ${r.small_paced.baseline_p99_ms} ms (pgbench)`,
+      `small, ${r.small_paced.pause_ms} ms pause per connection: p50 / p99`,
+      `${r.small_paced.p50_ms} / ${r.small_paced.p99_ms} ms at ${r.small_paced.service_rps} req/s`,
+      `${r.small_paced.baseline_p50_ms} / ${r.small_paced.baseline_p99_ms} ms at ${r.small_paced.baseline_tps} tps (pgbench)`,
       "information: below saturation",
     ],
     [
       "bulk: activities/s (4 conn, 1000/request)",
       `${r.bulk.activities_per_s}`,
       `${r.bulk.activities_baseline_per_s} (pgbench)`,
-      `ratio ${r.bulk.activities_ratio} (target ≥ 0.6)`,
+      `ratio ${r.bulk.activities_ratio}, runs ${r.bulk.activities_ratio_range.join("–")} (target ≥ 0.6)`,
     ],
     [
       "bulk: collaborators/s (4 conn, 500/request)",
       `${r.bulk.collaborators_per_s}`,
       `${r.bulk.collaborators_baseline_per_s} (pgbench)`,
-      `ratio ${r.bulk.collaborators_ratio} (target ≥ 0.6)`,
+      `ratio ${r.bulk.collaborators_ratio}, runs ${r.bulk.collaborators_ratio_range.join("–")} (target ≥ 0.6)`,
     ],
     [
-      "cold start: first answer / first authenticated 200",
+      "cold start (`deno task start`): first answer (a 401, no database needed) / first authenticated 200",
       `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`,
-      `${r.cold_start.empty_deno_server_ms} ms (empty Deno.serve)`,
+      `${r.cold_start.empty_deno_server_ms} ms (an empty Deno.serve, \`deno run\`)`,
       "targets ≤ 300 / ≤ 400 ms",
     ],
     [
@@ -597,13 +650,15 @@ function report(r: any) {
 Command: \`deno task bench\` (BENCH_RUNS=${r.runs}, BENCH_SECONDS=${r.seconds}). Machine: ${r.cores} cores, shared by
 the service, Postgres 15 and the load generators (wrk, pgbench). Date: ${r.date}.
 Figures are medians over ${r.runs} runs, after a 2 s warm-up of the service; baselines are measured in the same run,
-each right after the service's run, and a ratio is the median of the runs' service/baseline. Every measured run
+each beside the service's run (first after it, then before it, in turn), and a ratio is the median of the runs'
+service/baseline. Every measured run
 starts after a CHECKPOINT. pgbench's figures count from when each of its clients has finished its first transaction
 (a new backend's first one compiles the SQL functions; the service runs on a warm pool).
 
 ${table}
 
-Failed requests (non-2xx or socket errors) in the measured loads: small ${r.small.failed_requests}, bulk ${r.bulk.failed_requests}, PGlite ${r.pglite.failed_requests}.
+Failed requests (non-2xx or socket errors) in the measured loads: small ${r.small.failed_requests}, small paced ${r.small_paced.failed_requests},
+flood's legitimate load ${r.flood.legit_failed_requests}, bulk ${r.bulk.failed_requests}, PGlite ${r.pglite.failed_requests}.
 
 \`\`\`json
 ${JSON.stringify(r)}
