@@ -460,6 +460,8 @@ async function main() {
     const bulkRss = service.peakRssMb();
     await service.stop();
 
+    // On a quiet database: autovacuum would otherwise still be working through the loads' rows.
+    await run("psql", ["-X", "-q", "-c", "vacuum (analyze)", setup.url]);
     await checkpoint(setup.url);
     const cold = await coldStart(setup, serviceEnv);
     const pglite = await pgliteFigures();
