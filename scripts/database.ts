@@ -107,23 +107,28 @@ export async function applyMigrations(db: Database): Promise<string[]> {
 }
 
 /**
- * A new database on the Postgres server at `serverUrl`, named `<prefix>_<unique>` and migrated, for
- * one test file or benchmark run; `drop` removes it, so runs never collide.
+ * A new, empty database on the Postgres server at `serverUrl`, named `<prefix>_<unique>`, for one
+ * test or benchmark run; `drop` removes it, so runs never collide.
  */
-export async function createScratchDatabase(serverUrl: string, prefix: string, config: Config) {
+export async function createEmptyDatabase(serverUrl: string, prefix: string) {
   const name = `${prefix}_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const db = connectPostgres(url.toString(), config);
-  await applyMigrations(db);
   return {
     url: url.toString(),
-    db,
     async drop() {
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
     },
   };
+}
+
+/** As createEmptyDatabase, migrated, with a pool on it. */
+export async function createScratchDatabase(serverUrl: string, prefix: string, config: Config) {
+  const empty = await createEmptyDatabase(serverUrl, prefix);
+  const db = connectPostgres(empty.url, config);
+  await applyMigrations(db);
+  return { ...empty, db };
 }

@@ -1,7 +1,7 @@
 // `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
-import type { Database } from "../supabase/functions/_shared/database.ts";
+import { type Database, withinDeadline } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError } from "../supabase/functions/_shared/errors.ts";
 import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
@@ -56,24 +56,10 @@ function waitingForMigrations(database: Database, waitMs: number): Database {
       Deno.exit(1);
     },
   );
-  async function untilMigrated() {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DatabaseUnavailableError(new Error(`migrations not applied within ${waitMs} ms`))),
-        waitMs,
-      );
-    });
-    try {
-      await Promise.race([migrated, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
   return {
     ...database,
     async query<Row>(text: string, params?: readonly unknown[]) {
-      if (!applied) await untilMigrated();
+      if (!applied) await withinDeadline(migrated, waitMs, `migrations not applied within ${waitMs} ms`);
       return database.query<Row>(text, params);
     },
   };

@@ -3,9 +3,8 @@
 // dropped afterwards, so runs never collide.
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import postgres from "postgres";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
-import { createScratchDatabase } from "../../scripts/database.ts";
+import { createEmptyDatabase, createScratchDatabase } from "../../scripts/database.ts";
 
 export const serverUrl = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL") ||
   "postgres://postgres@127.0.0.1:5432/postgres";
@@ -41,16 +40,6 @@ export async function freshDatabase(): Promise<TestDatabase> {
 
 /** A new database with nothing in it, not even the migrations (what a server meets on first start). */
 export async function emptyDatabase(): Promise<{ url: string } & AsyncDisposable> {
-  const name = `salesos_test_empty_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async [Symbol.asyncDispose]() {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
+  const empty = await createEmptyDatabase(serverUrl, "salesos_test_empty");
+  return { url: empty.url, [Symbol.asyncDispose]: empty.drop };
 }

@@ -25,3 +25,16 @@ export function classifyDatabaseError(error: unknown): unknown {
   if (!isServerError || unavailableStates.test(code)) return new DatabaseUnavailableError(error);
   return error;
 }
+
+/** What `work` gives, or DatabaseUnavailableError(`message`) once `ms` have passed without it. */
+export async function withinDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseUnavailableError(new Error(message))), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

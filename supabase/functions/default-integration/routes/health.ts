@@ -2,7 +2,7 @@
 // the database answers `select 1` within a short deadline, else 503 SERVICE_UNAVAILABLE with
 // Retry-After, as any request that cannot reach the database.
 import type { Context } from "hono";
-import type { Database } from "../../_shared/database.ts";
+import { type Database, withinDeadline } from "../../_shared/database.ts";
 import { DatabaseUnavailableError } from "../../_shared/errors.ts";
 import type { AppEnv } from "../../_shared/http.ts";
 import { respond } from "../../_shared/schemas.ts";
@@ -18,20 +18,11 @@ export function healthHandler(db: Database, timeoutMs = healthTimeoutMs) {
     const check = db.query("select 1 as ok");
     // When the deadline wins, the abandoned query's late failure is nobody's business.
     check.catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DatabaseUnavailableError(new Error(`health check: no answer within ${timeoutMs} ms`))),
-        timeoutMs,
-      );
-    });
     try {
-      await Promise.race([check, deadline]);
+      await withinDeadline(check, timeoutMs, `health check: no answer within ${timeoutMs} ms`);
     } catch (error) {
       // Whatever the database said, it is not healthy: 503, never a 500.
       throw error instanceof DatabaseUnavailableError ? error : new DatabaseUnavailableError(error);
-    } finally {
-      clearTimeout(timer);
     }
     const latency = Math.round(performance.now() - started);
     c.get("log").database_latency_ms = latency;
