@@ -18,15 +18,14 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 /**
- * The median of each run's service/baseline, the two measured back to back: the speed of this shared
- * machine drifts between runs (seen: ±25% within minutes), and a pair shares its moment's speed.
+ * The median of each run's service/baseline, the two measured back to back (the speed of this shared
+ * machine drifts between runs, seen: ±25% within minutes, and a pair shares its moment's speed), and
+ * the lowest and highest of them.
  */
-const pairedRatio = (service: number[], baseline: number[]) => median(service.map((s, i) => s / baseline[i]));
-/** The lowest and highest of the runs' service/baseline, rounded. */
-const ratioRange = (service: number[], baseline: number[]) => {
+function pairedRatios(service: number[], baseline: number[]) {
   const ratios = service.map((s, i) => s / baseline[i]);
-  return [round(Math.min(...ratios), 2), round(Math.max(...ratios), 2)];
-};
+  return { median: round(median(ratios), 2), range: [round(Math.min(...ratios), 2), round(Math.max(...ratios), 2)] };
+}
 const round = (value: number, digits = 0) => Number(value.toFixed(digits));
 
 function freePort(): number {
@@ -187,7 +186,11 @@ const percentile = (values: number[], p: number) => {
  * a checkpoint its predecessor's writes made due: service and baseline start from the same state.
  */
 async function checkpoint(url: string) {
-  await run("psql", ["-X", "-q", "-c", "checkpoint", url]);
+  await psql(url, "checkpoint");
+}
+
+async function psql(url: string, command: string) {
+  await run("psql", ["-X", "-q", "-c", command, url]);
 }
 
 /**
@@ -211,6 +214,29 @@ async function measuredPair<S, B>(
   }
   const b = await measured(baseline);
   return [await measured(service), b];
+}
+
+/** The figures of a series of small-load pairs: the service's by wrk, the baseline's by pgbench. */
+function smallSeries() {
+  const series = {
+    service: [] as number[],
+    p50: [] as number[],
+    p99: [] as number[],
+    baseline: [] as number[],
+    baselineP50: [] as number[],
+    baselineP99: [] as number[],
+    non2xx: 0,
+    add(s: Awaited<ReturnType<typeof wrk>>, baseline: Awaited<ReturnType<typeof pgbench>>) {
+      series.service.push(s.perSecond);
+      series.p50.push(s.p50_us / 1000);
+      series.p99.push(s.p99_us / 1000);
+      series.non2xx += s.non_2xx + s.socket_errors;
+      series.baseline.push(baseline.tps);
+      series.baselineP50.push(baseline.p50Ms);
+      series.baselineP99.push(baseline.p99Ms);
+    },
+  };
+  return series;
 }
 
 /**
@@ -340,15 +366,7 @@ async function main() {
 
   try {
     const service = await startService(serviceEnv);
-    const small = {
-      service: [] as number[],
-      baseline: [] as number[],
-      p50: [] as number[],
-      p99: [] as number[],
-      baselineP50: [] as number[],
-      baselineP99: [] as number[],
-      non2xx: 0,
-    };
+    const small = smallSeries();
     // Steady state is measured: the cold start has its own figures below. The warm-up compiles the
     // hot path and opens the pool's connections.
     await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "warmup" }, 2);
@@ -359,13 +377,7 @@ async function main() {
         () => wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: `small${i}` }),
         () => pgbench("small.sql", 32, setup.url, smallVars),
       );
-      small.service.push(s.perSecond);
-      small.p50.push(s.p50_us / 1000);
-      small.p99.push(s.p99_us / 1000);
-      small.non2xx += s.non_2xx + s.socket_errors;
-      small.baseline.push(baseline.tps);
-      small.baselineP50.push(baseline.p50Ms);
-      small.baselineP99.push(baseline.p99Ms);
+      small.add(s, baseline);
       console.error(`small run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(baseline.tps)} tps`);
     }
     const smallRss = service.peakRssMb();
@@ -374,15 +386,7 @@ async function main() {
     // Below saturation: each connection pauses after each answer, so that about half the load the
     // service just carried is offered (a website backend sending one activity at a time).
     const pauseMs = Math.round((2 * 32 * 1000) / median(small.service));
-    const paced = {
-      service: [] as number[],
-      p50: [] as number[],
-      p99: [] as number[],
-      baseline: [] as number[],
-      baselineP50: [] as number[],
-      baselineP99: [] as number[],
-      non2xx: 0,
-    };
+    const paced = smallSeries();
     for (let i = 0; i < runs; i++) {
       const pacedEnv = { ...smallEnv, BENCH_ID_PREFIX: `paced${i}`, BENCH_PAUSE_MS: String(pauseMs) };
       const [s, baseline] = await measuredPair(
@@ -391,13 +395,7 @@ async function main() {
         () => wrk("small.lua", 32, service.baseUrl, pacedEnv),
         () => pgbench("small.sql", 32, setup.url, smallVars, pauseMs),
       );
-      paced.service.push(s.perSecond);
-      paced.p50.push(s.p50_us / 1000);
-      paced.p99.push(s.p99_us / 1000);
-      paced.non2xx += s.non_2xx + s.socket_errors;
-      paced.baseline.push(baseline.tps);
-      paced.baselineP50.push(baseline.p50Ms);
-      paced.baselineP99.push(baseline.p99Ms);
+      paced.add(s, baseline);
       console.error(
         `paced run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms; ` +
           `baseline ${round(baseline.tps)} tps, p99 ${round(baseline.p99Ms, 2)} ms`,
@@ -461,12 +459,15 @@ async function main() {
     await service.stop();
 
     // On a quiet database: autovacuum would otherwise still be working through the loads' rows.
-    await run("psql", ["-X", "-q", "-c", "vacuum (analyze)", setup.url]);
+    await psql(setup.url, "vacuum (analyze)");
     await checkpoint(setup.url);
     const cold = await coldStart(setup, serviceEnv);
     const pglite = await pgliteFigures();
 
     const smallAlone = median(small.service);
+    const smallRatios = pairedRatios(small.service, small.baseline);
+    const activitiesRatios = pairedRatios(bulk.activities, bulk.activitiesBase);
+    const collaboratorsRatios = pairedRatios(bulk.collaborators, bulk.collaboratorsBase);
     const results = {
       date: new Date().toISOString(),
       cores,
@@ -475,8 +476,8 @@ async function main() {
       small: {
         service_rps: round(smallAlone),
         baseline_tps: round(median(small.baseline)),
-        ratio: round(pairedRatio(small.service, small.baseline), 2),
-        ratio_range: ratioRange(small.service, small.baseline),
+        ratio: smallRatios.median,
+        ratio_range: smallRatios.range,
         p50_ms: round(median(small.p50), 2),
         p99_ms: round(median(small.p99), 2),
         baseline_p50_ms: round(median(small.baselineP50), 2),
@@ -496,12 +497,12 @@ async function main() {
       bulk: {
         activities_per_s: round(median(bulk.activities)),
         activities_baseline_per_s: round(median(bulk.activitiesBase)),
-        activities_ratio: round(pairedRatio(bulk.activities, bulk.activitiesBase), 2),
-        activities_ratio_range: ratioRange(bulk.activities, bulk.activitiesBase),
+        activities_ratio: activitiesRatios.median,
+        activities_ratio_range: activitiesRatios.range,
         collaborators_per_s: round(median(bulk.collaborators)),
         collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
-        collaborators_ratio: round(pairedRatio(bulk.collaborators, bulk.collaboratorsBase), 2),
-        collaborators_ratio_range: ratioRange(bulk.collaborators, bulk.collaboratorsBase),
+        collaborators_ratio: collaboratorsRatios.median,
+        collaborators_ratio_range: collaboratorsRatios.range,
         failed_requests: bulk.non2xx,
       },
       cold_start: {
