@@ -656,7 +656,9 @@ Figures are medians over ${r.runs} runs, after a 2 s warm-up of the service; bas
 each beside the service's run (first after it, then before it, in turn), and a ratio is the median of the runs'
 service/baseline. Every measured run
 starts after a CHECKPOINT. pgbench's figures count from when each of its clients has finished its first transaction
-(a new backend's first one compiles the SQL functions; the service runs on a warm pool).
+(a new backend's first one compiles the SQL functions; the service runs on a warm pool). In the paced load, after
+each answer a connection pauses 0, 1, 2… times the pause, with probability 1/2, 1/4, 1/8…, as pgbench does when it
+picks between its work and a pause at random (1:1).
 
 ${table}
 

@@ -4,17 +4,27 @@ for key in string.gmatch(os.getenv("BENCH_KEYS"), "[^,]+") do table.insert(keys,
 local threads = 0
 local counter = 0
 local prefix = os.getenv("BENCH_ID_PREFIX") or "small"
--- BENCH_PAUSE_MS: each connection waits this long after an answer before its next request, as a
--- backend sending one activity at a time does, instead of keeping the service saturated.
+-- BENCH_PAUSE_MS: after each answer a connection waits, as a backend sending one activity at a
+-- time does, instead of keeping the service saturated. The wait is that long times a coin's count
+-- of tails before heads (0, 1, 2... with probability 1/2, 1/4, 1/8...; on average one pause): the
+-- pauses of the pgbench baseline, which picks between its work and a pause at random. A fixed wait
+-- would keep the 32 connections in step, sending in bursts that queue behind each other.
 local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "0")
 if pause > 0 then
-  function delay() return pause end
+  function delay()
+    local pauses = 0
+    while math.random() < 0.5 do pauses = pauses + 1 end
+    return pauses * pause
+  end
 end
 
 function setup(thread)
   threads = threads + 1
   thread:set("tid", threads)
 end
+
+-- Each thread's own sequence of pauses.
+function init() math.randomseed(tid) end
 
 function request()
   counter = counter + 1
