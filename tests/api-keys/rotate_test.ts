@@ -161,3 +161,55 @@ Deno.test("rotate", async (t) => {
     assert.equal(after, before - 1);
   });
 });
+
+Deno.test("a rotation keeps the tenant within its cap of active keys", async (t) => {
+  await using test = await freshDatabase();
+  const tenant = await createTenant(test.db);
+  const owner = await member(test.db, tenant, "owner");
+  const api = apiKeysHarness(test.db, { maxActiveKeysPerTenant: 3 });
+  const post = async (name: string) => await api.call({ method: "POST", token: owner.token, body: { name } });
+  const rotate = (id: string, body?: unknown) =>
+    api.call({ method: "POST", path: `/${id}/rotate`, token: owner.token, body });
+  const limit = "Active key limit reached: a tenant holds at most 3 active keys. Revoke or delete one first";
+  const counts = async () =>
+    (await test.db.query<{ active: number; keys: number; audits: number }>(
+      `select count(*) filter (where revoked_at is null and (expires_at is null or expires_at > now()))::int as active,
+              count(*)::int as keys, (select count(*)::int from salesos.audit_log) as audits
+         from salesos.api_keys`,
+    ))[0];
+  const ids: string[] = [];
+  for (const name of ["a", "b", "c"]) ids.push((await post(name)).json.data.id);
+
+  await t.step("at the cap, a rotation with a grace period is 409 and writes nothing", async () => {
+    const before = await counts();
+    const res = await rotate(ids[0], { grace_period_seconds: 3600 });
+    assert.deepEqual([res.status, res.json.error.code, res.json.error.message], [409, "CONFLICT", limit]);
+    assert.deepEqual(await counts(), before);
+    const [{ expires_at }] = await test.db.query("select expires_at from salesos.api_keys where id = $1", [ids[0]]);
+    assert.equal(expires_at, null);
+  });
+
+  await t.step("at the cap, a rotation without a grace period replaces the key (201)", async () => {
+    const res = await rotate(ids[0]);
+    assert.equal(res.status, 201);
+    ids[0] = res.json.data.id;
+    assert.equal((await counts()).active, 3);
+  });
+
+  await t.step("below the cap, a rotation with a grace period may take the last place", async () => {
+    await api.call({ method: "POST", path: `/${ids[2]}/revoke`, token: owner.token });
+    const res = await rotate(ids[0], { grace_period_seconds: 3600 });
+    assert.equal(res.status, 201);
+    assert.equal((await counts()).active, 3);
+    assert.equal((await rotate(ids[1], { grace_period_seconds: 3600 })).status, 409);
+    assert.equal((await post("d")).status, 409);
+  });
+
+  await t.step("a creation and a rotation racing for the last place: one of them gets it", async () => {
+    await api.call({ method: "POST", path: `/${ids[1]}/revoke`, token: owner.token });
+    assert.equal((await counts()).active, 2);
+    const [created, rotated] = await Promise.all([post("e"), rotate(ids[0], { grace_period_seconds: 60 })]);
+    assert.deepEqual([created.status, rotated.status].sort(), [201, 409]);
+    assert.equal((await counts()).active, 3);
+  });
+});

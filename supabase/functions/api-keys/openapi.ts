@@ -299,7 +299,9 @@ the configured number of active keys per tenant (100 by default): 409 beyond. Sc
     summary: "Rotate a key",
     description: `201: a new key with the same name, environment, scopes, limit, allowlist and expiry, its
 plaintext \`key\` (this once), and \`rotated_from\`. The old key expires after \`grace_period_seconds\`
-(0–${maxGracePeriodSeconds}, default 0; no body = 0). A revoked or expired key is 409.`,
+(0–${maxGracePeriodSeconds}, default 0; no body = 0). A revoked or expired key is 409. With a grace period the
+old key stays active beside the new one, so it needs a free place under the tenant's active key limit (409
+otherwise); without one the number of active keys does not change.`,
     tags: ["Keys"],
     pathParams: keyPathSchema,
     parameters: ["TenantId"],
@@ -325,7 +327,10 @@ plaintext \`key\` (this once), and \`rotated_from\`. The old key expires after \
       },
       ...withBody,
       "404": "KeyNotFound",
-      "409": "KeyNotActive",
+      "409": errorResponse("The key is revoked or expired, or a grace period would exceed the active key limit.", [
+        notActive,
+        errorExample("Too many active keys for a grace period", "CONFLICT", messages.keyLimit(100)),
+      ]),
     },
   },
   {
