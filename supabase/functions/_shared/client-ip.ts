@@ -64,6 +64,10 @@ function addressBits(ip: string): { value: bigint; width: 32 | 128 } {
 export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; reason: string } {
   const [address, prefix, extra] = entry.split("/");
   const ip = normalizeIp(address);
+  if (extra === undefined && ip && ipv4.test(ip) && /^::ffff:/i.test(address)) {
+    // Peers are compared in their IPv4 form, so this form could never match.
+    return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4 (${ip})` };
+  }
   if (extra !== undefined || !ip || ip !== address.toLowerCase()) {
     return { ok: false, reason: "not an IPv4/IPv6 address or CIDR block" };
   }
