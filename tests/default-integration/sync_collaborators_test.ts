@@ -168,6 +168,24 @@ Deno.test("sync_collaborators", async (t) => {
     assert.ok(await byEmail("valid2@example.com"));
   });
 
+  await t.step("an item error echoes at most 320 characters of each field", async () => {
+    const nested = JSON.parse("[".repeat(5000) + "]".repeat(5000));
+    const res = await sync([
+      { external_id: "😀".repeat(3000), name: "Long Id", email: "long-id@example.com" },
+      { external_id: nested, name: "Nested Id", email: "nested-id@example.com" },
+    ]);
+    assert.equal(res.status, 200);
+    const [long, deep] = res.json.data.errors;
+    assert.equal(
+      long,
+      `Collaborator ${"😀".repeat(320)}… (long-id@example.com): external_id must be a string of 1-255 characters`,
+    );
+    assert.equal(
+      deep,
+      `Collaborator ${"[".repeat(320)}… (nested-id@example.com): external_id must be a string of 1-255 characters`,
+    );
+  });
+
   await t.step("an invalid item for a known email changes nothing of it", async () => {
     const res = await sync([{ external_id: "emp-400", name: "", email: "valid1@example.com", team: "Changed" }]);
     assert.deepEqual(res.json.data.created + res.json.data.existing, 0);

@@ -32,10 +32,15 @@ function asRow(ord: number, c: Collaborator) {
   ];
 }
 
+/** The longest echo of a field in an item error: the longest valid value (an email) is whole. */
+const maxEcho = 320;
+
 function describeItem(item: unknown, reason: string): string {
   const field = (name: string) => {
     const value = (item as Record<string, unknown> | null)?.[name];
-    return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+    const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+    // An invalid value can be up to the body's size: its echo is cut, at a character boundary.
+    return text.length <= maxEcho ? text : `${[...text].slice(0, maxEcho).join("")}…`;
   };
   return `Collaborator ${field("external_id")} (${field("email")}): ${reason}`;
 }
