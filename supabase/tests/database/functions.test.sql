@@ -74,7 +74,7 @@ begin
   insert into outputs select 'api_key_usage', salesos.api_key_usage(v_tenant, v_id, now() - interval '1 hour', now() + interval '1 hour', 'hour')::text;
   insert into outputs select 'api_key_requests', salesos.api_key_requests(v_tenant, v_id, 10, null, null)::text;
   insert into outputs select 'rotate_api_key', r::text
-    from salesos.rotate_api_key(v_tenant, v_id, null, 'cli', null, 'sk_live_pgtap002', v_hash, 0) r;
+    from salesos.rotate_api_key(v_tenant, v_id, null, 'cli', null, 'sk_live_pgtap002', v_hash, 0, 100) r;
   insert into outputs select 'revoke_api_key', salesos.revoke_api_key(v_tenant, v_id, null, 'cli', null)::text;
   insert into outputs select 'audit_page', salesos.audit_page(v_tenant, null, null, 50, null, null)::text;
   insert into outputs select 'delete_api_key', salesos.delete_api_key(v_tenant, v_id, null, 'cli', null)::text;
