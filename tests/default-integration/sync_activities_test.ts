@@ -311,6 +311,26 @@ Deno.test("sync_activities", async (t) => {
     },
   );
 
+  await t.step(
+    "a skipped item records nothing: a later item of its external_id with a known email is stored",
+    async () => {
+      const ghost = activity({ activity_code: "020", collaborator_email: "ghost-2@yourcompany.com" });
+      const res = await sync([
+        ghost,
+        { ...ghost, activity_code: "021", collaborator_email: "nobody-2@yourcompany.com" },
+        { ...ghost, activity_code: "022", collaborator_email: maria },
+        { ...ghost, activity_code: "023", collaborator_email: "pedro@yourcompany.com" },
+        { ...ghost, activity_code: "024", collaborator_email: "ghost-3@yourcompany.com" },
+      ]);
+      assert.deepEqual(res.json.data, { processed: 1, skipped: 2, duplicates: 2, errors: [], total: 5 });
+      const row = await stored(ghost.external_id);
+      assert.deepEqual([row.activity_code, row.email], ["022", maria]);
+
+      const again = await sync([ghost, { ...ghost, activity_code: "022", collaborator_email: maria }]);
+      assert.deepEqual(again.json.data, { processed: 0, skipped: 0, duplicates: 2, errors: [], total: 2 });
+    },
+  );
+
   await t.step("an external_id already stored counts as a duplicate even if its email is now unknown", async () => {
     const original = activity();
     await sync([original]);

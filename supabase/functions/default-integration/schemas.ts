@@ -156,7 +156,7 @@ export const syncCollaboratorsResult = z.object({
 export const syncActivitiesResult = z.object({
   processed: count("Activities stored"),
   skipped: count("Activities whose email matches no collaborator (not stored)"),
-  duplicates: count("Activities whose external_id was already stored, or repeated in this batch"),
+  duplicates: count("Activities whose external_id was already stored, or stored by an earlier item of this batch"),
   errors: z.array(z.string()).meta({ description: "Always empty: an invalid batch is a 400" }),
   total: count("Items received"),
 }).meta({ id: "SyncActivitiesResult" });
