@@ -4,8 +4,11 @@
 -- active key: rotating again and again held any number of them. A rotation with a grace period now
 -- needs a free place under the cap (outcome 'limit', a 409 like a creation's); without one the old
 -- key stops at once and the count does not change, so a leaked key can always be replaced.
--- The tenant row is locked first, as creation locks it, so concurrent creations and rotations
--- cannot both take the last place.
+-- The tenant row is locked first, so that concurrent creations and rotations cannot both take the
+-- last place. The lock is "for no key update": it still conflicts with creation's lock and with
+-- other rotations, but not with the foreign-key checks ("for key share") of revoke, update and
+-- delete. Those functions lock the key row first and then check the tenant through their audit
+-- insert, so a "for update" here could deadlock with them.
 
 drop function salesos.rotate_api_key(uuid, uuid, uuid, text, inet, text, text, integer);
 create function salesos.rotate_api_key(
@@ -28,7 +31,7 @@ declare
   v_old_after salesos.api_keys;
   v_new salesos.api_keys;
 begin
-  perform 1 from salesos.tenants t where t.id = p_tenant_id for update;
+  perform 1 from salesos.tenants t where t.id = p_tenant_id for no key update;
   select * into v_old from salesos.api_keys k where k.id = p_key_id and k.tenant_id = p_tenant_id for update;
   if not found then
     return query select 'not_found'::text, null::json, null::json;

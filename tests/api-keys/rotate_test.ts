@@ -3,7 +3,7 @@
 // or expired key; one key.rotate audit entry.
 import assert from "node:assert/strict";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import { freshDatabase } from "../support/database.ts";
+import { freshDatabase, lockWaiters, openTransaction } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { apiKeysHarness, member } from "./harness.ts";
@@ -208,8 +208,33 @@ Deno.test("a rotation keeps the tenant within its cap of active keys", async (t)
   await t.step("a creation and a rotation racing for the last place: one of them gets it", async () => {
     await api.call({ method: "POST", path: `/${ids[1]}/revoke`, token: owner.token });
     assert.equal((await counts()).active, 2);
-    const [created, rotated] = await Promise.all([post("e"), rotate(ids[0], { grace_period_seconds: 60 })]);
+    // Both reach the database while the tenant row is held, so both decide on the same count
+    // unless each one waits for the other.
+    await using holder = await openTransaction(test.url);
+    await holder.query("select 1 from salesos.tenants where id = $1 for update", [tenant]);
+    const racing = Promise.all([post("e"), rotate(ids[0], { grace_period_seconds: 60 })]);
+    await lockWaiters(test.db, 2);
+    await holder.finish("rollback");
+    const [created, rotated] = await racing;
     assert.deepEqual([created.status, rotated.status].sort(), [201, 409]);
     assert.equal((await counts()).active, 3);
+  });
+
+  await t.step("a rotation and a revoke of the same key do not deadlock", async () => {
+    assert.equal((await counts()).active, 3);
+    const [{ id }] = await test.db.query<{ id: string }>(
+      "select id::text from salesos.api_keys where revoked_at is null and (expires_at is null or expires_at > now()) limit 1",
+    );
+    // The revoke takes the key row and then checks the tenant (its audit entry's foreign key);
+    // the rotation takes the tenant and then the key row.
+    await using holder = await openTransaction(test.url);
+    await holder.query("select 1 from salesos.api_keys where id = $1 for update", [id]);
+    const revoking = api.call({ method: "POST", path: `/${id}/revoke`, token: owner.token });
+    const rotating = rotate(id);
+    await lockWaiters(test.db, 2);
+    await holder.finish("rollback");
+    const [revoked, rotated] = await Promise.all([revoking, rotating]);
+    assert.equal(revoked.status, 200);
+    assert.ok([201, 409].includes(rotated.status), `rotation answered ${rotated.status}`);
   });
 });
