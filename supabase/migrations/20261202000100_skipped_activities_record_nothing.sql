@@ -70,17 +70,21 @@ begin
       from chosen ch
      order by ch.external_id
     on conflict (tenant_id, environment, external_id) do nothing
-    returning 1
+    returning external_id
   )
-  -- Skipped: no known collaborator, and its external_id neither stored before this statement nor
-  -- stored by an earlier item of the batch.
+  -- Skipped: no known collaborator, and its external_id not stored already. When a later item of
+  -- the same external_id was chosen, its insert tells (it also sees a concurrent batch's row, which
+  -- this statement's snapshot does not); otherwise the stored rows do.
   select (select count(*) from inserted),
          (select count(*) from matched m
+            left join chosen ch on ch.external_id = m.external_id
            where m.collaborator_id is null
-             and not exists (select 1 from chosen ch where ch.external_id = m.external_id and ch.ord < m.ord)
-             and not exists (select 1 from salesos.activities a
-                              where a.tenant_id = p_tenant_id and a.environment = p_environment
-                                and a.external_id = m.external_id))
+             and case when ch.ord is null
+                      then not exists (select 1 from salesos.activities a
+                                        where a.tenant_id = p_tenant_id and a.environment = p_environment
+                                          and a.external_id = m.external_id)
+                      else ch.ord > m.ord and exists (select 1 from inserted i where i.external_id = m.external_id)
+                 end)
     into v_processed, v_skipped;
 
   insert into salesos.request_log (request_id, tenant_id, key_id, environment, action, status, ip, latency_ms, item_counts)

@@ -1,6 +1,6 @@
 // Contract 3.5: sync_activities — all-or-nothing validation, then duplicates, skipped and processed.
 import assert from "node:assert/strict";
-import { freshDatabase } from "../support/database.ts";
+import { freshDatabase, lockWaiters, openTransaction } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 
@@ -23,7 +23,7 @@ const byIndexAndField = (a: Detail, b: Detail) => a.index - b.index || a.field.l
 Deno.test("sync_activities", async (t) => {
   await using test = await freshDatabase();
   const tenant = await createTenant(test.db);
-  const { key } = await createKey(test.db, tenant, { rate_limit_per_hour: 100_000 });
+  const { key, id: keyId } = await createKey(test.db, tenant, { rate_limit_per_hour: 100_000 });
   const api = integrationHarness(test.db);
 
   const sync = (activities: unknown) => api.post(key, { action: "sync_activities", activities });
@@ -330,6 +330,21 @@ Deno.test("sync_activities", async (t) => {
       assert.deepEqual(again.json.data, { processed: 0, skipped: 0, duplicates: 2, errors: [], total: 2 });
     },
   );
+
+  await t.step("items of an external_id that a concurrent batch stores first are all duplicates", async () => {
+    const ghost = activity({ collaborator_email: "ghost-4@yourcompany.com" });
+    // Another batch has stored the external_id and not committed yet: this one waits for it.
+    await using other = await openTransaction(test.url);
+    await other.query(
+      "select * from salesos.sync_activities($1::uuid, 'live', $2::uuid, gen_random_uuid(), null, 0, $3::jsonb)",
+      [tenant, keyId, [[0, "001", ghost.external_id, maria, null, null]]],
+    );
+    const pending = sync([ghost, { ...ghost, collaborator_email: maria }]);
+    await lockWaiters(test.db, 1);
+    await other.finish("commit");
+    const res = await pending;
+    assert.deepEqual(res.json.data, { processed: 0, skipped: 0, duplicates: 2, errors: [], total: 2 });
+  });
 
   await t.step("an external_id already stored counts as a duplicate even if its email is now unknown", async () => {
     const original = activity();

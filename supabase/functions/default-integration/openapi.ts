@@ -197,9 +197,10 @@ optional fields keep their value. Items apply in order. An invalid item is left 
 \`errors\` as \`Collaborator <external_id> (<email>): <reason>\`; the rest is written.
 
 \`sync_activities\`: at most ${maxActivitiesPerRequest} items, all or nothing: any invalid item is a 400
-with one \`details\` entry per invalid field. Then, in one transaction: an \`external_id\` already
-stored (or earlier in the batch) is a \`duplicate\`; an email that matches no collaborator is
-\`skipped\` and not stored; the rest are \`processed\`. Replays store each activity once.
+with one \`details\` entry per invalid field. Then, in one transaction, items apply in order: an email
+that matches no collaborator is \`skipped\` (not stored, it records nothing); per \`external_id\`, the
+first item with a known collaborator is \`processed\` and the later ones are \`duplicates\`; an
+\`external_id\` already stored makes all its items \`duplicates\`. Replays store each activity once.
 
 Valid actions: ${actions.map((a) => `\`${a}\``).join(", ")}.`.trim(),
         tags: ["Sync"],
