@@ -203,6 +203,11 @@ Deno.test("create", async (t) => {
         "ip_allowlist[0]",
         "::ffff:10.0.0.1: an IPv4-mapped IPv6 address: write it as IPv4 (10.0.0.1)",
       ],
+      [
+        { name: "k", ip_allowlist: ["::ffff:10.0.0.0/120"] },
+        "ip_allowlist[0]",
+        "::ffff:10.0.0.0/120: an IPv4-mapped IPv6 address: write it as IPv4 (10.0.0.0/24)",
+      ],
       [{ name: "k", ip_allowlist: ["10.0.0.1/8"] }, "ip_allowlist[0]", "10.0.0.1/8: CIDR block has host bits set"],
       [
         { name: "k", ip_allowlist: ["2001:db8::/129"] },

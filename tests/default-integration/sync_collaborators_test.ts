@@ -172,13 +172,19 @@ Deno.test("sync_collaborators", async (t) => {
     const nested = JSON.parse("[".repeat(5000) + "]".repeat(5000));
     const res = await sync([
       { external_id: "😀".repeat(3000), name: "Long Id", email: "long-id@example.com" },
+      { external_id: "😀".repeat(300), name: "Emoji Id", email: "emoji-id@example.com" },
       { external_id: nested, name: "Nested Id", email: "nested-id@example.com" },
     ]);
     assert.equal(res.status, 200);
-    const [long, deep] = res.json.data.errors;
+    const [long, whole, deep] = res.json.data.errors;
     assert.equal(
       long,
       `Collaborator ${"😀".repeat(320)}… (long-id@example.com): external_id must be a string of 1-255 characters`,
+    );
+    assert.equal(
+      whole,
+      `Collaborator ${"😀".repeat(300)} (emoji-id@example.com): external_id must be a string of 1-255 characters`,
+      "300 characters (600 UTF-16 units) are echoed whole",
     );
     assert.equal(
       deep,

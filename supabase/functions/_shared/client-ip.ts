@@ -66,7 +66,13 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
   const ip = normalizeIp(address);
   if (extra === undefined && ip && ipv4.test(ip) && /^::ffff:/i.test(address)) {
     // Peers are compared in their IPv4 form, so this form could never match.
-    return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4 (${ip})` };
+    const ipv4Prefix = prefix === undefined
+      ? ""
+      : /^\d{1,3}$/.test(prefix) && +prefix >= 96
+      ? `/${+prefix - 96}`
+      : null;
+    const advice = ipv4Prefix === null ? "" : ` (${ip}${ipv4Prefix})`;
+    return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4${advice}` };
   }
   if (extra !== undefined || !ip || ip !== address.toLowerCase()) {
     return { ok: false, reason: "not an IPv4/IPv6 address or CIDR block" };

@@ -39,8 +39,10 @@ function describeItem(item: unknown, reason: string): string {
   const field = (name: string) => {
     const value = (item as Record<string, unknown> | null)?.[name];
     const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
-    // An invalid value can be up to the body's size: its echo is cut, at a character boundary.
-    return text.length <= maxEcho ? text : `${[...text].slice(0, maxEcho).join("")}…`;
+    if (text.length <= maxEcho) return text;
+    // An invalid value can be up to the body's size: its echo is cut, counted in characters.
+    const characters = [...text];
+    return characters.length <= maxEcho ? text : `${characters.slice(0, maxEcho).join("")}…`;
   };
   return `Collaborator ${field("external_id")} (${field("email")}): ${reason}`;
 }
