@@ -1,9 +1,8 @@
 // The README's commands as a new user runs them: `deno task keys` and `deno task start`, on the
 // embedded PGlite default and on Postgres, with the contract's section 5 examples as written.
 import assert from "node:assert/strict";
-import postgres from "postgres";
 import { checksum } from "../supabase/functions/_shared/api-key.ts";
-import { emptyDatabase, freshDatabase, serverUrl } from "./support/database.ts";
+import { emptyDatabase, freshDatabase, openTransaction, serverUrl } from "./support/database.ts";
 import { runTask, serverEnv, startServer } from "./support/server.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
 
@@ -153,29 +152,23 @@ Deno.test("deno task start serves on after the reader of its stdout went away", 
 Deno.test("deno task start on a new database listens at once; its statements wait for the migrations", async () => {
   await using empty = await emptyDatabase();
   // Holds the first migration back: its `create schema salesos` waits for this transaction.
-  const blocker = postgres(empty.url, { max: 1, onnotice: () => {} });
-  const blocking = await blocker.reserve();
+  await using blocking = await openTransaction(empty.url);
+  await blocking.query("create schema salesos");
+  await using server = await startServer(serverEnv(empty.url, { DB_STATEMENT_TIMEOUT_MS: "10000" }));
+  let answered = false;
+  const pending = curl(server.baseUrl, unknownKey, maria).finally(() => (answered = true));
+  pending.catch(() => {}); // awaited below, unless an assertion fails first
   try {
-    await blocking.unsafe("begin; create schema salesos");
-    await using server = await startServer(serverEnv(empty.url, { DB_STATEMENT_TIMEOUT_MS: "10000" }));
-    let answered = false;
-    const pending = curl(server.baseUrl, unknownKey, maria).finally(() => (answered = true));
-    pending.catch(() => {}); // awaited below, unless an assertion fails first
-    try {
-      const noKey = await curl(server.baseUrl, null, maria);
-      assert.equal(noKey.status, 401, "what needs no database is answered while the migrations wait");
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(answered, false, "the key's lookup waits for the migrations");
-    } finally {
-      await blocking.unsafe("rollback"); // before the server stops: it waits for its requests
-    }
-    // Once salesos.api_keys exists, the lookup runs: an unknown key is 401, not a 500.
-    const res = await pending;
-    assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
+    const noKey = await curl(server.baseUrl, null, maria);
+    assert.equal(noKey.status, 401, "what needs no database is answered while the migrations wait");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(answered, false, "the key's lookup waits for the migrations");
   } finally {
-    blocking.release();
-    await blocker.end();
+    await blocking.finish("rollback"); // before the server stops: it waits for its requests
   }
+  // Once salesos.api_keys exists, the lookup runs: an unknown key is 401, not a 500.
+  const res = await pending;
+  assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
 });
 
 Deno.test("deno task start: while its migrations are stuck, what needs the database is 503 after the statement timeout", async () => {

@@ -57,6 +57,13 @@ function addressBits(ip: string): { value: bigint; width: 32 | 128 } {
   return { value: all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n), width: 128 };
 }
 
+/** An IPv4-mapped entry (`ip` already in IPv4 form) written as IPv4; null when its prefix has no IPv4 equivalent. */
+function mappedAsIpv4(ip: string, prefix: string | undefined): string | null {
+  if (prefix === undefined) return ip;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) - 96 : -1;
+  return bits >= 0 && bits <= 32 ? `${ip}/${bits}` : null;
+}
+
 /**
  * An allowlist entry: an IPv4/IPv6 address or a CIDR block without host bits (as Postgres's
  * cidr type demands). Returns the entry or an explanation of what is wrong with it.
@@ -66,13 +73,8 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
   const ip = normalizeIp(address);
   if (extra === undefined && ip && ipv4.test(ip) && /^::ffff:/i.test(address)) {
     // Peers are compared in their IPv4 form, so this form could never match.
-    const ipv4Prefix = prefix === undefined
-      ? ""
-      : /^\d{1,3}$/.test(prefix) && +prefix >= 96
-      ? `/${+prefix - 96}`
-      : null;
-    const advice = ipv4Prefix === null ? "" : ` (${ip}${ipv4Prefix})`;
-    return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4${advice}` };
+    const ipv4Form = mappedAsIpv4(ip, prefix);
+    return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4${ipv4Form ? ` (${ipv4Form})` : ""}` };
   }
   if (extra !== undefined || !ip || ip !== address.toLowerCase()) {
     return { ok: false, reason: "not an IPv4/IPv6 address or CIDR block" };
