@@ -49,7 +49,12 @@ Deno.test("source IP: socket peer by default, trusted hops read X-Forwarded-For 
   assert.equal(clientIp("10.0.0.1", "1.1.1.1, 198.51.100.7, 10.0.0.9", 2), "198.51.100.7");
   assert.equal(clientIp("10.0.0.1", "not-an-ip", 1), "10.0.0.1");
   assert.equal(clientIp("10.0.0.1", null, 1), "10.0.0.1");
-  assert.equal(normalizeIp("::ffff:192.0.2.1"), "192.0.2.1");
+  for (const mapped of ["::ffff:192.0.2.1", "::FFFF:c000:201", "0:0:0:0:0:ffff:192.0.2.1", "[::ffff:c000:0201]"]) {
+    assert.equal(normalizeIp(mapped), "192.0.2.1", mapped);
+  }
+  // Neighbours of the mapped block stay IPv6.
+  assert.equal(normalizeIp("::fffe:c000:201"), "::fffe:c000:201");
+  assert.equal(normalizeIp("1::ffff:c000:201"), "1::ffff:c000:201");
   assert.equal(normalizeIp("[2001:DB8::1]"), "2001:db8::1");
   for (const bad of ["1.2.3", "1.2.3.256", "1:2:3:4:5:6:7:8:9", "1::2::3", "fe80::1%eth0", "abc"]) {
     assert.equal(normalizeIp(bad), null, bad);
@@ -64,4 +69,13 @@ Deno.test("allowlist entries: addresses and CIDR blocks without host bits", () =
   for (const bad of invalid) {
     assert.equal(checkAllowlistEntry(bad).ok, false, bad);
   }
+});
+
+Deno.test("allowlist entries: an IPv4-mapped address in any spelling is told its IPv4 form", () => {
+  const advice = (ipv4: string) => ({ ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4 (${ipv4})` });
+  assert.deepEqual(checkAllowlistEntry("::ffff:10.0.0.1"), advice("10.0.0.1"));
+  assert.deepEqual(checkAllowlistEntry("::ffff:a00:1"), advice("10.0.0.1"));
+  assert.deepEqual(checkAllowlistEntry("0:0:0:0:0:ffff:10.0.0.1"), advice("10.0.0.1"));
+  assert.deepEqual(checkAllowlistEntry("::ffff:a00:0/120"), advice("10.0.0.0/24"));
+  assert.deepEqual(checkAllowlistEntry(" 10.0.0.1").ok, false);
 });

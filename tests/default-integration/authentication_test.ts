@@ -192,7 +192,9 @@ Deno.test("IP allowlist and scopes", async (t) => {
   await t.step("IPv6 addresses and blocks; IPv4-mapped peers count as IPv4", async () => {
     const real = await createKey(test.db, tenant, { ip_allowlist: ["2001:db8::/32", "192.0.2.1"] });
     assert.deepEqual((await api.post(real.key, empty, { ip: "2001:db8:1::5" })).status, 200);
-    assert.deepEqual((await api.post(real.key, empty, { ip: "::ffff:192.0.2.1" })).status, 200);
+    for (const mapped of ["::ffff:192.0.2.1", "::ffff:c000:201", "0:0:0:0:0:ffff:192.0.2.1"]) {
+      assert.deepEqual((await api.post(real.key, empty, { ip: mapped })).status, 200, mapped);
+    }
     assert.deepEqual((await api.post(real.key, empty, { ip: "2001:db9::1" })).status, 403);
   });
 

@@ -16,14 +16,18 @@ function isIpv6(ip: string): boolean {
   return valid && (halves.length === 2 ? width <= 7 : width === 8);
 }
 
-/** A canonical address string, or null if `value` is no IP address. IPv4-mapped IPv6 becomes IPv4. */
+/**
+ * A canonical address string, or null if `value` is no IP address. IPv4-mapped IPv6, however it
+ * is spelt (`::ffff:10.0.0.1`, `::ffff:a00:1`, `0:0:0:0:0:ffff:10.0.0.1`), becomes IPv4.
+ */
 export function normalizeIp(value: string | undefined | null): string | null {
   if (!value) return null;
-  let ip = value.trim().replace(/^\[(.*)\]$/, "$1");
-  if (/^::ffff:/i.test(ip) && ipv4.test(ip.slice(7))) ip = ip.slice(7);
+  const ip = value.trim().replace(/^\[(.*)\]$/, "$1");
   if (ipv4.test(ip)) return ip;
-  if (isIpv6(ip)) return ip.toLowerCase();
-  return null;
+  if (!isIpv6(ip)) return null;
+  const { value: bits } = addressBits(ip);
+  if (bits >> 32n === 0xffffn) return [24n, 16n, 8n, 0n].map((shift) => (bits >> shift) & 0xffn).join(".");
+  return ip.toLowerCase();
 }
 
 export function clientIp(
@@ -71,7 +75,7 @@ function mappedAsIpv4(ip: string, prefix: string | undefined): string | null {
 export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; reason: string } {
   const [address, prefix, extra] = entry.split("/");
   const ip = normalizeIp(address);
-  if (extra === undefined && ip && ipv4.test(ip) && /^::ffff:/i.test(address)) {
+  if (extra === undefined && ip && ipv4.test(ip) && isIpv6(address)) {
     // Peers are compared in their IPv4 form, so this form could never match.
     const ipv4Form = mappedAsIpv4(ip, prefix);
     return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4${ipv4Form ? ` (${ipv4Form})` : ""}` };
