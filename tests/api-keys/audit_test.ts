@@ -36,29 +36,35 @@ Deno.test("audit log", async (t) => {
     assert.deepEqual(entries.map((e: { action: string }) => e.action), [
       "key.delete",
       "key.revoke",
+      "key.create",
       "key.rotate",
       "key.update",
       "key.create",
     ]);
-    assert.deepEqual(entries.map((e: { key_id: string }) => e.key_id), [newId, newId, id, id, id]);
+    assert.deepEqual(entries.map((e: { key_id: string }) => e.key_id), [newId, newId, newId, id, id, id]);
     assert.deepEqual(entries.map((e: { actor: { email: string } }) => e.actor.email), [
       "olga@example.com",
       "adam@example.com",
       "olga@example.com",
+      "olga@example.com",
       "adam@example.com",
       "olga@example.com",
     ]);
-    assert.deepEqual(entries[4].actor, { type: "user", id: owner.userId, email: "olga@example.com" });
+    assert.deepEqual(entries[5].actor, { type: "user", id: owner.userId, email: "olga@example.com" });
     assert.deepEqual(entries.map((e: { source_ip: string }) => e.source_ip), [
+      "127.0.0.1",
       "127.0.0.1",
       "127.0.0.1",
       "127.0.0.1",
       "2001:db8::7",
       "203.0.113.5",
     ]);
-    assert.deepEqual(entries[3].changes, { name: { from: "first", to: "renamed" } });
-    assert.equal(entries[4].key_prefix, created.json.data.key_prefix);
-    assert.deepEqual(entries[2].changes.new_key_id, newId);
+    assert.deepEqual(entries[4].changes, { name: { from: "first", to: "renamed" } });
+    assert.equal(entries[5].key_prefix, created.json.data.key_prefix);
+    assert.deepEqual(entries[3].changes.new_key_id, newId);
+    // The rotated-in key's own entry: its settings, as a creation's, and where it came from.
+    assert.equal(entries[2].key_prefix, rotated.json.data.key_prefix);
+    assert.deepEqual(entries[2].changes, { ...entries[5].changes, name: "renamed", rotated_from: id });
     assert.deepEqual(entries[1].changes, { revoked_at: entries[1].changes.revoked_at });
     assert.match(entries[1].changes.revoked_at, isoMs);
     for (const entry of entries) {
@@ -85,7 +91,13 @@ Deno.test("audit log", async (t) => {
       "key.create",
     ]);
     const creates = await audit("?action=key.create");
-    assert.deepEqual(creates.json.data.map((e: { key_id: string }) => e.key_id), [id]);
+    assert.deepEqual(creates.json.data.map((e: { key_id: string }) => e.key_id), [newId, id]);
+    const forNewKey = await audit(`?key_id=${newId}`);
+    assert.deepEqual(forNewKey.json.data.map((e: { action: string }) => e.action), [
+      "key.delete",
+      "key.revoke",
+      "key.create",
+    ]);
     const both = await audit(`?action=key.revoke&key_id=${newId}`);
     assert.equal(both.json.data.length, 1);
     assert.deepEqual((await audit(`?key_id=${crypto.randomUUID()}`)).json.data, []);
@@ -121,7 +133,7 @@ Deno.test("audit log", async (t) => {
     const stranger = await member(test.db, other, "owner");
     await api.call({ method: "POST", token: stranger.token, body: { name: "theirs" } });
     assert.equal((await audit("", stranger.token)).json.data.length, 1);
-    assert.equal((await audit()).json.data.length, 5);
+    assert.equal((await audit()).json.data.length, 6);
   });
 
   await t.step("service_role actions are recorded as such", async () => {

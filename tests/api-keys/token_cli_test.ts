@@ -138,6 +138,7 @@ Deno.test("README walk-through: start, mint a token, create a key with curl, use
   assert.deepEqual(audit.data.map((e: { action: string }) => e.action), [
     "key.revoke",
     "key.update",
+    "key.create",
     "key.rotate",
     "key.create",
   ]);

@@ -112,7 +112,7 @@ Deno.test("key-management client against the running api-keys function", async (
 
   await t.step("the audit log records each action, filterable by key", async () => {
     const forRotated = await keys.audit({ keyId: rotated.id });
-    assert.deepEqual(forRotated.items.map((e) => e.action), ["key.delete", "key.revoke"]);
+    assert.deepEqual(forRotated.items.map((e) => e.action), ["key.delete", "key.revoke", "key.create"]);
     const forCreated = await keys.audit({ keyId: created.id });
     assert.deepEqual(forCreated.items.map((e) => e.action), ["key.rotate", "key.update", "key.create"]);
     const rotations = await keys.audit({ action: "key.rotate" });

@@ -303,7 +303,8 @@ export const auditEntrySchema = z.object({
   key_prefix: z.string().nullable(),
   source_ip: ipAddress.nullable(),
   changes: z.record(z.string(), z.unknown()).nullable().meta({
-    description: "key.update: `{field: {from, to}}`; key.rotate: the new key; others: a summary",
+    description:
+      "key.update: `{field: {from, to}}`; key.rotate: the new key; key.create: the settings (and `rotated_from`, the old key's id, for a key made by a rotation); others: a summary",
   }),
 }).meta({ id: "AuditEntry" });
 export type AuditEntry = z.output<typeof auditEntrySchema>;
