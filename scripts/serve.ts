@@ -42,20 +42,38 @@ function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
  * `database`, whose statements wait until its pending migrations are applied, at most `waitMs` (then
  * 503, as for a statement that times out). The server listens meanwhile (the check alone takes
  * ~60 ms on Postgres): what needs no database, such as a 401 for a missing key, is answered at once.
- * Migrations that cannot be applied end the process (exit 1).
+ * A database that does not answer yet (refused, silent, shutting down) is tried again, with a
+ * warning each time, so the service can start before its database; migrations that fail in the
+ * database (an error in their SQL, a database that does not exist, longer than the statement
+ * timeout) end the process (exit 1).
  */
 function waitingForMigrations(database: Database, waitMs: number): Database {
   let applied = false;
-  const migrated = applyMigrations(database).then(
-    () => void (applied = true),
-    (error) => {
-      const cause = error instanceof DatabaseUnavailableError ? error.cause : error;
-      console.error(
-        JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(cause) }),
-      );
-      Deno.exit(1);
-    },
-  );
+  const migrated = (async () => {
+    for (let attempt = 0;; attempt++) {
+      try {
+        await applyMigrations(database);
+        applied = true;
+        return;
+      } catch (error) {
+        const cause = error instanceof DatabaseUnavailableError ? error.cause : error;
+        const timedOut = (cause as { code?: unknown })?.code === "57014";
+        if (!(error instanceof DatabaseUnavailableError) || timedOut) {
+          console.error(
+            JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(cause) }),
+          );
+          Deno.exit(1);
+        }
+        const retryMs = Math.min(250 * 2 ** attempt, 2_000);
+        console.error(JSON.stringify({
+          level: "warn",
+          message: `database not answering: migrations tried again in ${retryMs} ms`,
+          error: String(cause),
+        }));
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      }
+    }
+  })();
   return {
     ...database,
     async query<Row>(text: string, params?: readonly unknown[]) {

@@ -175,7 +175,7 @@ Deno.test("deno task start: while its migrations are stuck, what needs the datab
   await using empty = await emptyDatabase();
   await using proxy = startTcpProxy(empty.url);
   // A network gone silent as the server starts: its migrations wait (postgres.js gives up
-  // connecting after 2 s, which would end the process; the silence is shorter).
+  // connecting after 2 s and the migrations are tried again; the silence is shorter).
   proxy.set("blackhole");
   await using server = await startServer(serverEnv(proxy.url, { DB_STATEMENT_TIMEOUT_MS: "800" }));
   const started = performance.now();
@@ -190,6 +190,28 @@ Deno.test("deno task start: while its migrations are stuck, what needs the datab
     await new Promise((r) => setTimeout(r, 100));
     res = await curl(server.baseUrl, unknownKey, maria);
   }
+  assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
+});
+
+Deno.test("deno task start before its database answers: 503 meanwhile, migrated once it answers", async () => {
+  await using empty = await emptyDatabase();
+  await using proxy = startTcpProxy(empty.url);
+  proxy.set("refuse");
+  await using server = await startServer(serverEnv(proxy.url, { DB_STATEMENT_TIMEOUT_MS: "500" }));
+  const refused = await curl(server.baseUrl, unknownKey, maria);
+  assert.deepEqual([refused.status, refused.json.error?.code], [503, "SERVICE_UNAVAILABLE"]);
+  // Still serving after failed attempts (backoff 250, 500, 1000 ms).
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal((await curl(server.baseUrl, null, maria)).status, 401);
+  assert.match(server.output(), /"level":"warn","message":"database not answering: migrations tried again in \d+ ms"/);
+
+  proxy.set("forward");
+  let res = await curl(server.baseUrl, unknownKey, maria);
+  for (let i = 0; res.status === 503 && i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    res = await curl(server.baseUrl, unknownKey, maria);
+  }
+  // The key's lookup ran: salesos.api_keys exists.
   assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
 });
 

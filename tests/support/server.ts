@@ -1,9 +1,16 @@
 // Runs the real commands of the README as subprocesses: `deno task start` and `deno task keys`.
 const root = new URL("../../", import.meta.url).pathname;
 
-/** The environment a new user's shell would have, plus `env`; nothing else leaks in. */
+/**
+ * The environment a new user's shell would have, plus `env`; nothing else leaks in. That includes
+ * how the shell reaches the npm registry (proxy, extra CA certificates): Deno asks it for a
+ * package's metadata the first time a process loads that package, and without them it prints a
+ * failed "Download" line at every start.
+ */
 function environment(env: Record<string, string>): Record<string, string> {
-  const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "NO_COLOR"];
+  const network = ["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"];
+  const certificates = ["NODE_EXTRA_CA_CERTS", "DENO_CERT", "DENO_TLS_CA_STORE"];
+  const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "NO_COLOR", ...network, ...certificates];
   const base = Object.fromEntries(keep.flatMap((name) => (Deno.env.get(name) ? [[name, Deno.env.get(name)!]] : [])));
   return { ...base, NO_COLOR: "1", ...env };
 }
