@@ -22,6 +22,16 @@ async function curl(baseUrl: string, key: string | null, body: unknown, token?: 
   return { status: res.status, headers: res.headers, json: await res.json() };
 }
 
+/** The answer to an unknown key once it is no longer 503 (the migrations went on), within 5 s. */
+async function onceMigrated(baseUrl: string) {
+  let res = await curl(baseUrl, unknownKey, maria);
+  for (let i = 0; res.status === 503 && i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    res = await curl(baseUrl, unknownKey, maria);
+  }
+  return res;
+}
+
 const maria = {
   action: "sync_collaborators",
   collaborators: [{ external_id: "emp-101", name: "Maria Santos", email: "maria@yourcompany.com" }],
@@ -185,11 +195,7 @@ Deno.test("deno task start: while its migrations are stuck, what needs the datab
   assert.ok(waitedMs >= 800, `it waited for the migrations, not ${Math.round(waitedMs)} ms`);
   proxy.set("forward");
   // The migrations go on once the network is back; then the key's lookup runs.
-  let res = await curl(server.baseUrl, unknownKey, maria);
-  for (let i = 0; res.status === 503 && i < 50; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    res = await curl(server.baseUrl, unknownKey, maria);
-  }
+  const res = await onceMigrated(server.baseUrl);
   assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
 });
 
@@ -206,11 +212,7 @@ Deno.test("deno task start before its database answers: 503 meanwhile, migrated 
   assert.match(server.output(), /"level":"warn","message":"database not answering: migrations tried again in \d+ ms"/);
 
   proxy.set("forward");
-  let res = await curl(server.baseUrl, unknownKey, maria);
-  for (let i = 0; res.status === 503 && i < 50; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    res = await curl(server.baseUrl, unknownKey, maria);
-  }
+  const res = await onceMigrated(server.baseUrl);
   // The key's lookup ran: salesos.api_keys exists.
   assert.deepEqual([res.status, res.json.error?.code], [401, "UNAUTHORIZED"]);
 });
