@@ -9,9 +9,6 @@ import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
-// Imported up front, not on first use: a dynamic import of an npm package resolves it at run time,
-// which on a fresh machine asks the npm registry while serving (~7 ms of start-up saved is not worth it).
-import { docsResponse } from "./docs.ts";
 
 /**
  * The request log of this server: JSON lines on stdout, the lines of up to `delayMs` in one write
@@ -104,6 +101,10 @@ const functions: Record<
   }),
 };
 
+// The API reference is loaded on its first request: Swagger UI's package and the OpenAPI
+// documents cost start-up time (~30 ms) that no function request needs.
+let docs: Promise<typeof import("./docs.ts")> | undefined;
+
 const prefix = "/functions/v1/";
 const server = Deno.serve({
   hostname: "127.0.0.1",
@@ -123,7 +124,9 @@ const server = Deno.serve({
   if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
   // The API reference (scripts/docs.ts), here and not in the functions: hosted Supabase serves a
   // function's HTML as text/plain.
-  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) return docsResponse(url.pathname);
+  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
+    return (docs ??= import("./docs.ts")).then((m) => m.docsResponse(url.pathname));
+  }
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {
