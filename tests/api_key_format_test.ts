@@ -56,7 +56,18 @@ Deno.test("source IP: socket peer by default, trusted hops read X-Forwarded-For 
   assert.equal(normalizeIp("::fffe:c000:201"), "::fffe:c000:201");
   assert.equal(normalizeIp("1::ffff:c000:201"), "1::ffff:c000:201");
   assert.equal(normalizeIp("[2001:DB8::1]"), "2001:db8::1");
-  for (const bad of ["1.2.3", "1.2.3.256", "1:2:3:4:5:6:7:8:9", "1::2::3", "fe80::1%eth0", "abc"]) {
+  for (
+    const bad of [
+      "1.2.3",
+      "1.2.3.256",
+      "1:2:3:4:5:6:7:8:9",
+      "1::2::3",
+      "fe80::1%eth0",
+      "abc",
+      "1.2.3.4::",
+      "1.2.3.4::1",
+    ]
+  ) {
     assert.equal(normalizeIp(bad), null, bad);
   }
 });
@@ -65,7 +76,17 @@ Deno.test("allowlist entries: addresses and CIDR blocks without host bits", () =
   for (const good of ["192.0.2.1", "10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "::1", "::/0", "2001:db8::1/128"]) {
     assert.deepEqual(checkAllowlistEntry(good), { ok: true }, good);
   }
-  const invalid = ["10.0.0.1/8", "10.0.0.0/33", "2001:db8::1/32", "2001:db8::/129", "10.0.0.0/", "host", "1.2.3.4/8/9"];
+  const invalid = [
+    "10.0.0.1/8",
+    "10.0.0.0/33",
+    "2001:db8::1/32",
+    "2001:db8::/129",
+    "10.0.0.0/",
+    "host",
+    "1.2.3.4/8/9",
+    " 10.0.0.1",
+    "1.2.3.4::",
+  ];
   for (const bad of invalid) {
     assert.equal(checkAllowlistEntry(bad).ok, false, bad);
   }
@@ -77,5 +98,8 @@ Deno.test("allowlist entries: an IPv4-mapped address in any spelling is told its
   assert.deepEqual(checkAllowlistEntry("::ffff:a00:1"), advice("10.0.0.1"));
   assert.deepEqual(checkAllowlistEntry("0:0:0:0:0:ffff:10.0.0.1"), advice("10.0.0.1"));
   assert.deepEqual(checkAllowlistEntry("::ffff:a00:0/120"), advice("10.0.0.0/24"));
-  assert.deepEqual(checkAllowlistEntry(" 10.0.0.1").ok, false);
+  // No advice that would itself be refused: host bits set, or a prefix shorter than the mapped block.
+  const noAdvice = { ok: false, reason: "an IPv4-mapped IPv6 address: write it as IPv4" };
+  assert.deepEqual(checkAllowlistEntry("::ffff:a00:1/120"), noAdvice);
+  assert.deepEqual(checkAllowlistEntry("::ffff:0:0/95"), noAdvice);
 });

@@ -199,6 +199,11 @@ Deno.test("create", async (t) => {
         "999.1.1.1: not an IPv4/IPv6 address or CIDR block",
       ],
       [
+        { name: "k", ip_allowlist: ["1.2.3.4::"] },
+        "ip_allowlist[0]",
+        "1.2.3.4::: not an IPv4/IPv6 address or CIDR block",
+      ],
+      [
         { name: "k", ip_allowlist: ["::ffff:10.0.0.1"] },
         "ip_allowlist[0]",
         "::ffff:10.0.0.1: an IPv4-mapped IPv6 address: write it as IPv4 (10.0.0.1)",

@@ -12,7 +12,8 @@ function isIpv6(ip: string): boolean {
   // A trailing dotted IPv4 part counts as two groups.
   const last = groups.at(-1);
   const width = groups.length + (last !== undefined && ipv4.test(last) ? 1 : 0);
-  const valid = groups.every((g, i) => hexGroup.test(g) || (i === groups.length - 1 && ipv4.test(g)));
+  // A dotted part only ends the whole address ("1.2.3.4::" is no address: Postgres refuses it).
+  const valid = groups.every((g, i) => hexGroup.test(g) || (i === groups.length - 1 && ipv4.test(g) && ip.endsWith(g)));
   return valid && (halves.length === 2 ? width <= 7 : width === 8);
 }
 
@@ -61,11 +62,13 @@ function addressBits(ip: string): { value: bigint; width: 32 | 128 } {
   return { value: all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n), width: 128 };
 }
 
-/** An IPv4-mapped entry (`ip` already in IPv4 form) written as IPv4; null when its prefix has no IPv4 equivalent. */
+/**
+ * An IPv4-mapped entry (`ip` already in IPv4 form) written as IPv4; null unless that is a valid
+ * entry (a prefix with no IPv4 equivalent, or host bits set).
+ */
 function mappedAsIpv4(ip: string, prefix: string | undefined): string | null {
-  if (prefix === undefined) return ip;
-  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) - 96 : -1;
-  return bits >= 0 && bits <= 32 ? `${ip}/${bits}` : null;
+  const candidate = prefix === undefined ? ip : `${ip}/${/^\d{1,3}$/.test(prefix) ? Number(prefix) - 96 : -1}`;
+  return checkAllowlistEntry(candidate).ok ? candidate : null;
 }
 
 /**
