@@ -1,7 +1,7 @@
 // `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
-import { type Database, withinDeadline } from "../supabase/functions/_shared/database.ts";
+import type { Database } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError } from "../supabase/functions/_shared/errors.ts";
 import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
@@ -39,23 +39,27 @@ function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
  * `database`, whose statements wait until its pending migrations are applied, at most `waitMs` (then
  * 503, as for a statement that times out). The server listens meanwhile (the check alone takes
  * ~60 ms on Postgres): what needs no database, such as a 401 for a missing key, is answered at once.
- * A database that does not answer yet (refused, silent, shutting down) is tried again, with a
- * warning each time, so the service can start before its database; migrations that fail in the
- * database (an error in their SQL, a database that does not exist, longer than the statement
- * timeout) end the process (exit 1).
+ * With `retryUnanswered` (a Postgres server, which may start after this service), a database that
+ * does not answer (refused, silent, shutting down) is tried again, with a warning each time.
+ * Migrations that fail otherwise (an error in their SQL, a database that does not exist, longer
+ * than the statement timeout, PGlite failing) end the process (exit 1).
  */
-function waitingForMigrations(database: Database, waitMs: number): Database {
+function waitingForMigrations(database: Database, waitMs: number, retryUnanswered: boolean): Database {
   let applied = false;
-  const migrated = (async () => {
+  // Each waiting statement is woken once, or leaves on its deadline: nothing piles up on a
+  // database that stays away for hours.
+  const waiting = new Set<() => void>();
+  (async () => {
     for (let attempt = 0;; attempt++) {
       try {
         await applyMigrations(database);
         applied = true;
+        for (const wake of waiting) wake();
         return;
       } catch (error) {
         const cause = error instanceof DatabaseUnavailableError ? error.cause : error;
         const timedOut = (cause as { code?: unknown })?.code === "57014";
-        if (!(error instanceof DatabaseUnavailableError) || timedOut) {
+        if (!retryUnanswered || !(error instanceof DatabaseUnavailableError) || timedOut) {
           console.error(
             JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(cause) }),
           );
@@ -71,10 +75,22 @@ function waitingForMigrations(database: Database, waitMs: number): Database {
       }
     }
   })();
+  const migrated = () =>
+    new Promise<void>((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiting.delete(wake);
+        reject(new DatabaseUnavailableError(new Error(`migrations not applied within ${waitMs} ms`)));
+      }, waitMs);
+      waiting.add(wake);
+    });
   return {
     ...database,
     async query<Row>(text: string, params?: readonly unknown[]) {
-      if (!applied) await withinDeadline(migrated, waitMs, `migrations not applied within ${waitMs} ms`);
+      if (!applied) await migrated();
       return database.query<Row>(text, params);
     },
   };
@@ -82,7 +98,9 @@ function waitingForMigrations(database: Database, waitMs: number): Database {
 
 const config = readConfig();
 const database = await openDatabase(config, { owner: true });
-const db = config.migrateOnStart ? waitingForMigrations(database, config.dbStatementTimeoutMs) : database;
+const db = config.migrateOnStart
+  ? waitingForMigrations(database, config.dbStatementTimeoutMs, config.databaseUrl !== undefined)
+  : database;
 
 const stdoutLog = batchedJsonLog();
 const log = requestLog(config.logRequests, stdoutLog);
@@ -125,7 +143,19 @@ const server = Deno.serve({
   // The API reference (scripts/docs.ts), here and not in the functions: hosted Supabase serves a
   // function's HTML as text/plain.
   if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
-    return (docs ??= import("./docs.ts")).then((m) => m.docsResponse(url.pathname));
+    docs ??= import("./docs.ts").catch((error) => {
+      docs = undefined; // the next request tries again
+      throw error;
+    });
+    return docs.then((m) => m.docsResponse(url.pathname), (error) => {
+      console.error(
+        JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
+      );
+      return new Response("The API reference could not be loaded; try again.\n", {
+        status: 503,
+        headers: { "Content-Type": "text/plain", "Retry-After": "5" },
+      });
+    });
   }
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
