@@ -67,7 +67,9 @@ function addressBits(ip: string): { value: bigint; width: 32 | 128 } {
  * entry (a prefix with no IPv4 equivalent, or host bits set).
  */
 function mappedAsIpv4(ip: string, prefix: string | undefined): string | null {
-  const candidate = prefix === undefined ? ip : `${ip}/${/^\d{1,3}$/.test(prefix) ? Number(prefix) - 96 : -1}`;
+  // The IPv6 prefix 96 + n is the IPv4 prefix n; any other prefix makes an invalid candidate.
+  const ipv4Prefix = prefix !== undefined && /^\d{1,3}$/.test(prefix) ? Number(prefix) - 96 : -1;
+  const candidate = prefix === undefined ? ip : `${ip}/${ipv4Prefix}`;
   return checkAllowlistEntry(candidate).ok ? candidate : null;
 }
 
