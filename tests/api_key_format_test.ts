@@ -98,8 +98,13 @@ Deno.test("allowlist entries: an IPv4-mapped address in any spelling is told its
   assert.deepEqual(checkAllowlistEntry("::ffff:a00:1"), advice("10.0.0.1"));
   assert.deepEqual(checkAllowlistEntry("0:0:0:0:0:ffff:10.0.0.1"), advice("10.0.0.1"));
   assert.deepEqual(checkAllowlistEntry("::ffff:a00:0/120"), advice("10.0.0.0/24"));
-  // No advice that would itself be refused: host bits set, or a prefix shorter than the mapped block.
+  assert.deepEqual(checkAllowlistEntry("::ffff:0:0/96"), advice("0.0.0.0/0"));
+  // No advice that would itself be refused (host bits set).
   const noAdvice = { ok: false, reason: "an IPv4-mapped IPv6 address: write it as IPv4" };
   assert.deepEqual(checkAllowlistEntry("::ffff:a00:1/120"), noAdvice);
-  assert.deepEqual(checkAllowlistEntry("::ffff:0:0/95"), noAdvice);
+  // A block wider than the mapped range is no mapped block: its host bits hold the ffff marker.
+  const hostBits = { ok: false, reason: "CIDR block has host bits set" };
+  assert.deepEqual(checkAllowlistEntry("::ffff:0:0/95"), hostBits);
+  assert.deepEqual(checkAllowlistEntry("::ffff:a00:0/64"), hostBits);
+  assert.deepEqual(checkAllowlistEntry("::fffe:0:0/95"), { ok: true });
 });

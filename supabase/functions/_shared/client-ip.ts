@@ -73,6 +73,8 @@ function mappedAsIpv4(ip: string, prefix: string | undefined): string | null {
   return checkAllowlistEntry(candidate).ok ? candidate : null;
 }
 
+const hostBitsSet = { ok: false, reason: "CIDR block has host bits set" } as const;
+
 /**
  * An allowlist entry: an IPv4/IPv6 address or a CIDR block without host bits (as Postgres's
  * cidr type demands). Returns the entry or an explanation of what is wrong with it.
@@ -81,6 +83,9 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
   const [address, prefix, extra] = entry.split("/");
   const ip = normalizeIp(address);
   if (extra === undefined && ip && ipv4.test(ip) && isIpv6(address)) {
+    // A block wider than the mapped range (prefix below 96) has the mapped marker (ffff) among its
+    // host bits.
+    if (prefix !== undefined && /^\d{1,3}$/.test(prefix) && Number(prefix) < 96) return hostBitsSet;
     // Peers are compared in their IPv4 form, so this form could never match.
     const ipv4Form = mappedAsIpv4(ip, prefix);
     return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4${ipv4Form ? ` (${ipv4Form})` : ""}` };
@@ -94,6 +99,6 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
     return { ok: false, reason: `prefix length must be 0-${width}` };
   }
   const hostBits = BigInt(width - Number(prefix));
-  if ((value & ((1n << hostBits) - 1n)) !== 0n) return { ok: false, reason: "CIDR block has host bits set" };
+  if ((value & ((1n << hostBits) - 1n)) !== 0n) return hostBitsSet;
   return { ok: true };
 }
