@@ -658,7 +658,9 @@ service/baseline. Every measured run
 starts after a CHECKPOINT. pgbench's figures count from when each of its clients has finished its first transaction
 (a new backend's first one compiles the SQL functions; the service runs on a warm pool). In the paced load, after
 each answer a connection pauses 0, 1, 2… times the pause, with probability 1/2, 1/4, 1/8…, as pgbench does when it
-picks between its work and a pause at random (1:1).
+picks between its work and a pause at random (1:1). This machine's speed drifts widely over a day (the baselines show
+it): the ratios are paired for that reason, yet move too; absolute figures (latency, cold start) move most. Earlier
+runs are in this file's history.
 
 ${table}
 
