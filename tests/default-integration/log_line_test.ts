@@ -2,7 +2,7 @@
 // action, status, latency and item counts, as soon as each is known; never a key or a secret part.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, createTenant } from "../support/fixtures.ts";
+import { createKey, createTenant, unknownKey, withWrongSecret } from "../support/fixtures.ts";
 import { type Answer, integrationHarness } from "../support/integration.ts";
 
 Deno.test("request log line", async (t) => {
@@ -77,13 +77,16 @@ Deno.test("request log line", async (t) => {
   });
 
   await t.step("an unknown key logs request id, status and latency, and nothing of the key", async () => {
-    const forged = live.key.slice(0, -6) + (live.key.endsWith("000000") ? "000001" : "000000");
-    const res = await api.post(forged, { action: "sync_activities", activities: [] });
-    assert.equal(res.status, 401);
-    const line = lineOf(res);
-    common(line, res);
-    assert.equal(line.key_prefix, undefined);
-    assert.equal(line.tenant_id, undefined);
+    const brokenChecksum = live.key.slice(0, -6) + (live.key.endsWith("000000") ? "000001" : "000000");
+    for (const forged of [unknownKey(), withWrongSecret(live.key), brokenChecksum]) {
+      const res = await api.post(forged, { action: "sync_activities", activities: [] });
+      assert.equal(res.status, 401, forged);
+      const line = lineOf(res);
+      common(line, res);
+      assert.equal(line.key_prefix, undefined, forged);
+      assert.equal(line.tenant_id, undefined, forged);
+      assert.ok(!JSON.stringify(line).includes(forged.slice(16)), forged);
+    }
   });
 
   await t.step("no line holds a key or its secret part", () => {

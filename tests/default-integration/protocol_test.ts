@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { DatabaseUnavailableError } from "../../supabase/functions/_shared/errors.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, createTenant } from "../support/fixtures.ts";
+import { createKey, createTenant, unknownKey, withWrongSecret } from "../support/fixtures.ts";
 import { type Answer, type CallOptions, type IntegrationHarness, integrationHarness } from "../support/integration.ts";
 import { isoMs, uuidV4 } from "../support/patterns.ts";
 
@@ -395,12 +395,13 @@ Deno.test("protocol", async (t) => {
   await t.step(
     "every response has exactly one log line, with its status, and no line contains a plaintext key",
     async () => {
-      // Wrong secrets for real key ids, so that the verifier works on them too.
+      // Wrong secrets for real key ids (well-formed, so that the verifier works on them too), a
+      // broken checksum and an unknown id.
       for (const real of plaintexts) {
-        const forged = real.slice(0, -6) + (real.endsWith("000000") ? "000001" : "000000");
-        assert.equal((await post(forged, empty)).status, 401);
+        assert.equal((await post(withWrongSecret(real), empty)).status, 401);
         assert.equal((await post(real.replace(/.{7}$/, "abcdefg"), empty)).status, 401);
       }
+      assert.equal((await post(unknownKey(), empty)).status, 401);
       const harnesses = new Set(sent.map((s) => s.harness));
       for (const { harness, res, label } of sent) {
         const requestId = res.headers.get("x-request-id");

@@ -1,5 +1,6 @@
 // Test data made through the same SQL the product uses: tenants and API keys with real bcrypt hashes.
 import type { Database } from "../../supabase/functions/_shared/database.ts";
+import { checksum } from "../../supabase/functions/_shared/api-key.ts";
 import { createApiKey, type KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
 import { testConfig } from "./database.ts";
 
@@ -35,4 +36,19 @@ export async function createKey(
   );
   if (!created) throw new Error("the tenant is at its cap of active keys");
   return { id: created.id, key: created.key, keyPrefix: created.key_prefix, tenantId };
+}
+
+/**
+ * `key`'s id with another secret and a valid checksum: a well-formed key that reaches the verifier
+ * (a changed character alone breaks the checksum, which is refused before any lookup).
+ */
+export function withWrongSecret(key: string, secret = "b".repeat(18)): string {
+  const body = key.slice(0, 16) + secret;
+  return body + checksum(body);
+}
+
+/** A well-formed key (valid checksum) whose id no tenant has. */
+export function unknownKey(environment: "live" | "test" = "live"): string {
+  const body = `sk_${environment}_zzzzzzzz${"a".repeat(18)}`;
+  return body + checksum(body);
 }
