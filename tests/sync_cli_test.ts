@@ -348,6 +348,8 @@ Deno.test("deno task sync against the running service", async (t) => {
         key,
         /unknown columns: emial; missing columns: email/,
       ]);
+      const logged = () => count("select count(*) as n from salesos.request_log where tenant_id = $1", [tenantId]);
+      const loggedBefore = await logged();
       for (const [args, apiKey, message] of cases) {
         const result = await sync(args, apiKey);
         assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
@@ -357,6 +359,7 @@ Deno.test("deno task sync against the running service", async (t) => {
           assert.equal(result.stderr.includes(apiKey), false, "the key is never printed");
         }
       }
+      assert.deepEqual(await logged(), loggedBefore, "no request reached the service");
 
       // A file that is not UTF-8 stops the run where it becomes unreadable, with a summary.
       const latin1 = `${dir}/latin1.csv`;
