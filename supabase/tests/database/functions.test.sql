@@ -6,7 +6,7 @@
 -- Runs with pg_prove (tests/reliability/database_security_test.ts) and under `supabase test db`.
 begin;
 create extension if not exists pgtap;
-select plan(13);
+select plan(14);
 
 create temporary view salesos_functions as
   select p.oid, p.proname::text as name, p.oid::regprocedure::text as signature, p.proconfig, p.prosecdef,
@@ -100,8 +100,10 @@ select is(
 );
 
 -- No plaintext key anywhere: every text-like column of every salesos table, in every row.
-create temporary table plaintext_hits (place text);
-do $$
+create function pg_temp.plaintext_key_places()
+returns setof text
+language plpgsql
+as $$
 declare
   v_column record;
   v_hits bigint;
@@ -118,16 +120,26 @@ begin
                               v_column.relname, v_column.attname)
       into v_hits;
     if v_hits > 0 then
-      insert into plaintext_hits values (v_column.relname || '.' || v_column.attname);
+      return next v_column.relname || '.' || v_column.attname;
     end if;
   end loop;
 end;
 $$;
 
 select is_empty(
-  $$ select place from plaintext_hits $$,
+  $$ select * from pg_temp.plaintext_key_places() $$,
   'no column of any salesos table holds a plaintext key (sk_live_/sk_test_ + 32 characters)'
 );
+
+-- The scan can fail: a key planted in a column is found.
+savepoint planted;
+update salesos.tenants set name = 'sk_live_' || repeat('a', 32) where slug = 'pgtap-hash-check';
+select results_eq(
+  $$ select * from pg_temp.plaintext_key_places() $$,
+  array['tenants.name'],
+  'the scan finds a plaintext key planted in tenants.name'
+);
+rollback to savepoint planted;
 
 select is_empty(
   $$ select c.relname || '.' || a.attname
