@@ -122,6 +122,8 @@ Deno.test("deno task start on Postgres runs the contract's examples as written",
   await using server = await startServer(env);
   const keys = await contractExamples(server.baseUrl, env);
   const output = await server.stop();
+  // The request log was captured: it names the key by its public prefix, never its secret.
+  assert.ok(output.includes(`"key_prefix":"${keys[0].slice(0, 16)}"`), "the request log lines were captured");
   for (const key of keys) assert.equal(output.includes(key.slice(16)), false, "a secret reached the log");
 });
 

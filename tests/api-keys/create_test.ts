@@ -308,5 +308,10 @@ Deno.test("active-key cap per tenant", async (t) => {
       Array.from({ length: 8 }, (_, i) => capped.call({ method: "POST", token: boss.token, body: { name: `k${i}` } })),
     );
     assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 409, 409, 409, 409, 409]);
+    const [{ n }] = await test.db.query<{ n: number }>(
+      "select count(*)::int as n from salesos.api_keys where tenant_id = $1",
+      [t2],
+    );
+    assert.equal(n, 3, "a refused creation left no key behind");
   });
 });

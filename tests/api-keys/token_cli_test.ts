@@ -145,6 +145,7 @@ Deno.test("README walk-through: start, mint a token, create a key with curl, use
   const deleted = await fetch(`${api}/${fresh.id}`, { method: "DELETE", headers: auth });
   assert.deepEqual([deleted.status, (await deleted.json()).data.deleted], [200, true]);
   const output = await server.stop();
+  assert.ok(output.includes(`"key_prefix":"${key.key.slice(0, 16)}"`), "the request log lines were captured");
   assert.equal(output.includes(key.key.slice(16)), false, "no plaintext key in the server log");
   assert.equal(output.includes(jwt.split(".")[2]), false, "no token in the server log");
 });

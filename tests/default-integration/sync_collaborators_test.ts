@@ -419,7 +419,11 @@ Deno.test("sync_collaborators", async (t) => {
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.equal(res.json.data.created, 1);
     assert.equal(res.json.data.errors.length, 3);
-    assert.equal(await byEmail("nul1@example.com"), undefined);
+    for (const email of ["nul1@example.com", "nul2@example.com", "nul3@example.com"]) {
+      assert.equal(await byEmail(email), undefined, email);
+    }
+    assertItemError(res.json.data.errors[1], "nul-2", "nul2@example.com");
+    assertItemError(res.json.data.errors[2], "nul-3", "nul3@example.com");
     assert.ok(await byEmail("nul4@example.com"));
   });
 

@@ -211,6 +211,8 @@ propertyTest("5", "faults: database cut under load, kill -9", import.meta.url, a
         f.answers_during_cut = tally(
           outcomes.filter((o) => o.sentAt >= (f.cutAt as number) && o.sentAt < restoredAt).map((o) => o.status),
         );
+        // The cut did cut: some request sent during it was answered 503.
+        assert.ok((f.answers_during_cut as Record<string, number>)["503"] > 0, `${f.mode}: no 503 during the cut`);
       }
       const batches = await checkBatches("cut", outcomes);
       figures.database_cut = {
