@@ -48,10 +48,18 @@ Deno.test("tenant admins", async (t) => {
         call.method + call.path,
       );
     }
-    assert.equal(
-      (await api.call({ path: `/${key.id}`, token: (await member(test.db, acme, "owner")).token })).json.data.status,
+    // Nothing the member asked for happened: the key is unchanged, and no other key was made.
+    const seen = await api.call({ path: `/${key.id}`, token: (await member(test.db, acme, "owner")).token });
+    assert.deepEqual([seen.json.data.status, seen.json.data.name, seen.json.data.expires_at], [
       "active",
+      "test key",
+      null,
+    ]);
+    const [{ n }] = await test.db.query<{ n: number }>(
+      "select count(*)::int as n from salesos.api_keys where tenant_id = $1 and created_by = $2",
+      [acme, user.userId],
     );
+    assert.equal(n, 0);
   });
 
   await t.step("a user of no tenant is 403", async () => {

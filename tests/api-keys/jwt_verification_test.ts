@@ -206,9 +206,11 @@ Deno.test("ES256 and RS256 Dashboard tokens against the project's JWKS", async (
   );
 
   await t.step("an HS256 token is not sent to the JWKS path: it needs the secret", async () => {
+    const before = auth.requests.length;
     const res = await api.call({ token: await hs256(userClaims(owner.userId)) });
     assert.deepEqual([res.status, res.json.error.message], [401, invalidToken]);
     assert.match(String(api.logs.at(-1)?.auth_failure), /no JWT secret/);
+    assert.equal(auth.requests.length, before, "nothing was asked of the Auth server");
   });
 
   await t.step("alg none is 401 before any key is looked up", async () => {

@@ -10,7 +10,7 @@ import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
 
-const collaborator = { external_id: "emp-1", name: "Ana", email: "ana@example.com" };
+const batchSize = 20;
 
 Deno.test("database faults", async (t) => {
   await using test = await freshDatabase();
@@ -21,7 +21,18 @@ Deno.test("database faults", async (t) => {
   const key = await createKey(test.db, tenant);
   const api = integrationHarness(db);
 
-  const sync = () => api.post(key.key, { action: "sync_collaborators", collaborators: [collaborator] });
+  // Each call sends its own batch of new collaborators, so what each answer left behind can be told apart.
+  const sent: { batch: string; status: number }[] = [];
+  const sync = async () => {
+    const batch = `b${sent.length}`;
+    const collaborators = Array.from(
+      { length: batchSize },
+      (_, i) => ({ external_id: `${batch}-${i}`, name: "Ana", email: `${batch}-${i}@example.com` }),
+    );
+    const res = await api.post(key.key, { action: "sync_collaborators", collaborators });
+    sent.push({ batch, status: res.status });
+    return res;
+  };
   const assertUnavailable = (res: Awaited<ReturnType<typeof sync>>) => {
     assert.equal(res.status, 503);
     assert.equal(res.json.error.code, "SERVICE_UNAVAILABLE");
@@ -73,9 +84,18 @@ Deno.test("database faults", async (t) => {
     assert.equal(await statusWithin(5000), 200);
   });
 
-  await t.step("nothing half written: the collaborator exists once, as acknowledged", async () => {
-    const rows = await test.db.query<{ n: string }>("select count(*) as n from salesos.collaborators");
-    assert.equal(Number(rows[0].n), 1);
+  await t.step("nothing half written: an acknowledged batch is whole, an unanswered one whole or absent", async () => {
+    const rows = await test.db.query<{ batch: string; n: number }>(
+      "select split_part(external_id, '-', 1) as batch, count(*)::int as n from salesos.collaborators group by 1",
+    );
+    const stored = new Map(rows.map((r) => [r.batch, r.n]));
+    assert.ok(sent.some((s) => s.status === 503) && sent.some((s) => s.status === 200));
+    for (const { batch, status } of sent) {
+      const n = stored.get(batch) ?? 0;
+      if (status === 200) assert.equal(n, batchSize, `${batch} acknowledged`);
+      else assert.ok(n === 0 || n === batchSize, `${batch} (${status}): ${n} of ${batchSize} stored`);
+    }
+    for (const batch of stored.keys()) assert.ok(sent.some((s) => s.batch === batch), `${batch} was never sent`);
   });
 
   await t.step(
