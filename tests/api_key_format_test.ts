@@ -48,6 +48,8 @@ Deno.test("source IP: socket peer by default, trusted hops read X-Forwarded-For 
   assert.equal(clientIp("10.0.0.1", "1.1.1.1, 198.51.100.7", 1), "198.51.100.7");
   assert.equal(clientIp("10.0.0.1", "1.1.1.1, 198.51.100.7, 10.0.0.9", 2), "198.51.100.7");
   assert.equal(clientIp("10.0.0.1", "not-an-ip", 1), "10.0.0.1");
+  // Fewer entries than trusted proxies: the one entry was written by the sender, not a proxy.
+  assert.equal(clientIp("10.0.0.1", "198.51.100.7", 2), "10.0.0.1");
   assert.equal(clientIp("10.0.0.1", null, 1), "10.0.0.1");
   for (const mapped of ["::ffff:192.0.2.1", "::FFFF:c000:201", "0:0:0:0:0:ffff:192.0.2.1", "[::ffff:c000:0201]"]) {
     assert.equal(normalizeIp(mapped), "192.0.2.1", mapped);
@@ -86,6 +88,11 @@ Deno.test("allowlist entries: addresses and CIDR blocks without host bits", () =
     "1.2.3.4/8/9",
     " 10.0.0.1",
     "1.2.3.4::",
+    // Leading zeros or signs in a prefix: Postgres refuses them for IPv6 (a 500 before).
+    "2001:db8::/032",
+    "::/00",
+    "10.0.0.0/08",
+    "10.0.0.0/+8",
   ];
   for (const bad of invalid) {
     assert.equal(checkAllowlistEntry(bad).ok, false, bad);

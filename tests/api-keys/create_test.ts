@@ -220,6 +220,11 @@ Deno.test("create", async (t) => {
         "2001:db8::/129: prefix length must be 0-128",
       ],
       [
+        { name: "k", ip_allowlist: ["2001:db8::/032"] },
+        "ip_allowlist[0]",
+        "2001:db8::/032: prefix length must be 0-128",
+      ],
+      [
         { name: "k", ip_allowlist: "10.0.0.1" },
         "ip_allowlist",
         "ip_allowlist must be an array of at most 100 IPv4/IPv6 addresses or CIDR blocks",

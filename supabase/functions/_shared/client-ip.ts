@@ -4,6 +4,9 @@
 
 const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const hexGroup = /^[0-9a-f]{1,4}$/i;
+// A prefix length as Postgres's cidr reads it for both families: no sign, no leading zero
+// (`2001:db8::/032` is refused by Postgres although `10.0.0.0/08` is not).
+const prefixLength = /^(0|[1-9]\d{0,2})$/;
 
 function isIpv6(ip: string): boolean {
   const halves = ip.split("::");
@@ -40,8 +43,10 @@ export function clientIp(
   if (trustedHops === 0 || !forwardedFor) return peer;
   const hops = forwardedFor.split(",").map((entry) => entry.trim()).filter(Boolean);
   // Each trusted proxy appended the address it saw; the one `trustedHops` from the right is the client.
-  const candidate = hops[Math.max(hops.length - trustedHops, 0)];
-  return normalizeIp(candidate) ?? peer;
+  // Fewer entries than trusted proxies: the request did not come through them all, so the leftmost
+  // entry would be whatever the sender wrote.
+  if (hops.length < trustedHops) return peer;
+  return normalizeIp(hops[hops.length - trustedHops]) ?? peer;
 }
 
 /** The address as a number and its width in bits, for checking CIDR host bits. */
@@ -68,7 +73,7 @@ function addressBits(ip: string): { value: bigint; width: 32 | 128 } {
  */
 function mappedAsIpv4(ip: string, prefix: string | undefined): string | null {
   // The IPv6 prefix 96 + n is the IPv4 prefix n; any other prefix makes an invalid candidate.
-  const ipv4Prefix = prefix !== undefined && /^\d{1,3}$/.test(prefix) ? Number(prefix) - 96 : -1;
+  const ipv4Prefix = prefix !== undefined && prefixLength.test(prefix) ? Number(prefix) - 96 : -1;
   const candidate = prefix === undefined ? ip : `${ip}/${ipv4Prefix}`;
   return checkAllowlistEntry(candidate).ok ? candidate : null;
 }
@@ -85,7 +90,7 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
   if (extra === undefined && ip && ipv4.test(ip) && isIpv6(address)) {
     // A block wider than the mapped range (prefix below 96) has the mapped marker (ffff) among its
     // host bits.
-    if (prefix !== undefined && /^\d{1,3}$/.test(prefix) && Number(prefix) < 96) return hostBitsSet;
+    if (prefix !== undefined && prefixLength.test(prefix) && Number(prefix) < 96) return hostBitsSet;
     // Peers are compared in their IPv4 form, so this form could never match.
     const ipv4Form = mappedAsIpv4(ip, prefix);
     return { ok: false, reason: `an IPv4-mapped IPv6 address: write it as IPv4${ipv4Form ? ` (${ipv4Form})` : ""}` };
@@ -95,7 +100,7 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
   }
   if (prefix === undefined) return { ok: true };
   const { value, width } = addressBits(ip);
-  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > width) {
+  if (!prefixLength.test(prefix) || Number(prefix) > width) {
     return { ok: false, reason: `prefix length must be 0-${width}` };
   }
   const hostBits = BigInt(width - Number(prefix));
