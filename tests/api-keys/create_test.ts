@@ -184,6 +184,11 @@ Deno.test("create", async (t) => {
       ],
       [{ name: "k", expires_at: "2020-01-01T00:00:00Z" }, "expires_at", "expires_at must be in the future"],
       [
+        { name: "k", expires_at: "9999-12-31T23:59:59-14:00" },
+        "expires_at",
+        "expires_at must be before 10000-01-01T00:00:00Z",
+      ],
+      [
         { name: "k", expires_at: "tomorrow" },
         "expires_at",
         "expires_at must be an ISO 8601 date-time with offset or Z, in the future",

@@ -97,6 +97,10 @@ Deno.test("list", async (t) => {
       ["?environment=prod", "environment"],
       ["?cursor=garbage", "cursor"],
       [`?cursor=${btoa("2026-01-01T00:00:00.000000Z|42")}`, "cursor"],
+      // Shaped like ours, but no time Postgres takes (these were 500s).
+      [`?cursor=${btoa(`2026-02-30T00:00:00.000000Z|${crypto.randomUUID()}`)}`, "cursor"],
+      [`?cursor=${btoa(`0000-01-01T00:00:00.000000Z|${crypto.randomUUID()}`)}`, "cursor"],
+      [`?cursor=${btoa(`2026-01-01T24:00:00.000000Z|${crypto.randomUUID()}`)}`, "cursor"],
     ];
     for (const [query, field] of cases) {
       const res = await list(query);

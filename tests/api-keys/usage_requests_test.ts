@@ -102,6 +102,22 @@ Deno.test("usage", async (t) => {
         "from",
         "from..to spans more than 1000 day buckets",
       ],
+      // Outside the years Postgres and ISO 8601 output share (these were 500s).
+      [
+        "?from=0000-01-01T00:00:00Z&to=0000-01-01T05:00:00Z",
+        "from",
+        "from must be within the years 0001-9999 UTC",
+      ],
+      [
+        "?from=0001-01-01T00:00:00%2B01:00&to=0001-01-01T05:00:00Z",
+        "from",
+        "from must be within the years 0001-9999 UTC",
+      ],
+      [
+        "?from=9999-12-31T20:00:00Z&to=9999-12-31T23:59:59-14:00",
+        "to",
+        "to must be within the years 0001-9999 UTC",
+      ],
     ];
     for (const [query, field, message] of cases) {
       const res = await usage(key.id, query);
@@ -191,10 +207,14 @@ Deno.test("request log", async (t) => {
 
   await t.step("invalid limit or cursor is 400", async () => {
     for (
-      const [query, field] of [["?limit=0", "limit"], ["?cursor=%%%", "cursor"], [
-        `?cursor=${btoa(`2026-01-01T00:00:00.000000Z|${crypto.randomUUID()}`)}`,
-        "cursor",
-      ]]
+      const [query, field] of [
+        ["?limit=0", "limit"],
+        ["?cursor=%%%", "cursor"],
+        [`?cursor=${btoa(`2026-01-01T00:00:00.000000Z|${crypto.randomUUID()}`)}`, "cursor"],
+        // Past bigint's maximum, and a date that does not exist (these were 500s).
+        [`?cursor=${btoa("2026-01-01T00:00:00.000000Z|9999999999999999999")}`, "cursor"],
+        [`?cursor=${btoa("2026-02-30T00:00:00.000000Z|1")}`, "cursor"],
+      ]
     ) {
       const res = await requests(key.id, query);
       assert.deepEqual([res.status, res.json.error.details[0].field], [400, field], query);

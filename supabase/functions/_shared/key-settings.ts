@@ -5,7 +5,7 @@ import { z } from "zod";
 import { mintApiKey } from "./api-key.ts";
 import { checkAllowlistEntry } from "./client-ip.ts";
 import type { Database } from "./database.ts";
-import { storable } from "./schemas.ts";
+import { inIsoYears, storable } from "./schemas.ts";
 
 export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
 export const maxAllowlistEntries = 100;
@@ -24,6 +24,7 @@ export const keySettingsSchema = z.object({
   rate_limit_per_hour: z.int().min(1).max(100_000).default(1000),
   expires_at: z.iso.datetime({ offset: true })
     .refine((at) => Date.parse(at) > Date.now(), "expires_at must be in the future")
+    .refine((at) => inIsoYears(new Date(at)), "expires_at must be before 10000-01-01T00:00:00Z")
     .nullish(),
   ip_allowlist: z.array(allowlistEntry).max(maxAllowlistEntries).nullish(),
 });

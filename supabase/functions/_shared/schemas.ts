@@ -10,6 +10,12 @@ const metaShape = {
   timestamp: z.iso.datetime().meta({ description: "When the answer was made: ISO 8601 UTC with milliseconds." }),
 };
 
+/**
+ * An instant both Postgres and the API's ISO 8601 output hold: UTC years 1 to 9999 (Postgres
+ * refuses year 0, and JavaScript writes year 10000 as "+010000", which Postgres cannot read).
+ */
+export const inIsoYears = (at: Date) => at.getUTCFullYear() >= 1 && at.getUTCFullYear() <= 9999;
+
 /** Text Postgres can store (text and jsonb): no NUL character (a 500 from the database otherwise), no lone UTF-16 surrogate. */
 export const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
 

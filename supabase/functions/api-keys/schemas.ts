@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { ApiError, type ErrorDetail, messages as sharedMessages } from "../_shared/errors.ts";
 import { keySettingsSchema, knownScopes } from "../_shared/key-settings.ts";
-import { pageEnvelope, successEnvelope } from "../_shared/schemas.ts";
+import { inIsoYears, pageEnvelope, successEnvelope } from "../_shared/schemas.ts";
 
 export const messages = {
   missingAuthorization: "Missing or malformed Authorization header. Expected: Bearer <Dashboard access token>",
@@ -153,7 +153,10 @@ export const usageQuerySchema = z.object({
 }).transform((q, ctx) => {
   const to = q.to ? new Date(q.to) : new Date();
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - defaultRangeMs[q.bucket]);
-  if (from >= to) {
+  if (!inIsoYears(from) || !inIsoYears(to)) {
+    const field = inIsoYears(from) ? "to" : "from";
+    ctx.addIssue({ code: "custom", path: [field], message: `${field} must be within the years 0001-9999 UTC` });
+  } else if (from >= to) {
     ctx.addIssue({ code: "custom", path: ["from"], message: "from must be before to" });
   } else if ((to.getTime() - from.getTime()) / bucketMs[q.bucket] > maxUsageBuckets - 1) {
     ctx.addIssue({
@@ -176,6 +179,12 @@ export function encodeCursor(position: string | null): string | null {
   return btoa(position).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
+/** A time Postgres takes: a real calendar date (no 30 February, no 24:00) from year 1 on. */
+function isCursorTime(at: string): boolean {
+  const toMillisecond = new Date(`${at.slice(0, 23)}Z`);
+  return toMillisecond.getUTCFullYear() >= 1 && toMillisecond.toISOString() === `${at.slice(0, 23)}Z`;
+}
+
 /** The position in a cursor, or 400 when it is not one of ours for this kind of row. */
 export function decodeCursor(cursor: string | undefined, id: RegExp): { at: string; id: string } | null {
   if (cursor === undefined) return null;
@@ -185,7 +194,7 @@ export function decodeCursor(cursor: string | undefined, id: RegExp): { at: stri
   } catch {
     // not base64
   }
-  if (!match || !id.test(match[2])) {
+  if (!match || !isCursorTime(match[1]) || !id.test(match[2])) {
     throw new ApiError("VALIDATION_ERROR", messages.invalidQuery, {
       details: [{ field: "cursor", message: "cursor must be a next_cursor value returned by this endpoint" }],
     });
@@ -194,7 +203,8 @@ export function decodeCursor(cursor: string | undefined, id: RegExp): { at: stri
 }
 
 export const keyIdPattern = uuidPattern;
-export const serialIdPattern = /^\d{1,19}$/;
+// 18 digits stay below bigint's maximum (a 19-digit id could overflow it in SQL: a 500).
+export const serialIdPattern = /^\d{1,18}$/;
 
 // --- path and headers (documentation of what auth.ts checks with isUuid) ---
 
