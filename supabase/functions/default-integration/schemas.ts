@@ -35,7 +35,9 @@ const jsonObject = z.custom<Record<string, unknown>>((value) => {
   return json.length * 3 <= maxObjectBytes || utf8.encode(json).byteLength <= maxObjectBytes;
 }).meta({ type: "object" });
 
-const isoWithOffset = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))$/;
+// The offset as ISO 8601 allows it: ±hh:mm, ±hhmm or ±hh.
+const isoWithOffset =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2})(?::?(\d{2}))?)$/;
 
 const daysInMonth = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const isLeapYear = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
