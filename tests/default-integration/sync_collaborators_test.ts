@@ -513,4 +513,36 @@ Deno.test("sync_collaborators", async (t) => {
     );
     assert.deepEqual([Number(stored), Number(emails)], [50, 50]);
   });
+
+  await t.step(
+    "a batch whose external_ids concurrent batches keep taking is 503 with Retry-After, nothing written",
+    async () => {
+      // Stands in for concurrent batches taking the contested ids between each walk and its write.
+      await test.db.exec(`
+        create function public.contested_external_id() returns trigger language plpgsql as $$
+        begin
+          raise unique_violation using message = 'taken by a concurrent batch';
+        end $$;
+        create trigger contested before insert or update on salesos.collaborators
+          for each row when (new.external_id like 'contested-%') execute function public.contested_external_id();
+      `);
+      try {
+        const before = await countAll();
+        const res = await sync([
+          { external_id: "free-1", name: "Free", email: "free1@example.com" },
+          { external_id: "contested-1", name: "Taken", email: "taken1@example.com" },
+        ]);
+        assert.deepEqual([res.status, res.json.error.code, res.headers.get("retry-after")], [
+          503,
+          "SERVICE_UNAVAILABLE",
+          "5",
+        ]);
+        assert.equal(await countAll(), before, "nothing of the batch is written");
+      } finally {
+        await test.db.exec(
+          "drop trigger contested on salesos.collaborators; drop function public.contested_external_id()",
+        );
+      }
+    },
+  );
 });
