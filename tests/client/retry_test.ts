@@ -58,7 +58,7 @@ Deno.test("backoff is full jitter: uniform below min(maxDelay, base * 2^retry)",
   });
 });
 
-Deno.test("503 from the real service while its database is cut: retried with backoff until it is back", async () => {
+Deno.test("503 from the real service while its database is cut: retried after its Retry-After until it is back", async () => {
   await using database = await freshDatabase();
   // The service reaches its database through the proxy; the test's own pool does not.
   await using proxy = startTcpProxy(database.url);
@@ -84,7 +84,7 @@ Deno.test("503 from the real service while its database is cut: retried with bac
   for (const { error, delayMs } of retries) {
     assert.ok(error instanceof SalesOSApiError);
     assert.deepEqual([error.status, error.code, error.retryAfter], [503, "SERVICE_UNAVAILABLE", 5]);
-    assert.ok(delayMs >= 0 && delayMs < 400);
+    assert.equal(delayMs, 400, "the service's Retry-After (5 s), capped at maxDelayMs");
   }
   const rows = await database.db.query<{ n: string }>("select count(*) as n from salesos.collaborators");
   assert.equal(Number(rows[0].n), 1);
@@ -102,7 +102,49 @@ Deno.test("503 twice, then the answer: two retries, the counts of the one answer
   assert.equal((await api.syncCollaborators(one)).created, 1);
   assert.equal(service.requests(), 3);
   assert.deepEqual(retries.map((r) => r.retry), [1, 2]);
-  assert.ok(retries[0].delayMs < 20 && retries[1].delayMs < 40);
+  // Retry-After: 5 is more than this policy's maxDelayMs: the cap.
+  assert.deepEqual(retries.map((r) => r.delayMs), [100, 100]);
+});
+
+Deno.test("503 with Retry-After: the wait is at least that long, with the jitter on top", async () => {
+  const oneSecond = () =>
+    Response.json(
+      { error: { code: "SERVICE_UNAVAILABLE", message: "Service temporarily unavailable. Retry later." } },
+      {
+        status: 503,
+        headers: { "Retry-After": "1" },
+      },
+    );
+  await using service = stub([oneSecond, counts]);
+  const retries: RetryEvent[] = [];
+  const api = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: service.baseUrl,
+    retry: { baseDelayMs: 20, maxDelayMs: 5_000 },
+    onRetry: (e) => retries.push(e),
+  });
+  assert.equal((await api.syncCollaborators(one)).created, 1);
+  assert.equal(retries.length, 1);
+  assert.ok(retries[0].delayMs >= 1_000 && retries[0].delayMs < 1_020, `waited ${retries[0].delayMs} ms`);
+});
+
+Deno.test("an empty or negative Retry-After is no wait at all: a 429 is thrown, a 503 backs off", async () => {
+  await using limited = stub([() => new Response(null, { status: 429, headers: { "Retry-After": "" } })]);
+  const api = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: limited.baseUrl, retry: fast });
+  const error = await api.syncCollaborators(one).then(() => null, (e) => e);
+  assert.ok(error instanceof SalesOSApiError);
+  assert.deepEqual([error.status, error.retryAfter, limited.requests()], [429, null, 1]);
+
+  await using negative = stub([() => new Response(null, { status: 503, headers: { "Retry-After": "-3" } }), counts]);
+  const retries: RetryEvent[] = [];
+  const backingOff = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: negative.baseUrl,
+    retry: fast,
+    onRetry: (e) => retries.push(e),
+  });
+  assert.equal((await backingOff.syncCollaborators(one)).created, 1);
+  assert.ok(retries.length === 1 && retries[0].delayMs < 20, JSON.stringify(retries));
 });
 
 Deno.test("503 with retries off, or past maxRetries, is thrown", async () => {

@@ -77,14 +77,16 @@ interface ErrorBody {
   error?: { code?: unknown; message?: unknown; details?: unknown; retry_after?: unknown };
 }
 
+/** Seconds to wait, from the body's `retry_after` or the `Retry-After` header; null when neither is a count of seconds. */
+function readRetryAfter(body: unknown, header: string | null): number | null {
+  if (typeof body === "number" && Number.isFinite(body) && body >= 0) return body;
+  // An empty or negative header (e.g. from a gateway) would otherwise read as 0: retry at once.
+  return header !== null && /^\d+$/.test(header.trim()) ? Number(header) : null;
+}
+
 function apiError(response: Response, payload: unknown, requestId: string | null): SalesOSApiError {
   const error = (payload as ErrorBody | null)?.error;
-  const headerRetryAfter = Number(response.headers.get("retry-after") ?? NaN);
-  const retryAfter = typeof error?.retry_after === "number"
-    ? error.retry_after
-    : Number.isFinite(headerRetryAfter)
-    ? headerRetryAfter
-    : null;
+  const retryAfter = readRetryAfter(error?.retry_after, response.headers.get("retry-after"));
   if (typeof error?.code !== "string" || typeof error.message !== "string") {
     return new SalesOSApiError({
       status: response.status,
@@ -201,7 +203,11 @@ export class Transport {
         continue;
       }
       if (canRetry && retriableStatus(error.status, options.idempotent)) {
-        await this.#wait(retry, backoffDelay(retry, this.#retry), error, options.signal);
+        // The server's Retry-After (5 s on a 503 of this service) is the least wait, the jitter goes
+        // on top, and maxDelayMs caps the sum.
+        const leastMs = (error.retryAfter ?? 0) * 1000;
+        const delayMs = Math.min(this.#retry.maxDelayMs, leastMs + backoffDelay(retry, this.#retry));
+        await this.#wait(retry, delayMs, error, options.signal);
         continue;
       }
       throw error;

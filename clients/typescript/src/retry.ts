@@ -10,9 +10,12 @@ export interface RetryOptions {
    * window is far from its end) is not worth blocking on: the 429 is thrown with its `retryAfter`.
    */
   maxRetryAfterSeconds?: number;
-  /** First backoff ceiling for 502/503/504 and network errors, default 500 ms; doubles per retry. */
+  /**
+   * First backoff ceiling for 502/503/504 and network errors, default 500 ms; doubles per retry. The
+   * backoff is added to the server's `Retry-After`, when it sends one.
+   */
   baseDelayMs?: number;
-  /** Largest backoff ceiling, default 30 s. */
+  /** Longest wait before a retry of a 502/503/504 or network error, default 30 s. */
   maxDelayMs?: number;
 }
 
