@@ -72,6 +72,22 @@ Deno.test("TypeScript client against the running service", async (t) => {
   );
 
   await t.step(
+    "a refused collaborator is found by its echo, also when cut at 320 characters; look-alikes get no index",
+    async () => {
+      const { client: api } = await client();
+      const long = "x".repeat(400);
+      const summary = await api.syncCollaborators([
+        { external_id: "emp-1", name: "Ana", email: "ana@example.com" },
+        { external_id: "emp-1", name: "Ana", email: "ana@example.com", phone: "9".repeat(60) },
+        { external_id: long, name: "Long", email: "long@example.com" },
+      ]);
+      assert.deepEqual(summary.rejected.map((r) => r.index), [null, 2]);
+      assert.equal(summary.errors.length, 2);
+      assert.ok(summary.errors[1].startsWith(`Collaborator ${"x".repeat(320)}… (long@example.com): `));
+    },
+  );
+
+  await t.step(
     "syncActivities sends 2,500 items in 3 batches; skipped and duplicates add up; a replay stores nothing",
     async () => {
       const { key, client: api } = await client();

@@ -61,24 +61,35 @@ function batchSize(requested: number | undefined, max: number): number {
   return requested;
 }
 
+/** The longest echo of a field in the service's item errors: a longer value is cut there, with "…". */
+const maxEcho = 320;
+
 /** The service's own rendering of an item in an error string (`Collaborator <external_id> (<email>): …`). */
 function fieldText(item: unknown, name: string): string {
   const value = item !== null && typeof item === "object" ? (item as Record<string, unknown>)[name] : undefined;
-  return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+  const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+  const characters = [...text];
+  return characters.length <= maxEcho ? text : `${characters.slice(0, maxEcho).join("")}…`;
 }
 
-/** Maps each error string of a collaborators answer to its item: both are in item order. */
+/**
+ * Maps each error string of a collaborators answer to its item: both are in item order. When two
+ * items still ahead render alike (the same external_id and email), which one was refused cannot be
+ * told: the index is null rather than a guess.
+ */
 function rejectedCollaborators(batch: Batch<Collaborator>, errors: string[]): RejectedItem[] {
   let next = 0;
   return errors.map((reason) => {
-    for (let i = next; i < batch.items.length; i++) {
+    const matching: number[] = [];
+    for (let i = next; i < batch.items.length && matching.length < 2; i++) {
       const item = batch.items[i];
       if (reason.startsWith(`Collaborator ${fieldText(item, "external_id")} (${fieldText(item, "email")}): `)) {
-        next = i + 1;
-        return { index: batch.offset + i, reason };
+        matching.push(i);
       }
     }
-    return { index: null, reason };
+    if (matching.length === 0) return { index: null, reason };
+    next = matching[0] + 1; // later errors are of later items, whichever this one is
+    return { index: matching.length === 1 ? batch.offset + matching[0] : null, reason };
   });
 }
 
