@@ -14,26 +14,33 @@ const usage = `usage:
   deno task keys revoke <id>
   deno task keys list --tenant <slug>`;
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    tenant: { type: "string" },
-    name: { type: "string" },
-    env: { type: "string", default: "live" },
-    scopes: { type: "string" },
-    "rate-limit": { type: "string" },
-    ip: { type: "string" },
-    expires: { type: "string" },
-  },
-});
-
-const list = (value: string | undefined) => value?.split(",").map((s) => s.trim()).filter(Boolean);
-
 function fail(message: string): never {
   console.error(message);
   Deno.exit(2);
 }
+
+const options = {
+  tenant: { type: "string" },
+  name: { type: "string" },
+  env: { type: "string", default: "live" },
+  scopes: { type: "string" },
+  "rate-limit": { type: "string" },
+  ip: { type: "string" },
+  expires: { type: "string" },
+} as const;
+let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof options }>>;
+try {
+  parsed = parseArgs({ args: Deno.args, allowPositionals: true, options });
+} catch (error) {
+  fail(`${(error as Error).message}\n${usage}`);
+}
+const { values, positionals } = parsed;
+// As salesos.tenants requires, so that a bad slug is a usage error, not a database error.
+if (values.tenant !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(values.tenant)) {
+  fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
+}
+
+const list = (value: string | undefined) => value?.split(",").map((s) => s.trim()).filter(Boolean);
 
 const config = readConfig();
 const db = await openDatabase(config);

@@ -82,6 +82,15 @@ Deno.test("deno task token", async (t) => {
       assert.match(result.stderr, /usage: deno task token/);
     }
   });
+
+  await t.step("deno task keys: an unknown flag or a bad tenant slug exits 2 with the usage", async () => {
+    for (const args of [["--help"], ["create", "--tenant", "Bad Slug!", "--name", "x"], ["list", "--tenant", "-x"]]) {
+      const result = await runTask("keys", args, env);
+      assert.equal(result.code, 2, args.join(" "));
+      assert.match(result.stderr, /usage:\n {2}deno task keys create/, args.join(" "));
+      assert.doesNotMatch(result.stderr, /\bat \S+ \(/, "no stack trace");
+    }
+  });
 });
 
 Deno.test("README walk-through: start, mint a token, create a key with curl, use it, list, revoke", async () => {
