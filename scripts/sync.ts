@@ -262,7 +262,7 @@ function parseCommandLine(args: string[]) {
   if (!(kind in kinds) || !file || rest.length > 0) throw new UsageError(usage);
   const format = /\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : null;
   if (!format) throw new UsageError(`${file}: the file name must end in .csv, .jsonl or .ndjson`);
-  if (!values.url || !/^https?:\/\/[^/]/.test(values.url)) {
+  if (!values.url || !/^https?:\/\/[^/]/.test(values.url) || !URL.canParse(values.url)) {
     throw new UsageError(`--url must be an http(s) URL\n${usage}`);
   }
   const maxRetryAfter = Number(values["max-retry-after"]);
@@ -417,15 +417,24 @@ async function main(): Promise<number> {
       : client.syncActivitiesInBatches(items() as AsyncIterable<Activity>, { skipInvalid: true });
     for await (const report of reports) await record(report);
   } catch (error) {
-    if (!(error instanceof SalesOSError) && !(error instanceof InputError)) throw error;
-    progress.note(`stopped: ${error.message}`);
+    if (error instanceof UsageError) throw error; // such as a file whose columns are not the kind's
+    // Anything else (the rejected file or the checkpoint cannot be written) stops the run the same
+    // way: a summary line and exit 3, never a stack trace read as "finished with rejections" (1).
+    const message = error instanceof Error ? error.message : String(error);
+    progress.note(`stopped: ${message}`);
     const api = error instanceof SalesOSApiError
       ? { code: error.code, status: error.status, request_id: error.requestId, retry_after: error.retryAfter }
-      : { code: error instanceof InputError ? "INPUT_ERROR" : "CONNECTION_ERROR" };
+      : {
+        code: error instanceof InputError
+          ? "INPUT_ERROR"
+          : error instanceof SalesOSError
+          ? "CONNECTION_ERROR"
+          : "LOCAL_ERROR",
+      };
     // What the checkpoint holds; rows read after it are read again by the next run.
     console.log(JSON.stringify(summary("stopped", saved ?? zero, {
       checkpoint: saved ? checkpointPath : null,
-      error: { ...api, message: error.message },
+      error: { ...api, message },
     })));
     return error instanceof InputError ? exitCodes.usage : exitCodes.stopped;
   } finally {

@@ -338,6 +338,7 @@ Deno.test("deno task sync against the running service", async (t) => {
         [["activities", calls, "--url", service.baseUrl], "my-key", /SALESOS_API_KEY is not an API key/],
         [["leads", calls, "--url", service.baseUrl], key, /usage:/],
         [["activities", calls], key, /--url must be an http\(s\) URL/],
+        [["activities", calls, "--url", "http://exa mple.com"], key, /--url must be an http\(s\) URL/],
         [["activities", `${dir}/calls.txt`, "--url", service.baseUrl], key, /must end in \.csv, \.jsonl or \.ndjson/],
         [["activities", `${dir}/missing.jsonl`, "--url", service.baseUrl], key, /missing\.jsonl/],
         [["collaborators", people.replace("people", "nothing"), "--url", service.baseUrl], key, /nothing\.csv/],
@@ -360,6 +361,18 @@ Deno.test("deno task sync against the running service", async (t) => {
         }
       }
       assert.deepEqual(await logged(), loggedBefore, "no request reached the service");
+
+      // A rejected-rows file that cannot be written stops the run (3) with its summary line.
+      const mixed = `${dir}/mixed.csv`;
+      await Deno.writeTextFile(mixed, "external_id,name,email\nok-1,Ok,ok1@example.com\nbad-1,Bad,not-an-email\n");
+      const unwritable = await sync(
+        ["collaborators", mixed, "--url", service.baseUrl, "--rejected", `${dir}/no-such-dir/rejected.jsonl`],
+        key,
+      );
+      assert.equal(unwritable.code, 3, unwritable.stderr);
+      const stopped = JSON.parse(unwritable.stdout);
+      assert.deepEqual([stopped.status, stopped.error.code], ["stopped", "LOCAL_ERROR"]);
+      assert.doesNotMatch(unwritable.stderr, /\bat \S+ \(/, "no stack trace");
 
       // A file that is not UTF-8 stops the run where it becomes unreadable, with a summary.
       const latin1 = `${dir}/latin1.csv`;
