@@ -8,7 +8,13 @@
  */
 export const maxRecordChars = 128 * 1024;
 
-/** The file cannot be read as text (it is not UTF-8). */
+/**
+ * Longer lines are refused: no valid item comes near it, and a file without line breaks (lines
+ * ending in a lone \r, as old Mac files have) would otherwise be held whole in memory.
+ */
+export const maxLineChars = 1024 * 1024;
+
+/** The file cannot be read as text (it is not UTF-8, or a line passes maxLineChars). */
 export class InputError extends Error {}
 
 export interface Line {
@@ -47,6 +53,11 @@ export async function* readLines(
       start = end + 1;
     }
     pending = pending.slice(start);
+    if (pending.length > maxLineChars) {
+      throw new InputError(
+        `line ${number + 1} is longer than ${maxLineChars} characters (lines must end in \\n or \\r\\n)`,
+      );
+    }
   }
   pending += decode();
   if (pending.length > 0) yield { text: pending.endsWith("\r") ? pending.slice(0, -1) : pending, number: ++number };

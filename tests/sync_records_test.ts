@@ -1,7 +1,14 @@
 // The sync CLI's file reading on its own: lines and CSV records whatever the chunk boundaries
 // (a CRLF or a multi-byte character split between reads), quotes, and bounded records.
 import assert from "node:assert/strict";
-import { type CsvRecord, InputError, maxRecordChars, readCsvRecords, readLines } from "../scripts/sync-records.ts";
+import {
+  type CsvRecord,
+  InputError,
+  maxLineChars,
+  maxRecordChars,
+  readCsvRecords,
+  readLines,
+} from "../scripts/sync-records.ts";
 
 /** `text` as a stream of `size`-byte chunks. */
 async function* chunks(text: string, size: number): AsyncGenerator<Uint8Array> {
@@ -59,6 +66,15 @@ Deno.test("CSV: an unterminated quote is reported, at the end of the file or pas
   ]);
   // Reading goes on after it: the refused record does not swallow the rest of the file.
   assert.deepEqual(result.at(-1), { fields: ["b", "c"], line: 2 + Math.ceil(maxRecordChars / 1000) + 1 });
+});
+
+Deno.test("a line past the limit (a file of lone \\r line endings) is an InputError, not held whole", async () => {
+  const oldMac = "external_id,name,email\r" + "rep-1,Rep,rep1@example.com\r".repeat(maxLineChars / 20);
+  const lines: string[] = [];
+  await assert.rejects(async () => {
+    for await (const line of readLines(chunks(oldMac, 64 * 1024))) lines.push(line.text);
+  }, new InputError(`line 1 is longer than ${maxLineChars} characters (lines must end in \\n or \\r\\n)`));
+  assert.deepEqual(lines, []);
 });
 
 Deno.test("a file that is not UTF-8 is an InputError naming where", async () => {
