@@ -42,9 +42,15 @@ function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
  * With `retryUnanswered` (a Postgres server, which may start after this service), a database that
  * does not answer (refused, silent, shutting down) is tried again, with a warning each time.
  * Migrations that fail otherwise (an error in their SQL, a database that does not exist, longer
- * than the statement timeout, PGlite failing) end the process (exit 1).
+ * than the statement timeout, PGlite failing) end the process (exit 1), after `beforeExit` (the
+ * request log lines of what was already answered).
  */
-function waitingForMigrations(database: Database, waitMs: number, retryUnanswered: boolean): Database {
+function waitingForMigrations(
+  database: Database,
+  waitMs: number,
+  retryUnanswered: boolean,
+  beforeExit: () => void,
+): Database {
   let applied = false;
   // Each waiting statement is woken once, or leaves on its deadline: nothing piles up on a
   // database that stays away for hours.
@@ -63,6 +69,7 @@ function waitingForMigrations(database: Database, waitMs: number, retryUnanswere
           console.error(
             JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(cause) }),
           );
+          beforeExit();
           Deno.exit(1);
         }
         const retryMs = Math.min(250 * 2 ** attempt, 2_000);
@@ -98,11 +105,11 @@ function waitingForMigrations(database: Database, waitMs: number, retryUnanswere
 
 const config = readConfig();
 const database = await openDatabase(config, { owner: true });
+const stdoutLog = batchedJsonLog();
 const db = config.migrateOnStart
-  ? waitingForMigrations(database, config.dbStatementTimeoutMs, config.databaseUrl !== undefined)
+  ? waitingForMigrations(database, config.dbStatementTimeoutMs, config.databaseUrl !== undefined, stdoutLog.flush)
   : database;
 
-const stdoutLog = batchedJsonLog();
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
 const functions: Record<

@@ -1,8 +1,21 @@
 // The one module that reads the environment. Everything else receives a Config.
 import { z } from "zod";
 
+// Digits only: Number() would also take " 0x10 " or "1e1".
 const intInRange = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+  z.string().regex(/^\d{1,9}$/, "must be a whole number").transform(Number).pipe(z.int().min(min).max(max))
+    .default(fallback);
+
+/** A Postgres URL; the message never repeats the value, which holds the password. */
+const postgresUrl = z.string().refine((value) => {
+  try {
+    return ["postgres:", "postgresql:"].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, "must be a postgres:// URL (percent-encode special characters of the password)");
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 /**
  * The HS256 secret of local development when SUPABASE_JWT_SECRET is unset: the one `supabase start`
@@ -20,11 +33,14 @@ const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "
 
 const configSchema = z.object({
   /** Postgres connection string; SUPABASE_DB_URL is what hosted Supabase provides. */
-  databaseUrl: z.string().min(1).optional(),
+  databaseUrl: postgresUrl.optional(),
   /** Folder of the embedded PGlite database used when no URL is set. */
   pgliteDataDir: z.string().min(1).default(".data/pglite"),
-  /** Where `deno task start` shares its PGlite with the local CLIs (Supabase's local db port). */
-  pgliteSocketPort: intInRange(0, 65535, 54322),
+  /**
+   * Where `deno task start` shares its PGlite with the local CLIs (Supabase's local db port). Not 0:
+   * the CLIs find the server at this port.
+   */
+  pgliteSocketPort: intInRange(1, 65535, 54322),
   port: intInRange(0, 65535, 54321),
   dbPoolSize: intInRange(1, 100, 8),
   /** Server-side statement timeout; a slower statement is cancelled and answered with 503. */
@@ -43,9 +59,9 @@ const configSchema = z.object({
    */
   jwtSecret: z.string().min(32).optional(),
   /** The project URL; asymmetric Dashboard JWTs are checked against <url>/auth/v1/.well-known/jwks.json. */
-  supabaseUrl: z.url().optional(),
+  supabaseUrl: httpUrl.optional(),
   /** Where to fetch the JWKS instead (same document; e.g. a mirror or a local Auth server). */
-  jwksUrl: z.url().optional(),
+  jwksUrl: httpUrl.optional(),
   /** Sent as `apikey` when fetching the JWKS (hosted functions get SUPABASE_ANON_KEY). */
   supabaseAnonKey: z.string().min(1).optional(),
 });

@@ -1,0 +1,56 @@
+// The configuration (supabase/functions/_shared/config.ts): defaults, and values refused with a
+// message that names the setting and never repeats a secret.
+import assert from "node:assert/strict";
+import { readConfig } from "../supabase/functions/_shared/config.ts";
+
+const refusal = (env: Record<string, string>) => {
+  try {
+    readConfig(env);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`accepted: ${JSON.stringify(env)}`);
+};
+
+Deno.test("defaults, and whole numbers, postgres and http(s) URLs as given", () => {
+  const defaults = readConfig({});
+  assert.deepEqual([defaults.port, defaults.pgliteSocketPort, defaults.dbPoolSize, defaults.databaseUrl], [
+    54321,
+    54322,
+    8,
+    undefined,
+  ]);
+  const set = readConfig({
+    PORT: "0",
+    DB_POOL_SIZE: "16",
+    DATABASE_URL: "postgresql://user:p%23ss@db.example.com:6543/postgres",
+    SUPABASE_URL: "https://project.supabase.co",
+  });
+  assert.deepEqual([set.port, set.dbPoolSize, set.databaseUrl, set.supabaseUrl], [
+    0,
+    16,
+    "postgresql://user:p%23ss@db.example.com:6543/postgres",
+    "https://project.supabase.co",
+  ]);
+});
+
+Deno.test("numbers are digits only: hex, exponents, signs and spaces are refused", () => {
+  for (const value of [" 0x10 ", "1e1", "-1", "+8", "8.0", "eight"]) {
+    assert.equal(refusal({ DB_POOL_SIZE: value }), "Invalid configuration: dbPoolSize: must be a whole number", value);
+  }
+  assert.match(refusal({ PORT: "70000" }), /^Invalid configuration: port: /);
+});
+
+Deno.test("a database URL that does not parse is refused without repeating it (it holds the password)", () => {
+  for (const url of ["postgres://postgres:s3cr3t#pw@127.0.0.1:5432/postgres", "mysql://u:s3cr3t@h/d", "s3cr3t"]) {
+    const message = refusal({ DATABASE_URL: url });
+    assert.match(message, /databaseUrl: must be a postgres:\/\/ URL/, url);
+    assert.doesNotMatch(message, /s3cr3t/, url);
+  }
+});
+
+Deno.test("Supabase and JWKS URLs must be http(s); the PGlite socket port may not be 0", () => {
+  assert.match(refusal({ SUPABASE_URL: "javascript:alert(1)" }), /supabaseUrl: must be an http\(s\) URL/);
+  assert.match(refusal({ SUPABASE_JWKS_URL: "file:///etc/passwd" }), /jwksUrl: must be an http\(s\) URL/);
+  assert.match(refusal({ PGLITE_SOCKET_PORT: "0" }), /pgliteSocketPort: /);
+});
