@@ -85,9 +85,20 @@ async function appliedVersions(db: Database): Promise<Set<string>> {
   }
 }
 
-/** Applies pending migrations, each in its own transaction; returns the versions applied. */
+/**
+ * Applies pending migrations, each in its own transaction; returns the versions applied. A pending
+ * migration older than the newest applied one is refused, as `supabase db push` refuses it: applied
+ * here out of order, it would leave this database's history unlike the hosted one's.
+ */
 export async function applyMigrations(db: Database): Promise<string[]> {
   const [applied, migrations] = await Promise.all([appliedVersions(db), migrationFiles()]);
+  const newest = [...applied].sort().at(-1);
+  const late = migrations.find((m) => !applied.has(m.version) && newest !== undefined && m.version < newest);
+  if (late) {
+    throw new Error(
+      `migration ${late.version}_${late.name} is older than ${newest}, already applied: give it a later timestamp`,
+    );
+  }
   const appliedNow: string[] = [];
   for (const migration of migrations) {
     if (applied.has(migration.version)) continue;
