@@ -10,6 +10,9 @@ import type { Database } from "../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 
 /** Where a server sharing its PGlite notes the port, in the data folder it owns. */
+/** A tenant slug, as the check of salesos.tenants takes it: the CLIs refuse others as usage errors. */
+export const tenantSlug = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
 const serverNote = (config: Config) => `${config.pgliteDataDir}/server.json`;
 
 const migrationsDir = new URL("../supabase/migrations/", import.meta.url);

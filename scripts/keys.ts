@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { createApiKey, keySettingsSchema } from "../supabase/functions/_shared/key-settings.ts";
-import { applyMigrations, openDatabase } from "./database.ts";
+import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = `usage:
   deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO]
@@ -19,24 +19,26 @@ function fail(message: string): never {
   Deno.exit(2);
 }
 
-const options = {
-  tenant: { type: "string" },
-  name: { type: "string" },
-  env: { type: "string", default: "live" },
-  scopes: { type: "string" },
-  "rate-limit": { type: "string" },
-  ip: { type: "string" },
-  expires: { type: "string" },
-} as const;
-let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof options }>>;
-try {
-  parsed = parseArgs({ args: Deno.args, allowPositionals: true, options });
-} catch (error) {
-  fail(`${(error as Error).message}\n${usage}`);
-}
-const { values, positionals } = parsed;
-// As salesos.tenants requires, so that a bad slug is a usage error, not a database error.
-if (values.tenant !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(values.tenant)) {
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      allowPositionals: true,
+      options: {
+        tenant: { type: "string" },
+        name: { type: "string" },
+        env: { type: "string", default: "live" },
+        scopes: { type: "string" },
+        "rate-limit": { type: "string" },
+        ip: { type: "string" },
+        expires: { type: "string" },
+      },
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n${usage}`);
+  }
+})();
+if (values.tenant !== undefined && !tenantSlug.test(values.tenant)) {
   fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
 }
 

@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
-import { applyMigrations, openDatabase } from "./database.ts";
+import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = "usage: deno task token --tenant <slug> [--role owner|admin|member] [--email e]";
 const roles = ["owner", "admin", "member"];
@@ -29,7 +29,7 @@ try {
   fail(`${(error as Error).message}\n${usage}`);
 }
 const { tenant, role } = values;
-if (!tenant || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(tenant)) fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
+if (!tenant || !tenantSlug.test(tenant)) fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
 if (!roles.includes(role)) fail(`--role must be one of ${roles.join(", ")}\n${usage}`);
 const email = (values.email ?? `${role}@${tenant}.local`).trim();
 if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail(`--email must be an email address\n${usage}`);

@@ -153,9 +153,13 @@ export const usageQuerySchema = z.object({
 }).transform((q, ctx) => {
   const to = q.to ? new Date(q.to) : new Date();
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - defaultRangeMs[q.bucket]);
-  if (!inIsoYears(from) || !inIsoYears(to)) {
-    const field = inIsoYears(from) ? "to" : "from";
-    ctx.addIssue({ code: "custom", path: [field], message: `${field} must be within the years 0001-9999 UTC` });
+  const outOfYears = !inIsoYears(from) ? "from" : !inIsoYears(to) ? "to" : null;
+  if (outOfYears) {
+    ctx.addIssue({
+      code: "custom",
+      path: [outOfYears],
+      message: `${outOfYears} must be within the years 0001-9999 UTC`,
+    });
   } else if (from >= to) {
     ctx.addIssue({ code: "custom", path: ["from"], message: "from must be before to" });
   } else if ((to.getTime() - from.getTime()) / bucketMs[q.bucket] > maxUsageBuckets - 1) {
@@ -181,8 +185,9 @@ export function encodeCursor(position: string | null): string | null {
 
 /** A time Postgres takes: a real calendar date (no 30 February, no 24:00) from year 1 on. */
 function isCursorTime(at: string): boolean {
-  const toMillisecond = new Date(`${at.slice(0, 23)}Z`);
-  return toMillisecond.getUTCFullYear() >= 1 && toMillisecond.toISOString() === `${at.slice(0, 23)}Z`;
+  const toMillisecond = `${at.slice(0, 23)}Z`;
+  const date = new Date(toMillisecond);
+  return inIsoYears(date) && date.toISOString() === toMillisecond;
 }
 
 /** The position in a cursor, or 400 when it is not one of ours for this kind of row. */
