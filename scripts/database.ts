@@ -48,14 +48,43 @@ export async function openDatabase(config: Config, { owner = false } = {}): Prom
   const shared = owner ? null : await runningServer(config);
   if (shared) return shared;
   await Deno.mkdir(config.pgliteDataDir, { recursive: true });
-  // Loaded only when used: the Postgres path never pays for the WebAssembly build.
-  const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
-  if (!owner) return await openPglite(config.pgliteDataDir);
-  const db = await openPglite(config.pgliteDataDir, { port: config.pgliteSocketPort });
-  const note = serverNote(config);
-  await Deno.writeTextFile(note, JSON.stringify({ port: config.pgliteSocketPort }));
-  // Closing stops the sharing, so it takes the note away too.
-  return { ...db, close: () => db.close().finally(() => Deno.remove(note).catch(() => {})) };
+  const lock = await lockDataFolder(config.pgliteDataDir);
+  try {
+    // Loaded only when used: the Postgres path never pays for the WebAssembly build.
+    const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
+    const db = await openPglite(config.pgliteDataDir, owner ? { port: config.pgliteSocketPort } : undefined);
+    const note = owner ? serverNote(config) : undefined;
+    if (note) await Deno.writeTextFile(note, JSON.stringify({ port: config.pgliteSocketPort }));
+    return {
+      ...db,
+      // Closing stops the sharing, so it takes the note away too; the lock goes last.
+      async close() {
+        try {
+          await db.close();
+        } finally {
+          if (note) await Deno.remove(note).catch(() => {});
+          lock.close();
+        }
+      },
+    };
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+}
+
+/**
+ * An exclusive lock on the data folder, held while this process has it open: two processes on one
+ * PGlite folder would corrupt it. The system drops the lock when the process ends, however it ends.
+ */
+async function lockDataFolder(dataDir: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(`${dataDir}/.lock`, { create: true, write: true });
+  if (await file.tryLock(true)) return file;
+  file.close();
+  throw new Error(
+    `the PGlite data folder ${dataDir} is in use by another process (\`deno task start\` or a CLI): ` +
+      "try again once it is done, or set PGLITE_DATA_DIR to another folder",
+  );
 }
 
 /** The migrations in version order; their SQL is read only for those still to apply. */

@@ -45,7 +45,10 @@ if (values.tenant !== undefined && !tenantSlug.test(values.tenant)) {
 const list = (value: string | undefined) => value?.split(",").map((s) => s.trim()).filter(Boolean);
 
 const config = readConfig();
-const db = await openDatabase(config);
+const db = await openDatabase(config).catch((error) => {
+  console.error(error.message);
+  Deno.exit(1);
+});
 await applyMigrations(db);
 
 try {

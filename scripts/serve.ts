@@ -104,7 +104,10 @@ function waitingForMigrations(
 }
 
 const config = readConfig();
-const database = await openDatabase(config, { owner: true });
+const database = await openDatabase(config, { owner: true }).catch((error) => {
+  console.error(JSON.stringify({ level: "error", message: "the database could not be opened", error: error.message }));
+  Deno.exit(1);
+});
 const stdoutLog = batchedJsonLog();
 const db = config.migrateOnStart
   ? waitingForMigrations(database, config.dbStatementTimeoutMs, config.databaseUrl !== undefined, stdoutLog.flush)

@@ -35,7 +35,10 @@ const email = (values.email ?? `${role}@${tenant}.local`).trim();
 if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail(`--email must be an email address\n${usage}`);
 
 const config = readConfig();
-const db = await openDatabase(config);
+const db = await openDatabase(config).catch((error) => {
+  console.error(error.message);
+  Deno.exit(1);
+});
 try {
   await applyMigrations(db);
   const [{ tenant_id }] = await db.query<{ tenant_id: string }>("select salesos.ensure_tenant($1) as tenant_id", [

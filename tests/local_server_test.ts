@@ -270,6 +270,34 @@ Deno.test("deno task start with no database configured runs on embedded PGlite",
       const listed = JSON.parse((await runTask("keys", ["list", "--tenant", "smoke"], env)).stdout);
       assert.deepEqual(listed.keys.map((k: { name: string }) => k.name), ["second", "first"]);
     });
+
+    await t.step("a second server on the same data folder exits with a message; the first serves on", async () => {
+      // Without the folder's lock it would open the data folder, then fail on the taken socket port.
+      const second = await runTask("start", [], { ...env, PORT: "0" });
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /"message":"the database could not be opened"/);
+      assert.match(second.stderr, /the PGlite data folder .* is in use by another process/);
+      const res = await curl(server.baseUrl, key, maria);
+      assert.deepEqual([res.status, res.json.data.existing], [200, 1]);
+    });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("the keys CLI refuses a PGlite data folder another process holds, and opens it once free", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "salesos-pglite-" });
+  const env = { PGLITE_DATA_DIR: dataDir, PGLITE_SOCKET_PORT: String(freePort()), BCRYPT_COST: "4" };
+  try {
+    // What a server that is not answering on its socket holds: the folder's lock, no live note.
+    const holder = await Deno.open(`${dataDir}/.lock`, { create: true, write: true });
+    assert.equal(await holder.tryLock(true), true);
+    const refused = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
+    assert.deepEqual([refused.code, refused.stdout], [1, ""]);
+    assert.match(refused.stderr, /^the PGlite data folder .* is in use by another process/);
+    holder.close();
+    const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
+    assert.equal(created.code, 0, created.stderr);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
