@@ -2,13 +2,12 @@
 // `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
 import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
 import type { Database } from "../supabase/functions/_shared/database.ts";
-import { ApiError, DatabaseUnavailableError } from "../supabase/functions/_shared/errors.ts";
+import { ApiError, DatabaseUnavailableError, messages } from "../supabase/functions/_shared/errors.ts";
 import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
-import { createJwtVerifier } from "../supabase/functions/_shared/jwt.ts";
-import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
+import { onFirstUse } from "./on-first-use.ts";
 
 /**
  * The request log of this server: JSON lines on stdout, the lines of up to `delayMs` in one write
@@ -115,23 +114,42 @@ const db = config.migrateOnStart
 
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
-const functions: Record<
-  string,
-  { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> }
-> = {
-  "default-integration": createIntegrationApp({ db, keys, config, log }),
+type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> };
+
+// Hosted, each function is an isolate of its own. Here too the integration function's cold start
+// does not pay for the key-management app (jose, its routes and schemas: about a quarter of the
+// start-up time), which is loaded on its first request.
+const apiKeysApp = onFirstUse(async () => {
+  const [{ createApiKeysApp }, { createJwtVerifier }] = await Promise.all([
+    import("../supabase/functions/api-keys/app.ts"),
+    import("../supabase/functions/_shared/jwt.ts"),
+  ]);
   // Locally, HS256 tokens of `deno task token` verify with the development secret when none is set.
-  "api-keys": createApiKeysApp({
-    db,
-    jwt: createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) }),
-    config,
-    log,
-  }),
+  const jwt = createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) });
+  return createApiKeysApp({ db, jwt, config, log });
+});
+
+const functions: Record<string, FunctionApp> = {
+  "default-integration": createIntegrationApp({ db, keys, config, log }),
+  "api-keys": {
+    fetch: (request, info) =>
+      apiKeysApp().then((app) => app.fetch(request, info), (error) => {
+        console.error(
+          JSON.stringify({ level: "error", message: "api-keys could not be loaded", error: String(error) }),
+        );
+        const requestId = crypto.randomUUID();
+        const unavailable = new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: 5 });
+        return Response.json(errorBody(unavailable, requestId), {
+          status: unavailable.status,
+          headers: { "X-Request-Id": requestId, "Retry-After": "5" },
+        });
+      }),
+  },
 };
 
 // The API reference is loaded on its first request: Swagger UI's package and the OpenAPI
 // documents cost start-up time (~30 ms) that no function request needs.
-let docs: Promise<typeof import("./docs.ts")> | undefined;
+const docs = onFirstUse(() => import("./docs.ts"));
 
 const prefix = "/functions/v1/";
 const server = Deno.serve({
@@ -153,11 +171,7 @@ const server = Deno.serve({
   // The API reference (scripts/docs.ts), here and not in the functions: hosted Supabase serves a
   // function's HTML as text/plain.
   if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
-    docs ??= import("./docs.ts").catch((error) => {
-      docs = undefined; // the next request tries again
-      throw error;
-    });
-    return docs.then((m) => m.docsResponse(url.pathname), (error) => {
+    return docs().then((m) => m.docsResponse(url.pathname), (error) => {
       console.error(
         JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
       );
