@@ -114,6 +114,14 @@ const db = config.migrateOnStart
 
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
+/** The contract's envelope for what this server answers itself, outside the functions' apps. */
+function errorAnswer(error: ApiError): Response {
+  const requestId = crypto.randomUUID();
+  const headers: Record<string, string> = { "X-Request-Id": requestId };
+  if (error.retryAfter !== undefined) headers["Retry-After"] = String(error.retryAfter);
+  return Response.json(errorBody(error, requestId), { status: error.status, headers });
+}
+
 type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> };
 
 // Hosted, each function is an isolate of its own. Here too the integration function's cold start
@@ -137,12 +145,7 @@ const functions: Record<string, FunctionApp> = {
         console.error(
           JSON.stringify({ level: "error", message: "api-keys could not be loaded", error: String(error) }),
         );
-        const requestId = crypto.randomUUID();
-        const unavailable = new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: 5 });
-        return Response.json(errorBody(unavailable, requestId), {
-          status: unavailable.status,
-          headers: { "X-Request-Id": requestId, "Retry-After": "5" },
-        });
+        return errorAnswer(new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: 5 }));
       }),
   },
 };
@@ -184,12 +187,7 @@ const server = Deno.serve({
   const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
   const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
   if (!app) {
-    const requestId = crypto.randomUUID();
-    const notFound = new ApiError("NOT_FOUND", "Function not found");
-    return Response.json(errorBody(notFound, requestId), {
-      status: notFound.status,
-      headers: { "X-Request-Id": requestId },
-    });
+    return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
   }
   return app.fetch(request, info);
 });
