@@ -3,8 +3,8 @@
 // same SQL work straight at Postgres with pgbench, and prints a table, one JSON line and
 // bench/RESULTS.md. Figures are medians over BENCH_RUNS runs of BENCH_SECONDS each.
 import { readConfig } from "../supabase/functions/_shared/config.ts";
-import { createApiKey } from "../supabase/functions/_shared/key-settings.ts";
-import { createScratchDatabase } from "../scripts/database.ts";
+import { createApiKey } from "../supabase/functions/api-keys/key_settings.ts";
+import { createScratchDatabase } from "../tools/database.ts";
 
 const serverUrl = Deno.env.get("BENCH_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 10);

@@ -1,6 +1,6 @@
-// The migrations runner of the local server and the CLIs (scripts/database.ts), on real Postgres.
+// The migrations runner of the local server and the CLIs (tools/database.ts), on real Postgres.
 import assert from "node:assert/strict";
-import { applyMigrations } from "../scripts/database.ts";
+import { applyMigrations } from "../tools/database.ts";
 import { freshDatabase } from "./support/database.ts";
 
 Deno.test("migrations: applied once, in order; one older than the newest applied is refused", async () => {

@@ -19,7 +19,7 @@ async function sync(args: string[], apiKey?: string) {
 }
 
 /**
- * The task's own command (`deno run <flags> scripts/sync.ts`) as one process, so a signal reaches
+ * The task's own command (`deno run <flags> tools/sync.ts`) as one process, so a signal reaches
  * the CLI itself and /proc shows its memory; `runtimeFlags` go before the script.
  */
 function spawnSync(args: string[], env: Record<string, string>, runtimeFlags: string[] = []) {

@@ -2,7 +2,7 @@
 // contract's key properties, capped per tenant, audited, and usable at once by default-integration.
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { parseApiKey } from "../../supabase/functions/_shared/api-key.ts";
+import { parseApiKey } from "../../supabase/functions/_shared/api_key.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";

@@ -1,9 +1,9 @@
 // The api-keys app in process on a real database, real signed tokens, and a real JWKS server.
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import { createJwtVerifier, type JwtVerifierOptions } from "../../supabase/functions/_shared/jwt.ts";
+import { createJwtVerifier, type JwtVerifierOptions } from "../../supabase/functions/api-keys/jwt.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
-import { type Answer, inProcess } from "../support/in-process.ts";
+import { type Answer, inProcess } from "../support/in_process.ts";
 import { testConfig } from "../support/database.ts";
 
 export const testSecret = "test-only-hs256-secret-0123456789abcdef";

@@ -1,7 +1,7 @@
 // `deno task token` as a new user runs it, and the README's walk-through against `deno task start`:
 // mint a token, create a key with curl, use it, list, revoke.
 import assert from "node:assert/strict";
-import { createJwtVerifier } from "../../supabase/functions/_shared/jwt.ts";
+import { createJwtVerifier } from "../../supabase/functions/api-keys/jwt.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { runTask, serverEnv, startServer } from "../support/server.ts";

@@ -13,7 +13,7 @@ import { backoffDelay, retryPolicy } from "../../clients/typescript/src/retry.ts
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { startTcpProxy } from "../support/tcp-proxy.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 
 const one = [{ external_id: "emp-1", name: "Ana", email: "ana@example.com" }];
 const fast = { baseDelayMs: 20, maxDelayMs: 100 };

@@ -1,6 +1,6 @@
 // The real service for the client and CLI tests: `deno task start` as a subprocess on a fresh
 // Postgres database, with keys made through the product's own SQL.
-import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
+import type { KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
 import { freshDatabase, type TestDatabase } from "../support/database.ts";
 import { createKey, createTenant, type TestKey } from "../support/fixtures.ts";
 import { type RunningServer, serverEnv, startServer } from "../support/server.ts";

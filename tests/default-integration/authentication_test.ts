@@ -1,6 +1,6 @@
 // Contract 3.1: the authentication checks, in order, with their exact messages.
 import assert from "node:assert/strict";
-import { checksum } from "../../supabase/functions/_shared/api-key.ts";
+import { checksum } from "../../supabase/functions/_shared/api_key.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";

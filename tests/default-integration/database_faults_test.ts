@@ -8,7 +8,7 @@ import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
-import { startTcpProxy } from "../support/tcp-proxy.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 
 const batchSize = 20;
 

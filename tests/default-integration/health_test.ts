@@ -10,7 +10,7 @@ import { freshDatabase } from "../support/database.ts";
 import { type Answer, integrationHarness } from "../support/integration.ts";
 import { documentChecker } from "../support/openapi.ts";
 import { uuidV4 } from "../support/patterns.ts";
-import { startTcpProxy } from "../support/tcp-proxy.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 
 const path = "/default-integration/health";
 

@@ -6,7 +6,7 @@
 // timestamp and Date differ), so it never tells which happened. In process, where the verifier's
 // bcrypt counter is read directly, and over HTTP against `deno task start` (its local /metrics).
 import assert from "node:assert/strict";
-import { checksum } from "../../supabase/functions/_shared/api-key.ts";
+import { checksum } from "../../supabase/functions/_shared/api_key.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
@@ -115,7 +115,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
   });
 
   await step("the throttle holds across the window and frees the source afterwards (failureWindowMs)", async () => {
-    const { createKeyVerifier } = await import("../../supabase/functions/_shared/key-verifier.ts");
+    const { createKeyVerifier } = await import("../../supabase/functions/default-integration/key_verifier.ts");
     const verifier = createKeyVerifier(test.db, { failureWindowMs: 300 });
     for (let i = 0; i < 15; i++) {
       assert.equal(await verifier.verify(forged(key.keyPrefix), key.keyPrefix, attacker), null);
@@ -129,7 +129,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
   await step(
     "a source over its failure budget is held back for the source window only (sourceFailureWindowMs)",
     async () => {
-      const { createKeyVerifier } = await import("../../supabase/functions/_shared/key-verifier.ts");
+      const { createKeyVerifier } = await import("../../supabase/functions/default-integration/key_verifier.ts");
       const verifier = createKeyVerifier(test.db, { sourceFailureWindowMs: 300 });
       const source = "203.0.113.250";
       for (let i = 0; i < 100; i++) {

@@ -1,4 +1,4 @@
-// Property 5 (issue 5): faults. A TCP proxy (tests/support/tcp-proxy.ts) sits between a real
+// Property 5 (issue 5): faults. A TCP proxy (tests/support/tcp_proxy.ts) sits between a real
 // server process and Postgres and is cut while concurrent sync batches run: first refusing (the
 // database is gone), then silent (a network that answers nothing until it is back), each time
 // restored. Every answer is a 200 or a 503 with Retry-After within a bounded time; no batch is
@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { startTcpProxy } from "../support/tcp-proxy.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 import { assertEnvelope, createKey, postJson, propertyTest, sleep, tally } from "./support.ts";
 
 const workers = 8;

@@ -6,8 +6,8 @@
 // nothing is installed here.
 import assert from "node:assert/strict";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
-import { createJwtVerifier } from "../../supabase/functions/_shared/jwt.ts";
-import { createKeyVerifier } from "../../supabase/functions/_shared/key-verifier.ts";
+import { createJwtVerifier } from "../../supabase/functions/api-keys/jwt.ts";
+import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";

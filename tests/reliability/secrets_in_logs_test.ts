@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant, withWrongSecret } from "../support/fixtures.ts";
 import { serverEnv, startServer, testLogFile } from "../support/server.ts";
-import { startTcpProxy } from "../support/tcp-proxy.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 import {
   createKey,
   dashboardMember,

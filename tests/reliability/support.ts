@@ -1,5 +1,5 @@
 // Shared by the reliability tests (issue 5): each property test records what it held and tried in
-// reliability/last-run.json (rendered into RELIABILITY.md by scripts/reliability-report.ts), keys
+// reliability/last-run.json (rendered into RELIABILITY.md by tools/reliability_report.ts), keys
 // and tokens the run created are remembered so the log scan can look for them, and small HTTP
 // helpers that check the contract's envelope on every answer.
 import assert from "node:assert/strict";
@@ -10,7 +10,7 @@ import { errorStatus } from "../../supabase/functions/_shared/errors.ts";
 import { isoMs, uuidV4 } from "../support/patterns.ts";
 import { testLogFile } from "../support/server.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import type { KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
+import type { KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
 import { createKey as createFixtureKey, type TestKey } from "../support/fixtures.ts";
 
 const lastRunFile = new URL("../../reliability/last-run.json", import.meta.url);

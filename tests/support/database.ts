@@ -5,7 +5,7 @@ import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import postgres from "postgres";
-import { createEmptyDatabase, createScratchDatabase } from "../../scripts/database.ts";
+import { createEmptyDatabase, createScratchDatabase } from "../../tools/database.ts";
 
 export const serverUrl = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL") ||
   "postgres://postgres@127.0.0.1:5432/postgres";

@@ -1,7 +1,7 @@
 // Test data made through the same SQL the product uses: tenants and API keys with real bcrypt hashes.
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import { checksum } from "../../supabase/functions/_shared/api-key.ts";
-import { createApiKey, type KeySettings } from "../../supabase/functions/_shared/key-settings.ts";
+import { checksum } from "../../supabase/functions/_shared/api_key.ts";
+import { createApiKey, type KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
 import { testConfig } from "./database.ts";
 
 export interface TestKey {

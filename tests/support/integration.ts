@@ -1,8 +1,8 @@
 // The default-integration app in process, on a real database, with its log lines captured.
 import type { Database } from "../../supabase/functions/_shared/database.ts";
-import { createKeyVerifier, type KeyVerifier } from "../../supabase/functions/_shared/key-verifier.ts";
+import { createKeyVerifier, type KeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
-import { type Answer, inProcess } from "./in-process.ts";
+import { type Answer, inProcess } from "./in_process.ts";
 
 export type { Answer };
 

@@ -1,6 +1,6 @@
 // The fault-injecting proxy of the reliability and database-fault tests behaves as a network does.
 import assert from "node:assert/strict";
-import { startTcpProxy } from "./tcp-proxy.ts";
+import { startTcpProxy } from "./tcp_proxy.ts";
 
 /** An echo server: what it reads, it writes back. */
 function startEcho() {
@@ -59,7 +59,7 @@ Deno.test("test proxy: disposed during a blackhole, it lets go of what waits in 
   // In a child process: had the proxy's pumps kept waiting, they would have starved this event loop.
   const echo = startEcho();
   const scenario = `
-    import { startTcpProxy } from ${JSON.stringify(new URL("./tcp-proxy.ts", import.meta.url).href)};
+    import { startTcpProxy } from ${JSON.stringify(new URL("./tcp_proxy.ts", import.meta.url).href)};
     const proxy = startTcpProxy(${JSON.stringify(echo.url)});
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(proxy.url).port) });
     await conn.write(new Uint8Array(4));

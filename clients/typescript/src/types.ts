@@ -1,5 +1,5 @@
 // The API's wire shapes. The service defines them with zod (supabase/functions/default-integration/
-// schemas.ts and _shared/key-settings.ts); this package has no runtime dependencies, so they are
+// schemas.ts and api-keys/key_settings.ts); this package has no runtime dependencies, so they are
 // written out here, and tests/client/types_test.ts fails to compile when the two drift apart.
 
 /** A collaborator (salesperson) as sent to `sync_collaborators`. `null` means "not given". */

@@ -2,7 +2,7 @@
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { createFunctionApp, jsonLog, type LogSink, methodNotAllowed } from "../_shared/http.ts";
-import type { JwtVerifier } from "../_shared/jwt.ts";
+import type { JwtVerifier } from "./jwt.ts";
 import { openApiRoute } from "../_shared/openapi.ts";
 import { apiKeysOpenApi } from "./openapi.ts";
 import { auditHandler } from "./routes/audit.ts";

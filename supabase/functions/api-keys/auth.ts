@@ -8,12 +8,12 @@
 //   3. A service_role token acts for the tenant named by X-Tenant-Id or the body's tenant_id
 //      (400 without one or when the two differ, 404 when no such tenant exists).
 import type { Context } from "hono";
-import { hasKnownPrefix } from "../_shared/api-key.ts";
-import { clientIp } from "../_shared/client-ip.ts";
+import { hasKnownPrefix } from "../_shared/api_key.ts";
+import { clientIp } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages as sharedMessages } from "../_shared/errors.ts";
 import { type AppEnv, readJsonBody } from "../_shared/http.ts";
-import { type DashboardIdentity, JwksUnavailable, JwtRejected, type JwtVerifier } from "../_shared/jwt.ts";
+import { type DashboardIdentity, JwksUnavailable, JwtRejected, type JwtVerifier } from "./jwt.ts";
 import { isUuid, messages } from "./schemas.ts";
 
 /** The caller of a request, resolved to one tenant. */

@@ -3,7 +3,7 @@
 // There is no development default here: that fallback belongs to the local tools only.
 import { readConfig } from "../_shared/config.ts";
 import { requestLog } from "../_shared/http.ts";
-import { createJwtVerifier } from "../_shared/jwt.ts";
+import { createJwtVerifier } from "./jwt.ts";
 import { connectPostgres } from "../_shared/postgres.ts";
 import { createApiKeysApp } from "./app.ts";
 

@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of api-keys, generated from the zod schemas of schemas.ts (the ones the
 // handlers validate with and answer with). Served at GET /functions/v1/api-keys/openapi.json.
 import { messages as sharedMessages } from "../_shared/errors.ts";
-import { knownScopes } from "../_shared/key-settings.ts";
+import { knownScopes } from "./key_settings.ts";
 import {
   commonHeaders,
   errorExample,

@@ -3,7 +3,7 @@
 // the contract's 400 VALIDATION_ERROR with one `details` entry per invalid field.
 import { z } from "zod";
 import { ApiError, type ErrorDetail, messages as sharedMessages } from "../_shared/errors.ts";
-import { keySettingsSchema, knownScopes } from "../_shared/key-settings.ts";
+import { keySettingsSchema, knownScopes } from "./key_settings.ts";
 import { inIsoYears, pageEnvelope, successEnvelope } from "../_shared/schemas.ts";
 
 export const messages = {

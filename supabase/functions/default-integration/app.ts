@@ -2,7 +2,7 @@
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { createFunctionApp, jsonLog, type LogSink, methodNotAllowed } from "../_shared/http.ts";
-import type { KeyVerifier } from "../_shared/key-verifier.ts";
+import type { KeyVerifier } from "./key_verifier.ts";
 import { openApiRoute } from "../_shared/openapi.ts";
 import { integrationOpenApi } from "./openapi.ts";
 import { healthHandler } from "./routes/health.ts";

@@ -2,12 +2,12 @@
 // format/checksum/id/secret (one message), then status, IP allowlist, scope and rate limit, all
 // of which Postgres decides per request so a revoke or change acts on the very next request.
 import type { Context } from "hono";
-import { hasKnownPrefix, parseApiKey } from "../_shared/api-key.ts";
-import { clientIp } from "../_shared/client-ip.ts";
+import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
+import { clientIp } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import { type AppEnv, elapsedMs } from "../_shared/http.ts";
-import type { KeyVerifier } from "../_shared/key-verifier.ts";
+import type { KeyVerifier } from "./key_verifier.ts";
 
 export const requiredScope = "default:sync";
 

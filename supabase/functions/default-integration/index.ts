@@ -1,7 +1,7 @@
 // Entry point on Supabase (and `supabase functions serve`): start the server, nothing else.
 import { readConfig } from "../_shared/config.ts";
 import { requestLog } from "../_shared/http.ts";
-import { createKeyVerifier } from "../_shared/key-verifier.ts";
+import { createKeyVerifier } from "./key_verifier.ts";
 import { connectPostgres } from "../_shared/postgres.ts";
 import { createIntegrationApp } from "./app.ts";
 

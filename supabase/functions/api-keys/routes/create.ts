@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import { ApiError } from "../../_shared/errors.ts";
 import type { AppEnv } from "../../_shared/http.ts";
-import { createApiKey } from "../../_shared/key-settings.ts";
+import { createApiKey } from "../key_settings.ts";
 import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader } from "../auth.ts";

@@ -6,7 +6,7 @@
 // right prefix; the rotation itself checks the key's state under a row lock (409, or 404 when the
 // key was deleted in between).
 import type { Context } from "hono";
-import { mintApiKey } from "../../_shared/api-key.ts";
+import { mintApiKey } from "../../_shared/api_key.ts";
 import { ApiError } from "../../_shared/errors.ts";
 import type { AppEnv } from "../../_shared/http.ts";
 import { respond } from "../../_shared/schemas.ts";

@@ -4,8 +4,8 @@ import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/erro
 import { type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
 import { respond } from "../../_shared/schemas.ts";
 import { type AuthDeps, authenticate, type Principal } from "../auth.ts";
-import { syncActivities } from "../actions/sync-activities.ts";
-import { syncCollaborators } from "../actions/sync-collaborators.ts";
+import { syncActivities } from "../actions/sync_activities.ts";
+import { syncCollaborators } from "../actions/sync_collaborators.ts";
 import { requestSchema, syncResponse } from "../schemas.ts";
 
 export function syncHandler(deps: AuthDeps) {

@@ -3,7 +3,7 @@
 // allowlist and limit are read from Postgres on every request by salesos.admit_request.
 import bcrypt from "bcryptjs";
 import { createHash } from "node:crypto";
-import type { Database } from "./database.ts";
+import type { Database } from "../_shared/database.ts";
 
 export interface KeyVerifier {
   /** The key's id when `token` is the key with this public prefix; null otherwise. */

@@ -4,10 +4,10 @@ import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError, messages } from "../supabase/functions/_shared/errors.ts";
 import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
-import { createKeyVerifier } from "../supabase/functions/_shared/key-verifier.ts";
+import { createKeyVerifier } from "../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
-import { onFirstUse } from "./on-first-use.ts";
+import { onFirstUse } from "./on_first_use.ts";
 
 /**
  * The request log of this server: JSON lines on stdout, the lines of up to `delayMs` in one write
@@ -130,7 +130,7 @@ type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => R
 const apiKeysApp = onFirstUse(async () => {
   const [{ createApiKeysApp }, { createJwtVerifier }] = await Promise.all([
     import("../supabase/functions/api-keys/app.ts"),
-    import("../supabase/functions/_shared/jwt.ts"),
+    import("../supabase/functions/api-keys/jwt.ts"),
   ]);
   // Locally, HS256 tokens of `deno task token` verify with the development secret when none is set.
   const jwt = createJwtVerifier({ ...config, jwtSecret: localJwtSecret(config) });
@@ -171,7 +171,7 @@ const server = Deno.serve({
   const url = new URL(request.url);
   // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
   if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
-  // The API reference (scripts/docs.ts), here and not in the functions: hosted Supabase serves a
+  // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
   // function's HTML as text/plain.
   if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
     return docs().then((m) => m.docsResponse(url.pathname), (error) => {

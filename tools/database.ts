@@ -51,7 +51,7 @@ export async function openDatabase(config: Config, { owner = false } = {}): Prom
   const lock = await lockDataFolder(config.pgliteDataDir);
   try {
     // Loaded only when used: the Postgres path never pays for the WebAssembly build.
-    const { openPglite } = await import("../supabase/functions/_shared/pglite.ts");
+    const { openPglite } = await import("./pglite.ts");
     const db = await openPglite(config.pgliteDataDir, owner ? { port: config.pgliteSocketPort } : undefined);
     const note = owner ? serverNote(config) : undefined;
     if (note) await Deno.writeTextFile(note, JSON.stringify({ port: config.pgliteSocketPort }));

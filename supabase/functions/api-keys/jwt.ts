@@ -17,7 +17,7 @@
 // service_role key carries no `aud`, so none is required of it.
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { decodeProtectedHeader, jwtVerify } from "jose";
-import type { Config } from "./config.ts";
+import type { Config } from "../_shared/config.ts";
 
 export type DashboardIdentity =
   | { kind: "user"; userId: string }

@@ -4,7 +4,7 @@
 // one data folder must never be opened by two processes.
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
-import { classifyDatabaseError, type Database } from "./database.ts";
+import { classifyDatabaseError, type Database } from "../supabase/functions/_shared/database.ts";
 
 export async function openPglite(dataDir: string, share?: { port: number }): Promise<Database> {
   const db = await PGlite.create(dataDir);

@@ -2,13 +2,13 @@
 // tests in tests/reliability on the Postgres at TEST_DATABASE_URL / DATABASE_URL (each test file on
 // a fresh database), with every server's output captured to one log file for the secrets scan,
 // which runs last. The figures each test records land in reliability/last-run.json; RELIABILITY.md
-// is rendered from them (scripts/reliability-report.ts). Exit code: the tests'.
+// is rendered from them (tools/reliability_report.ts). Exit code: the tests'.
 //
 // SALESOS_TEST_LOG_FILE=<file> appends the capture to that file instead of a fresh temporary one:
 // set it around `deno task test` too, then run this, and the secrets scan covers the whole suite.
 // Arguments are passed to `deno test` (e.g. --filter).
 import postgres from "postgres";
-import { renderReport } from "./reliability-report.ts";
+import { renderReport } from "./reliability_report.ts";
 
 const root = new URL("../", import.meta.url);
 const testsDir = new URL("tests/reliability/", root);

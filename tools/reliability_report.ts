@@ -1,5 +1,5 @@
 // Renders RELIABILITY.md from reliability/last-run.json, the figures the last
-// `deno task test:reliability` recorded (scripts/reliability.ts runs this at its end; run it alone
+// `deno task test:reliability` recorded (tools/reliability.ts runs this at its end; run it alone
 // with `deno task reliability:report`). Nothing here is typed by hand but the prose: every number
 // comes from the run.
 
@@ -328,7 +328,7 @@ const findings = [
   "**The pool did not come back after an outage** (property 5). postgres.js waits `3^failures/100` s, up to 20 s, before reconnecting, and a connection whose query went into a silent network kept later queries queued behind an answer that never came: after the database returned, requests kept failing for 10 s and more. Fixed in `supabase/functions/_shared/postgres.ts`: reconnect backoff capped at 1 s, connect timeout 2 s, and a connection whose statement missed the client deadline is terminated. Recovery is now well under a second.",
   "**Every function in `salesos` was executable by PUBLIC**, so by `anon` and `authenticated` (property 6): the schema migration's `alter default privileges in schema salesos revoke execute … from public` is a no-op (a schema's default privileges can only add to the global ones). Only the missing USAGE on the schema stood between an API role and `find_api_key`. Fixed: every migration that creates functions ends with `revoke execute on all functions in schema salesos from public`; `supabase/tests/database/privileges.test.sql` holds it.",
   "**A 404 without `X-Request-Id`** (property 4): a path that normalises to outside the function (`/default-integration/%2e%2e`) missed the middleware that sets the request id. Fixed in `supabase/functions/_shared/http.ts`: the request id, envelope and log line apply to every path.",
-  "**A key name with a NUL character was a 500** from Postgres (property 4, api-keys create and patch). Fixed in `supabase/functions/_shared/key-settings.ts`: such a name (or one with a lone surrogate) is a 400.",
+  "**A key name with a NUL character was a 500** from Postgres (property 4, api-keys create and patch). Fixed in `supabase/functions/api-keys/key_settings.ts`: such a name (or one with a lone surrogate) is a 400.",
   "**A key or JWT put in the URL path reached the log** (property 8): the request log line carries the path. Fixed in `supabase/functions/_shared/http.ts`: the logged path keeps a key's public key_prefix and drops the rest, and drops a JWT whole.",
 ];
 

@@ -2,10 +2,10 @@
 // function (create and patch) and the local keys CLI, matching the table's constraints; and the
 // one way a key is created from them.
 import { z } from "zod";
-import { mintApiKey } from "./api-key.ts";
-import { checkAllowlistEntry } from "./client-ip.ts";
-import type { Database } from "./database.ts";
-import { inIsoYears, storable } from "./schemas.ts";
+import { mintApiKey } from "../_shared/api_key.ts";
+import { checkAllowlistEntry } from "../_shared/client_ip.ts";
+import type { Database } from "../_shared/database.ts";
+import { inIsoYears, storable } from "../_shared/schemas.ts";
 
 export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
 export const maxAllowlistEntries = 100;

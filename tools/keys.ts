@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
-import { createApiKey, keySettingsSchema } from "../supabase/functions/_shared/key-settings.ts";
+import { createApiKey, keySettingsSchema } from "../supabase/functions/api-keys/key_settings.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = `usage:
