@@ -10,7 +10,7 @@ import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { apiKeysOpenApi } from "../supabase/functions/api-keys/openapi.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { integrationOpenApi } from "../supabase/functions/default-integration/openapi.ts";
-import { apiKeysHarness, hs256, member, serviceRoleClaims } from "./api-keys/harness.ts";
+import { apiKeysHarness, hs256, member, serviceRoleClaims } from "./support/api_keys.ts";
 import { freshDatabase } from "./support/database.ts";
 import { createKey, createTenant } from "./support/fixtures.ts";
 import { integrationHarness } from "./support/integration.ts";

@@ -1,5 +1,5 @@
-// `deno task test:reliability`: the reliability and security properties of issue 5, proven by the
-// tests in tests/reliability on the Postgres at TEST_DATABASE_URL / DATABASE_URL (each test file on
+// `deno task test:reliability`: the reliability and security properties, proven by the
+// tests in tests/properties on the Postgres at TEST_DATABASE_URL / DATABASE_URL (each test file on
 // a fresh database), with every server's output captured to one log file for the secrets scan,
 // which runs last. The figures each test records land in reliability/last-run.json; RELIABILITY.md
 // is rendered from them (tools/reliability_report.ts). Exit code: the tests'.
@@ -11,9 +11,9 @@ import postgres from "postgres";
 import { renderReport } from "./reliability_report.ts";
 
 const root = new URL("../", import.meta.url);
-const testsDir = new URL("tests/reliability/", root);
+const testsDir = new URL("tests/properties/", root);
 const lastRun = new URL("reliability/last-run.json", root);
-const lastScan = "secrets_in_logs_test.ts";
+const lastScan = "no_secrets_in_logs_test.ts";
 
 const files: string[] = [];
 for await (const entry of Deno.readDir(testsDir)) {
@@ -44,7 +44,7 @@ const run = {
   finished_at: null as string | null,
   duration_s: null as number | null,
   exit_code: null as number | null,
-  test_files: files.map((f) => `tests/reliability/${f}`),
+  test_files: files.map((f) => `tests/properties/${f}`),
   log_capture: logFile,
   log_capture_bytes_before_run: capturedBefore,
   machine: {

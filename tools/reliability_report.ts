@@ -3,7 +3,7 @@
 // with `deno task reliability:report`). Nothing here is typed by hand but the prose: every number
 // comes from the run.
 
-import type { PropertyRecord as SavedProperty } from "../tests/reliability/support.ts";
+import type { PropertyRecord as SavedProperty } from "../tests/support/properties.ts";
 
 const root = new URL("../", import.meta.url);
 
@@ -220,7 +220,7 @@ export async function renderReport(): Promise<string> {
   lines.push("# Reliability and security: what is proven, and the figures of the last run");
   lines.push("");
   lines.push(
-    "Each property below is a test in `tests/reliability/` (one file per property; the database ones are pgTAP files in " +
+    "Each property below is a test in `tests/properties/` (one file per property; the database ones are pgTAP files in " +
       "`supabase/tests/database/`), run on real Postgres against the real server processes of `deno task start` where it matters. " +
       "Every figure here was written by the last run into `reliability/last-run.json`; this file is rendered from it.",
   );
@@ -337,8 +337,8 @@ const notes = [
   "Property 5 counts a batch as half written when some but not all of its activities (one external_id prefix per batch) are stored; an unacknowledged batch may be stored in full (the commit happened, the answer was lost), which is why the contract makes every sync safe to retry; the kill -9 step replays those and checks each activity is stored once.",
   "The answer bound of property 5 is two statements' client deadline (`DB_STATEMENT_TIMEOUT_MS` + 2 s each, 1 s + 2 s in the test) plus 2 s.",
   "Property 9 runs in process, where the verifier's bcrypt counter is read directly, and over HTTP, where `deno task start` serves it on `/metrics` (local only). Timing is not equal: an unknown id or a throttled guess costs one database lookup or none, a first wrong secret one bcrypt compare. The key id is public (it is the key_prefix shown in lists and logs), so telling a known id from an unknown one by time reveals nothing secret; the answer's bytes never differ.",
-  "Property 4 reports its seed; `FUZZ_SEED=<seed> deno test --allow-all tests/reliability/fuzzing_test.ts` replays the same cases.",
-  "The log capture: `deno task test:reliability` sets `SALESOS_TEST_LOG_FILE`; every server started by `tests/support/server.ts` and every in-process harness appends its log lines there, and `tests/reliability/secrets_in_logs_test.ts` (run last) scans it. To scan a full `deno task test` too: `SALESOS_TEST_LOG_FILE=/tmp/all.log deno task test; SALESOS_TEST_LOG_FILE=/tmp/all.log deno task test:reliability`.",
+  "Property 4 reports its seed; `FUZZ_SEED=<seed> deno test --allow-all tests/properties/bad_input_never_a_5xx_test.ts` replays the same cases.",
+  "The log capture: `deno task test:reliability` sets `SALESOS_TEST_LOG_FILE`; every server started by `tests/support/server.ts` and every in-process harness appends its log lines there, and `tests/properties/no_secrets_in_logs_test.ts` (run last) scans it. To scan a full `deno task test` too: `SALESOS_TEST_LOG_FILE=/tmp/all.log deno task test; SALESOS_TEST_LOG_FILE=/tmp/all.log deno task test:reliability`.",
 ];
 
 if (import.meta.main) {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { isoMs } from "../support/patterns.ts";
-import { apiKeysHarness, hs256, member, serviceRoleClaims } from "./harness.ts";
+import { apiKeysHarness, hs256, member, serviceRoleClaims } from "../support/api_keys.ts";
 
 Deno.test("audit log", async (t) => {
   await using test = await freshDatabase();

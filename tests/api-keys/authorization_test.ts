@@ -1,10 +1,10 @@
-// Contract 4, who may do what: admin.integrations (owner, admin) within the tenant; members 403;
+// Who may do what: admin.integrations (owner, admin) within the tenant; members 403;
 // X-Tenant-Id for users of several tenants; service_role tokens name their tenant; a tenant id in
 // a body or query is ignored for users; a key of another tenant is 404 whatever the method.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
-import { apiKeysHarness, hs256, member, serviceRoleClaims, userClaims } from "./harness.ts";
+import { apiKeysHarness, hs256, member, serviceRoleClaims, userClaims } from "../support/api_keys.ts";
 
 const forbidden = "Missing capability admin.integrations in this tenant";
 const create = { name: "CRM sync" };

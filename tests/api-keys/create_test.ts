@@ -7,7 +7,7 @@ import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { isoMs, uuidPattern } from "../support/patterns.ts";
-import { apiKeysHarness, member } from "./harness.ts";
+import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 const keyObjectFields = [
   "created_at",

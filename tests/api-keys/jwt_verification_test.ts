@@ -1,4 +1,4 @@
-// Contract 4, authentication: Dashboard JWTs verified for real. HS256 with the project secret
+// Dashboard JWTs verified for real. HS256 with the project secret
 // (jose); ES256 and RS256 with the project's JWKS (supabase-js getClaims), served by a real local
 // HTTP server. Rejections: alg none, tampered, expired, wrong audience, wrong key, an sk_ key.
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import {
   testSecret,
   unsigned,
   userClaims,
-} from "./harness.ts";
+} from "../support/api_keys.ts";
 
 const invalidToken = "Invalid or expired access token";
 const jwksPath = "/auth/v1/.well-known/jwks.json";

@@ -5,7 +5,7 @@ import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { isoMs } from "../support/patterns.ts";
-import { apiKeysHarness, member } from "./harness.ts";
+import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const invalidKey = "Invalid or expired API key";

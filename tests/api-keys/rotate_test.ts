@@ -6,7 +6,7 @@ import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { freshDatabase, lockWaiters, openTransaction } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
-import { apiKeysHarness, member } from "./harness.ts";
+import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const settings = ["name", "environment", "scopes", "rate_limit_per_hour", "ip_allowlist", "expires_at"] as const;

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { uuidPattern } from "../support/patterns.ts";
-import { apiKeysHarness, member } from "./harness.ts";
+import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 Deno.test("routes", async (t) => {
   await using test = await freshDatabase();

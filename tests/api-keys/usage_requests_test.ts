@@ -5,7 +5,7 @@ import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { isoMs, uuidPattern } from "../support/patterns.ts";
-import { apiKeysHarness, member } from "./harness.ts";
+import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const hour = 3_600_000;

@@ -1,11 +1,11 @@
 // SalesOSKeysClient against the real api-keys function of `deno task start`, with a Dashboard
-// token from `deno task token`: every operation of contract section 4, and a created key used at
+// token from `deno task token`: every api-keys operation, and a created key used at
 // once by SalesOSClient.
 import assert from "node:assert/strict";
 import { SalesOSApiError, SalesOSClient, SalesOSKeysClient } from "../../clients/typescript/src/index.ts";
 import { runTask } from "../support/server.ts";
 import { uuidV4 } from "../support/patterns.ts";
-import { startService } from "./service.ts";
+import { startService } from "../support/client_service.ts";
 
 Deno.test("key-management client against the running api-keys function", async (t) => {
   await using service = await startService();

@@ -2,7 +2,7 @@
 // its types resolved through `exports` by tsc, and run under Node 20+ (and Bun, when installed)
 // against the running service.
 import assert from "node:assert/strict";
-import { startService } from "./service.ts";
+import { startService } from "../support/client_service.ts";
 
 const packageDir = new URL("../../clients/typescript/", import.meta.url).pathname;
 const smokeScript = `${packageDir}test/smoke.mjs`;

@@ -11,7 +11,7 @@ import {
   SalesOSError,
 } from "../../clients/typescript/src/index.ts";
 import { uuidV4 } from "../support/patterns.ts";
-import { endWindowIn, startService } from "./service.ts";
+import { endWindowIn, startService } from "../support/client_service.ts";
 
 const collaborators = (count: number, prefix = "p"): Collaborator[] =>
   Array.from(

@@ -1,4 +1,4 @@
-// Contract 3.1: the authentication checks, in order, with their exact messages.
+// The authentication checks, in order, with their exact messages.
 import assert from "node:assert/strict";
 import { checksum } from "../../supabase/functions/_shared/api_key.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";

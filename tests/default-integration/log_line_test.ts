@@ -1,4 +1,4 @@
-// One structured JSON log line per request (issue 6): request id, key prefix, tenant, environment,
+// One structured JSON log line per request: request id, key prefix, tenant, environment,
 // action, status, latency and item counts, as soon as each is known; never a key or a secret part.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";

@@ -1,4 +1,4 @@
-// Contract 1, 3.2 (headers), 3.3 and 3.6: the envelope, request ids, methods, paths, media type,
+// The envelope, request ids, methods, paths, media type,
 // body size, body shape, rate-limit headers, the request log and the one log line per response.
 import assert from "node:assert/strict";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
@@ -12,7 +12,7 @@ const actionMessage = 'Missing or invalid "action". Valid values: sync_collabora
 const mib = 1024 * 1024;
 const empty = { action: "sync_activities", activities: [] };
 
-/** The contract's envelope: request id (uuid v4) in meta and X-Request-Id, ISO 8601 UTC timestamp with ms. */
+/** The envelope: request id (uuid v4) in meta and X-Request-Id, ISO 8601 UTC timestamp with ms. */
 function assertEnvelope(res: Answer, label = "") {
   const requestId = res.headers.get("x-request-id");
   assert.match(requestId ?? "", uuidV4, `X-Request-Id ${label}`);

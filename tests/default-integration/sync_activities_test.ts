@@ -1,4 +1,4 @@
-// Contract 3.5: sync_activities — all-or-nothing validation, then duplicates, skipped and processed.
+// sync_activities — all-or-nothing validation, then duplicates, skipped and processed.
 import assert from "node:assert/strict";
 import { freshDatabase, lockWaiters, openTransaction } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";

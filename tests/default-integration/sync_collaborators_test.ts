@@ -1,4 +1,4 @@
-// Contract 3.4: sync_collaborators — upsert by email, in order, with item errors and field limits.
+// sync_collaborators — upsert by email, in order, with item errors and field limits.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
@@ -9,7 +9,7 @@ type Item = Record<string, any>;
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** The contract's item error: `Collaborator <external_id> (<email>): <reason>`. */
+/** The item error: `Collaborator <external_id> (<email>): <reason>`. */
 function assertItemError(message: unknown, externalId: string, email: string) {
   const shape = new RegExp(`^Collaborator ${escapeRegExp(externalId)} \\(${escapeRegExp(email)}\\): \\S.*$`, "s");
   assert.match(String(message), shape);
@@ -48,7 +48,7 @@ Deno.test("sync_collaborators", async (t) => {
   const countAll = async () =>
     Number((await test.db.query<{ n: string }>("select count(*) as n from salesos.collaborators"))[0].n);
 
-  await t.step("a new email is created and the same item again is existing (contract example)", async () => {
+  await t.step("a new email is created and the same item again is existing (the documented example)", async () => {
     const maria = { external_id: "emp-101", name: "Maria Santos", email: "maria@yourcompany.com" };
     const first = await sync([maria]);
     assert.equal(first.status, 200);

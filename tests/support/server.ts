@@ -18,7 +18,7 @@ function environment(env: Record<string, string>): Record<string, string> {
 /**
  * Optional log capture: when the test run has SALESOS_TEST_LOG_FILE set, every server started here
  * appends what it prints (stdout and stderr, whole lines) to that file, so a test can scan the
- * service's logs of a whole run (tests/reliability/secrets_in_logs_test.ts). Unset: nothing is written.
+ * service's logs of a whole run (tests/properties/no_secrets_in_logs_test.ts). Unset: nothing is written.
  */
 export const testLogFile = Deno.env.get("SALESOS_TEST_LOG_FILE") || null;
 

@@ -1,4 +1,4 @@
--- Property 6 of issue 5 (database security), part 3: the functions of salesos.
+-- Database security, part 3: the functions of salesos.
 -- Every function pins its search_path and none runs with its owner's rights; the bcrypt hash of a
 -- key leaves the database only through salesos.find_api_key, which no API role may execute; the
 -- key objects, pages, audit entries and usage every other function returns never carry the hash;

@@ -1,4 +1,4 @@
--- Property 6 of issue 5 (database security), part 2: privileges.
+-- Database security, part 2: privileges.
 -- The API roles (anon and authenticated, and service_role, which PostgREST also uses) hold no
 -- privilege on the schema salesos, its tables, columns, sequences or functions, whether granted to
 -- them or to PUBLIC; and trying anyway, as each role, is refused.

@@ -1,4 +1,4 @@
--- Property 6 of issue 5 (database security), part 1: row-level security.
+-- Database security, part 1: row-level security.
 -- Every table of the private schema salesos has row-level security enabled, and no policy opens a
 -- row to an API role: with RLS on and no policy, nobody but the tables' owner (the functions' own
 -- connection) reads or writes a row, even if a privilege were granted by mistake.

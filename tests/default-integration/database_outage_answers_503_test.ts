@@ -1,4 +1,4 @@
-// Contract section 1: a database that is gone or silent is 503 with Retry-After, never a hang
+// A database that is gone or silent is 503 with Retry-After, never a hang
 // or a 500, and the service recovers by itself when the database returns.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";

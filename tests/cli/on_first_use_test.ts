@@ -1,7 +1,7 @@
 // What the local server loads on first use (the api-keys app, the API reference): once for all
 // callers, and again after a failure instead of failing for good.
 import assert from "node:assert/strict";
-import { onFirstUse } from "../tools/on_first_use.ts";
+import { onFirstUse } from "../../tools/on_first_use.ts";
 
 Deno.test("a load on first use runs once, for every caller, once it has succeeded", async () => {
   let loads = 0;

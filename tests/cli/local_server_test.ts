@@ -1,10 +1,10 @@
 // The README's commands as a new user runs them: `deno task keys` and `deno task start`, on the
 // embedded PGlite default and on Postgres, with the contract's section 5 examples as written.
 import assert from "node:assert/strict";
-import { checksum } from "../supabase/functions/_shared/api_key.ts";
-import { emptyDatabase, freshDatabase, openTransaction, serverUrl } from "./support/database.ts";
-import { runTask, serverEnv, startServer } from "./support/server.ts";
-import { startTcpProxy } from "./support/tcp_proxy.ts";
+import { checksum } from "../../supabase/functions/_shared/api_key.ts";
+import { emptyDatabase, freshDatabase, openTransaction, serverUrl } from "../support/database.ts";
+import { runTask, serverEnv, startServer } from "../support/server.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 
 /** A well-formed key (its checksum holds) whose id no database knows. */
 const unknownKeyBody = `sk_live_zzzzzzzz${"a".repeat(18)}`;

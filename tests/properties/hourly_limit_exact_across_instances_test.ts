@@ -1,11 +1,11 @@
-// Property 1 (issue 5): the hourly limit is exact across instances. Two real server processes on
+// The hourly limit is exact across instances. Two real server processes on
 // one database, 64 concurrent clients on one key with a limit of 100: exactly 100 admitted, every
 // other request 429 with the right retry_after; and the same again once the window has ended.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { assertEnvelope, createKey, type HttpAnswer, postJson, propertyTest, tally } from "./support.ts";
+import { assertEnvelope, createKey, type HttpAnswer, postJson, propertyTest, tally } from "../support/properties.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const clients = 64;

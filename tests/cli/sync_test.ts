@@ -3,10 +3,10 @@
 // rows, a checkpoint surviving SIGKILL, a rate limit that stops the run, usage errors, the progress
 // display on a terminal and elsewhere; and a 1,000,000-row file in bounded memory.
 import assert from "node:assert/strict";
-import { runTask } from "./support/server.ts";
-import { startService } from "./client/service.ts";
+import { runTask } from "../support/server.ts";
+import { startService } from "../support/client_service.ts";
 
-const root = new URL("../", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
 const syncTask: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.sync;
 
 // deno-lint-ignore no-explicit-any

@@ -1,7 +1,7 @@
 // The configuration (supabase/functions/_shared/config.ts): defaults, and values refused with a
 // message that names the setting and never repeats a secret.
 import assert from "node:assert/strict";
-import { readConfig } from "../supabase/functions/_shared/config.ts";
+import { readConfig } from "../../supabase/functions/_shared/config.ts";
 
 const refusal = (env: Record<string, string>) => {
   try {

@@ -1,17 +1,17 @@
-// Shared by the reliability tests (issue 5): each property test records what it held and tried in
+// Shared by the property tests: each property test records what it held and tried in
 // reliability/last-run.json (rendered into RELIABILITY.md by tools/reliability_report.ts), keys
 // and tokens the run created are remembered so the log scan can look for them, and small HTTP
 // helpers that check the contract's envelope on every answer.
 import assert from "node:assert/strict";
 import type { JWTPayload } from "jose";
-import { hs256, member } from "../api-keys/harness.ts";
+import { hs256, member } from "./api_keys.ts";
 import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
 import { errorStatus } from "../../supabase/functions/_shared/errors.ts";
-import { isoMs, uuidV4 } from "../support/patterns.ts";
-import { testLogFile } from "../support/server.ts";
+import { isoMs, uuidV4 } from "./patterns.ts";
+import { testLogFile } from "./server.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import type { KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
-import { createKey as createFixtureKey, type TestKey } from "../support/fixtures.ts";
+import { createKey as createFixtureKey, type TestKey } from "./fixtures.ts";
 
 const lastRunFile = new URL("../../reliability/last-run.json", import.meta.url);
 
@@ -63,7 +63,7 @@ export interface PropertyContext {
 }
 
 /**
- * A Deno test for one property of issue 5. The figures and the outcome of every step are written
+ * A Deno test for one property. The figures and the outcome of every step are written
  * to reliability/last-run.json when the test ends, also when it fails (then `holds` is false).
  */
 export function propertyTest(
@@ -171,7 +171,7 @@ const codeOf = Object.fromEntries(Object.entries(errorStatus).map(([code, status
 export const allowedStatuses = new Set([200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 429]);
 
 /**
- * What is wrong with an answer's envelope (contract section 1); empty when nothing is. Success:
+ * What is wrong with an answer's envelope ; empty when nothing is. Success:
  * {data, meta}; error: {error: {code, message, details?, retry_after?}, meta}; X-Request-Id
  * equal to meta.request_id (uuid v4); meta.timestamp ISO 8601 UTC with ms.
  */

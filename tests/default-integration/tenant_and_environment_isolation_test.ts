@@ -1,4 +1,4 @@
-// Contract 3.3: a sk_test_ key lives apart from the sk_live_ keys of its tenant, and tenants never
+// A sk_test_ key lives apart from the sk_live_ keys of its tenant, and tenants never
 // see each other's collaborators or activities.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";

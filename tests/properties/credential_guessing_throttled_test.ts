@@ -1,4 +1,4 @@
-// Property 9 (issue 5): credential abuse. Guessing secrets for a real key id (its public
+// Credential abuse. Guessing secrets for a real key id (its public
 // key_prefix) is throttled per source address and key id: after 10 wrong secrets in 10 minutes no
 // further bcrypt work is spent, and a wrong secret seen before is refused from memory; an unknown
 // key id never reaches bcrypt; a source with 100 failures within a minute gets no database or bcrypt
@@ -11,7 +11,7 @@ import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { createKey, http, postJson, propertyTest, sleep } from "./support.ts";
+import { createKey, http, postJson, propertyTest, sleep } from "../support/properties.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const maxFailures = 10;

@@ -1,9 +1,9 @@
-// Contract section 2: the key format, its public id and the checksum that secret scanners use.
+// The key format, its public id and the checksum that secret scanners use.
 import assert from "node:assert/strict";
-import { checksum, generateApiKey, parseApiKey } from "../supabase/functions/_shared/api_key.ts";
-import { checkAllowlistEntry, clientIp, normalizeIp } from "../supabase/functions/_shared/client_ip.ts";
+import { checksum, generateApiKey, parseApiKey } from "../../supabase/functions/_shared/api_key.ts";
+import { checkAllowlistEntry, clientIp, normalizeIp } from "../../supabase/functions/_shared/client_ip.ts";
 
-Deno.test("generated keys have the contract's format and parse back", () => {
+Deno.test("generated keys have the documented format and parse back", () => {
   for (const environment of ["live", "test"] as const) {
     const { key, keyPrefix } = generateApiKey(environment);
     assert.match(key, new RegExp(`^sk_${environment}_[a-z0-9]{32}$`));

@@ -8,7 +8,7 @@ import {
   maxRecordChars,
   readCsvRecords,
   readLines,
-} from "../tools/sync_records.ts";
+} from "../../tools/sync_records.ts";
 
 /** `text` as a stream of `size`-byte chunks. */
 async function* chunks(text: string, size: number): AsyncGenerator<Uint8Array> {

@@ -1,4 +1,4 @@
-// Property 2 (issue 5): revocation and changes act everywhere at once. Two real server processes
+// Revocation and changes act everywhere at once. Two real server processes
 // on one database, the key's proof cached on both; every change is made through one process (the
 // api-keys HTTP endpoint) or through SQL, and the very next request on the other process obeys.
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ import {
   postJson,
   propertyTest,
   rememberSecrets,
-} from "./support.ts";
+} from "../support/properties.ts";
 
 const empty = { action: "sync_activities", activities: [] };
 const invalidKey = "Invalid or expired API key";

@@ -1,7 +1,7 @@
 // The migrations runner of the local server and the CLIs (tools/database.ts), on real Postgres.
 import assert from "node:assert/strict";
-import { applyMigrations } from "../tools/database.ts";
-import { freshDatabase } from "./support/database.ts";
+import { applyMigrations } from "../../tools/database.ts";
+import { freshDatabase } from "../support/database.ts";
 
 Deno.test("migrations: applied once, in order; one older than the newest applied is refused", async () => {
   await using test = await freshDatabase(); // migrated already

@@ -3,8 +3,8 @@ import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { createJwtVerifier, type JwtVerifierOptions } from "../../supabase/functions/api-keys/jwt.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
-import { type Answer, inProcess } from "../support/in_process.ts";
-import { testConfig } from "../support/database.ts";
+import { type Answer, inProcess } from "./in_process.ts";
+import { testConfig } from "./database.ts";
 
 export const testSecret = "test-only-hs256-secret-0123456789abcdef";
 

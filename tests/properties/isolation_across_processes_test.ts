@@ -1,4 +1,4 @@
-// Property 7 (issue 5): isolation, over real HTTP across two server processes. Two tenants, each
+// Isolation, over real HTTP across two server processes. Two tenants, each
 // with a live and a test key: every default-integration behaviour (create, update, external_id
 // conflicts, activities processed / duplicate / skipped, rate-limit windows, revocation, the
 // request log) is tried in each of the four contexts with the same emails and external ids, and
@@ -18,7 +18,7 @@ import {
   propertyTest,
   rememberSecrets,
   signToken,
-} from "./support.ts";
+} from "../support/properties.ts";
 
 propertyTest("7", "isolation across tenants and environments", import.meta.url, async ({ step, figures }) => {
   await using test = await freshDatabase();

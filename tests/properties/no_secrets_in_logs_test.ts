@@ -1,4 +1,4 @@
-// Property 8 (issue 5): no secrets in logs. Two server processes get every kind of request that
+// No secrets in logs. Two server processes get every kind of request that
 // carries a secret (valid, wrong, revoked and misplaced keys: in the path, the query string,
 // other headers, the body; Dashboard JWTs, good and bad, sent to both functions; keys created and
 // rotated through api-keys; requests while the database is cut, so errors are logged), and what
@@ -22,7 +22,7 @@ import {
   secretsFile,
   signToken,
   sleep,
-} from "./support.ts";
+} from "../support/properties.ts";
 
 const patterns: Record<string, RegExp> = {
   "a whole API key": /sk_(live|test)_[a-z0-9]{32}/,

@@ -1,9 +1,9 @@
 // The real service for the client and CLI tests: `deno task start` as a subprocess on a fresh
 // Postgres database, with keys made through the product's own SQL.
 import type { KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
-import { freshDatabase, type TestDatabase } from "../support/database.ts";
-import { createKey, createTenant, type TestKey } from "../support/fixtures.ts";
-import { type RunningServer, serverEnv, startServer } from "../support/server.ts";
+import { freshDatabase, type TestDatabase } from "./database.ts";
+import { createKey, createTenant, type TestKey } from "./fixtures.ts";
+import { type RunningServer, serverEnv, startServer } from "./server.ts";
 
 export interface Service extends AsyncDisposable {
   database: TestDatabase;

@@ -1,4 +1,4 @@
-// Contract 3.2: a fixed hourly window per key, exact under concurrency and across instances.
+// A fixed hourly window per key, exact under concurrency and across instances.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant, withWrongSecret } from "../support/fixtures.ts";

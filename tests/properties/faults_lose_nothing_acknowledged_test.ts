@@ -1,4 +1,4 @@
-// Property 5 (issue 5): faults. A TCP proxy (tests/support/tcp_proxy.ts) sits between a real
+// Faults. A TCP proxy (tests/support/tcp_proxy.ts) sits between a real
 // server process and Postgres and is cut while concurrent sync batches run: first refusing (the
 // database is gone), then silent (a network that answers nothing until it is back), each time
 // restored. Every answer is a 200 or a 503 with Retry-After within a bounded time; no batch is
@@ -11,7 +11,7 @@ import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp_proxy.ts";
-import { assertEnvelope, createKey, postJson, propertyTest, sleep, tally } from "./support.ts";
+import { assertEnvelope, createKey, postJson, propertyTest, sleep, tally } from "../support/properties.ts";
 
 const workers = 8;
 const batchSize = 50;

@@ -1,4 +1,4 @@
-// Property 3 (issue 5): idempotency under concurrency. 20 concurrent replays of one 1000-activity
+// Idempotency under concurrency. 20 concurrent replays of one 1000-activity
 // batch, through two real server processes, store exactly 1000 activities, and the counts of the
 // 20 answers add up to 20 x 1000; the same with in-batch duplicates and unknown emails mixed in,
 // and with 20 different batches that overlap (in shuffled order: no deadlock, no 503).
@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { assertEnvelope, createKey, postJson, propertyTest, tally } from "./support.ts";
+import { assertEnvelope, createKey, postJson, propertyTest, tally } from "../support/properties.ts";
 
 const replays = 20;
 const batchSize = 1000;

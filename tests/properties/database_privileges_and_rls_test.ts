@@ -1,4 +1,4 @@
-// Property 6 (issue 5): database security, with pgTAP. The files of supabase/tests/database (the
+// Database security, with pgTAP. The files of supabase/tests/database (the
 // Supabase CLI's place for them, so `supabase test db` runs them too) run with pg_prove against a
 // fresh migrated database that the real API has first written to: keys created, rotated and used
 // through both functions, so "no plaintext key in any column" is checked on real rows.
@@ -12,7 +12,7 @@ import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
-import { dashboardMember, propertyTest, rememberSecrets } from "./support.ts";
+import { dashboardMember, propertyTest, rememberSecrets } from "../support/properties.ts";
 
 const testsDir = new URL("../../supabase/tests/database/", import.meta.url);
 
