@@ -7,9 +7,12 @@
 // local 127.0.0.1:5432; only the server is used, its database is not touched): one migrated, one
 // from the schema files in file-name order. The diff is @pgkit/migra's (a port of migra, on which
 // `supabase db diff` was built), with privileges, fetched by Deno on first use and kept out of the
-// project's import map and lock file; migra ignores comments, so their differences are added here.
-// Drops are printed too (migra's --unsafe): review them before saving. The SQL goes to stdout,
-// notes to stderr; nothing to stdout means no difference.
+// project's import map and lock file. migra ignores comments and leaves out the revokes a new
+// object needs (EXECUTE from PUBLIC on a new function): both are added here from the catalogs. The
+// SQL is then applied to the migrated database and compared with the schema files' one, as the
+// test compares them; anything still different is reported. Drops are printed too (migra's
+// --unsafe): review them before saving. The SQL goes to stdout, notes to stderr; nothing on stdout
+// means no difference.
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
