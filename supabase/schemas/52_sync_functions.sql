@@ -1,0 +1,285 @@
+-- The sync actions of default-integration: one set-based statement per batch, plus its log row.
+-- Batches arrive as positional arrays, not objects: Postgres parses them far faster.
+
+create function salesos.sync_activities(
+  p_tenant_id uuid,
+  p_environment text,
+  p_key_id uuid,
+  p_request_id uuid,
+  p_ip inet,
+  p_elapsed_ms integer,
+  p_activities jsonb
+)
+returns table (processed integer, skipped integer, duplicates integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_total integer := jsonb_array_length(p_activities);
+  v_processed integer;
+  v_skipped integer;
+begin
+  if jsonb_typeof(p_activities -> 0) <> 'array' then
+    raise exception 'p_activities must hold [ord, activity_code, external_id, collaborator_email, data, occurred_at] arrays'
+      using errcode = '22023';
+  end if;
+
+  with items as (
+    select a.ord, a.external_id, a.activity_code, lower(btrim(a.collaborator_email)) as email_key,
+           a.data, coalesce(a.occurred_at, now()) as occurred_at
+      from jsonb_array_elements(p_activities) as e (item)
+     cross join lateral (
+           select (e.item ->> 0)::integer as ord, e.item ->> 1 as activity_code, e.item ->> 2 as external_id,
+                  e.item ->> 3 as collaborator_email, nullif(e.item -> 4, 'null') as data,
+                  (e.item ->> 5)::timestamptz as occurred_at
+     ) a
+  ),
+  -- One unique-index probe per item: a lateral subquery kept apart by "offset 0", so the planner
+  -- cannot flatten it into a join that scans the tenant's collaborators when statistics lag
+  -- behind a fast-growing table.
+  matched as (
+    select i.*, c.id as collaborator_id
+      from items i
+      left join lateral (
+           select c.id from salesos.collaborators c
+            where c.email_normalized = i.email_key and c.tenant_id = p_tenant_id and c.environment = p_environment
+           offset 0
+      ) c on true
+  ),
+  -- Per external_id, the first item with a known collaborator: the one that is stored.
+  chosen as (
+    select distinct on (m.external_id) m.*
+      from matched m
+     where m.collaborator_id is not null
+     order by m.external_id, m.ord
+  ),
+  inserted as (
+    -- Rows go in external_id order so concurrent overlapping batches wait on each other
+    -- instead of deadlocking; on conflict makes replays store each activity once.
+    insert into salesos.activities (tenant_id, environment, external_id, activity_code, collaborator_id,
+                                    data, occurred_at, request_id)
+    select p_tenant_id, p_environment, ch.external_id, ch.activity_code, ch.collaborator_id,
+           ch.data, ch.occurred_at, p_request_id
+      from chosen ch
+     order by ch.external_id
+    on conflict (tenant_id, environment, external_id) do nothing
+    returning external_id
+  )
+  -- Skipped: no known collaborator, and its external_id not stored already. When a later item of
+  -- the same external_id was chosen, its insert tells (it also sees a concurrent batch's row, which
+  -- this statement's snapshot does not); otherwise the stored rows do.
+  select (select count(*) from inserted),
+         (select count(*) from matched m
+            left join chosen ch on ch.external_id = m.external_id
+           where m.collaborator_id is null
+             and case when ch.ord is null
+                      then not exists (select 1 from salesos.activities a
+                                        where a.tenant_id = p_tenant_id and a.environment = p_environment
+                                          and a.external_id = m.external_id)
+                      else ch.ord > m.ord and exists (select 1 from inserted i where i.external_id = m.external_id)
+                 end)
+    into v_processed, v_skipped;
+
+  insert into salesos.request_log (request_id, tenant_id, key_id, environment, action, status, ip, latency_ms, item_counts)
+  values (p_request_id, p_tenant_id, p_key_id, p_environment, 'sync_activities', 200, p_ip,
+          p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
+          jsonb_build_object('total', v_total, 'processed', v_processed, 'skipped', v_skipped,
+                             'duplicates', v_total - v_processed - v_skipped));
+
+  return query select v_processed, v_skipped, v_total - v_processed - v_skipped;
+end;
+$$;
+comment on function salesos.sync_activities(uuid, text, uuid, uuid, inet, integer, jsonb) is
+  'Stores a validated batch of activities, given as [ord, activity_code, external_id, collaborator_email, data, occurred_at] arrays, in one statement: per external_id the first item with a known collaborator, each once; the items before it are skipped, those after it duplicates.';
+
+create function salesos.sync_collaborators(
+  p_tenant_id uuid,
+  p_environment text,
+  p_key_id uuid,
+  p_request_id uuid,
+  p_ip inet,
+  p_elapsed_ms integer,
+  p_total integer,
+  p_collaborators jsonb
+)
+returns table (created integer, existing integer, conflicts jsonb)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_created integer;
+  v_accepted integer;
+  v_written integer;
+  v_merged integer;
+  v_walked boolean := false;
+  v_conflicts integer[] := '{}';
+  v_holder jsonb;   -- external_id -> email_key holding it, as the items apply
+  v_id_of jsonb;    -- email_key -> its external_id, as the items apply
+  v_walk jsonb;     -- the items that touch a contested external_id, in order
+  v_item record;
+  v_attempt integer := 0;
+begin
+  if jsonb_typeof(p_collaborators -> 0) <> 'array' then
+    raise exception 'p_collaborators must hold [ord, external_id, name, email, phone, document, team, role, metadata] arrays'
+      using errcode = '22023';
+  end if;
+
+  -- First without the walk: when no email changes its external_id (or repeats with different
+  -- ones) and every new email brings an external_id nobody holds, applying the items in order
+  -- gives exactly the final state. An email whose stored external_id differs is then left alone
+  -- (the "where" of the update) and a held external_id fails the unique check at the end of the
+  -- statement: either way the statement is undone and the batch is walked.
+  loop
+    begin
+      if v_walked then
+        -- Items apply in order, so whether an item's external_id is held by another collaborator
+        -- can depend on the items before it. Only contested external_ids (held by another email
+        -- before the batch, or given to two emails in it) can conflict: walk, in memory and in
+        -- order, just the items that touch them, starting from who held what before the batch.
+        with items as (
+          select (e.item ->> 0)::integer as ord, e.item ->> 1 as external_id, lower(btrim(e.item ->> 3)) as email_key
+            from jsonb_array_elements(p_collaborators) as e (item)
+        ),
+        -- Who holds each external_id of the batch now: one unique-index probe per id (a lateral
+        -- subquery kept apart by "offset 0", so the plan cannot become a scan of the tenant's
+        -- collaborators when statistics lag behind). Ids outside the batch cannot conflict in it.
+        stored as (
+          select s.external_id, s.email_key
+            from (select distinct i.external_id from items i) i
+           cross join lateral (
+                 select c.external_id, c.email_normalized as email_key from salesos.collaborators c
+                  where c.external_id = i.external_id and c.tenant_id = p_tenant_id and c.environment = p_environment
+                 offset 0
+           ) s
+        ),
+        contested as (
+          select i.external_id
+            from items i left join stored s on s.external_id = i.external_id
+           group by i.external_id
+          having count(distinct i.email_key) > 1 or bool_or(s.email_key <> i.email_key)
+        ),
+        involved as (
+          select i.email_key from items i where i.external_id in (select external_id from contested)
+          union
+          select s.email_key from stored s where s.external_id in (select external_id from contested)
+        )
+        select (select coalesce(jsonb_object_agg(s.external_id, s.email_key), '{}'::jsonb)
+                  from stored s where s.email_key in (select email_key from involved)),
+               (select coalesce(jsonb_object_agg(s.email_key, s.external_id), '{}'::jsonb)
+                  from stored s where s.email_key in (select email_key from involved)),
+               (select coalesce(jsonb_agg(to_jsonb(i) order by i.ord), '[]'::jsonb)
+                  from items i where i.email_key in (select email_key from involved))
+          into v_holder, v_id_of, v_walk;
+
+        v_conflicts := '{}';
+        for v_item in
+          select w.ord, w.external_id, w.email_key
+            from jsonb_to_recordset(v_walk) as w (ord integer, external_id text, email_key text)
+           order by w.ord
+        loop
+          if coalesce(v_holder ->> v_item.external_id, v_item.email_key) <> v_item.email_key then
+            v_conflicts := v_conflicts || v_item.ord;
+          else
+            v_holder := (v_holder - coalesce(v_id_of ->> v_item.email_key, ''))
+                        || jsonb_build_object(v_item.external_id, v_item.email_key);
+            v_id_of := v_id_of || jsonb_build_object(v_item.email_key, v_item.external_id);
+          end if;
+        end loop;
+      end if;
+
+      with accepted as (
+        select c.ord, c.external_id, c.name, btrim(c.email) as email, lower(btrim(c.email)) collate "C" as email_key,
+               c.phone, c.document, c.team, c.role, c.metadata
+          from jsonb_array_elements(p_collaborators) as e (item)
+         cross join lateral (
+               select (e.item ->> 0)::integer as ord, e.item ->> 1 as external_id, e.item ->> 2 as name,
+                      e.item ->> 3 as email, e.item ->> 4 as phone, e.item ->> 5 as document,
+                      e.item ->> 6 as team, e.item ->> 7 as role, nullif(e.item -> 8, 'null') as metadata
+         ) c
+         where c.ord <> all (v_conflicts)
+      ),
+      -- email_key is only grouped and sorted here, never compared with a column: in bytes ("C"),
+      -- which is cheaper than the database's collation and orders rows as consistently.
+      -- Items apply in order: per email the newest item gives email, external_id and name, and each
+      -- optional field comes from the newest item that gives it. Only emails that repeat in the
+      -- batch need merging (window functions: one sort per field); the others go in as they are.
+      repeated as (
+        select a.email_key, count(distinct a.external_id) > 1 as moves
+          from accepted a group by a.email_key having count(*) > 1
+      ),
+      merged as (
+        select a.email_key, a.email, a.external_id, a.name, a.phone, a.document, a.team, a.role, a.metadata
+          from accepted a
+         where a.email_key not in (select r.email_key from repeated r)
+        union all
+        (select distinct on (a.email_key)
+                a.email_key, a.email, a.external_id, a.name,
+                first_value(a.phone) over (partition by a.email_key order by a.phone is null, a.ord desc),
+                first_value(a.document) over (partition by a.email_key order by a.document is null, a.ord desc),
+                first_value(a.team) over (partition by a.email_key order by a.team is null, a.ord desc),
+                first_value(a.role) over (partition by a.email_key order by a.role is null, a.ord desc),
+                first_value(a.metadata) over (partition by a.email_key order by a.metadata is null, a.ord desc)
+           from accepted a
+          where a.email_key in (select r.email_key from repeated r)
+          order by a.email_key, a.ord desc)
+      ),
+      upserted as (
+        insert into salesos.collaborators as c (tenant_id, environment, external_id, name, email,
+                                                phone, document, team, role, metadata)
+        select p_tenant_id, p_environment, m.external_id, m.name, m.email,
+               m.phone, m.document, m.team, m.role, m.metadata
+          from merged m
+         where v_walked or not exists (select 1 from repeated r where r.moves)
+         order by m.email_key
+        on conflict (tenant_id, environment, email_normalized) do update
+           set external_id = excluded.external_id,
+               name = excluded.name,
+               email = excluded.email,
+               phone = coalesce(excluded.phone, c.phone),
+               document = coalesce(excluded.document, c.document),
+               team = coalesce(excluded.team, c.team),
+               role = coalesce(excluded.role, c.role),
+               metadata = coalesce(excluded.metadata, c.metadata),
+               updated_at = now()
+         where v_walked or c.external_id = excluded.external_id
+        returning (c.xmax = 0) as inserted
+      )
+      select (select count(*) from upserted u where u.inserted), (select count(*) from upserted),
+             (select count(*) from merged), (select count(*) from accepted)
+        into v_created, v_written, v_merged, v_accepted;
+      if v_written < v_merged then
+        raise sqlstate 'SOS01';  -- an item changes an external_id: undo, and walk the batch
+      end if;
+      exit;
+    exception
+      when sqlstate 'SOS01' then
+        v_walked := true;
+      when unique_violation then
+        -- Unwalked: an external_id is held. Walked: a concurrent batch took an external_id between
+        -- our walk and our write, so walk again.
+        if v_walked then
+          v_attempt := v_attempt + 1;
+          if v_attempt >= 3 then
+            -- Nothing of the batch is written, and a later try can succeed: a transient
+            -- concurrency abort (503 with Retry-After), not a server error.
+            raise exception 'external_ids of this batch were taken by concurrent batches three times'
+              using errcode = '40001';
+          end if;
+        end if;
+        v_walked := true;
+    end;
+  end loop;
+
+  insert into salesos.request_log (request_id, tenant_id, key_id, environment, action, status, ip, latency_ms, item_counts)
+  values (p_request_id, p_tenant_id, p_key_id, p_environment, 'sync_collaborators', 200, p_ip,
+          p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
+          jsonb_build_object('total', p_total, 'created', v_created, 'existing', v_accepted - v_created,
+                             'errors', p_total - v_accepted));
+
+  return query select v_created, v_accepted - v_created,
+                      (select coalesce(jsonb_agg(jsonb_build_object('ord', o) order by o), '[]'::jsonb)
+                         from unnest(v_conflicts) as o);
+end;
+$$;
+comment on function salesos.sync_collaborators(uuid, text, uuid, uuid, inet, integer, integer, jsonb) is
+  'Upserts a batch of valid collaborators, given as [ord, external_id, name, email, phone, document, team, role, metadata] arrays, by email in one statement, items applying in order (the contested external_ids are walked first only when an id moves); returns counts and the items whose external_id another collaborator held when they applied.';
