@@ -1,7 +1,8 @@
 // What every function shares over HTTP: the envelope, the request id, one onError that turns
 // every failure into the contract's error body, one JSON log line per request, and JSON body
 // reading with the 5 MiB, media-type and deadline rules.
-import { type Context, Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
@@ -68,7 +69,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
   // still a 404 with its X-Request-Id.
   // Paths are read without a trailing slash, and past `/functions/v1` where a host keeps it (the
   // local server does; hosted Supabase hands a function its path without it).
-  const root = new Hono<AppEnv>({
+  const root = new OpenAPIHono<AppEnv>({
     getPath: (request) => {
       const path = getPathNoStrict(request);
       return path.startsWith(hostPrefix) ? path.slice(hostPrefix.length - 1) : path;

@@ -1,5 +1,6 @@
-// The envelope every function answers with (contract section 1), as zod schemas: the source of
-// the OpenAPI documents' Meta, Error and success envelopes, and of the handlers' response types.
+// The envelope every function answers with, as zod schemas: the source of the OpenAPI documents'
+// Meta, Error and success envelopes, and of the handlers' response types. Answers are strict
+// objects: the documents say no other property is sent.
 import type { Context } from "hono";
 import { z } from "zod";
 import { type ErrorCode, errorStatus } from "./errors.ts";
@@ -19,10 +20,10 @@ export const inIsoYears = (at: Date) => at.getUTCFullYear() >= 1 && at.getUTCFul
 /** Text Postgres can store (text and jsonb): no NUL character (a 500 from the database otherwise), no lone UTF-16 surrogate. */
 export const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
 
-export const metaSchema = z.object(metaShape).meta({ id: "Meta" });
+export const metaSchema = z.strictObject(metaShape).meta({ id: "Meta" });
 
 /** The meta of a page: `next_cursor` is the `cursor` of the next page, null on the last one. */
-export const pageMetaSchema = z.object({
+export const pageMetaSchema = z.strictObject({
   ...metaShape,
   next_cursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last." }),
 }).meta({ id: "PageMeta" });
@@ -32,14 +33,14 @@ export const errorCodeSchema = z.enum(Object.keys(errorStatus) as [ErrorCode, ..
   description: Object.entries(errorStatus).map(([code, status]) => `${code}: HTTP ${status}`).join("; "),
 });
 
-export const errorDetailSchema = z.object({
+export const errorDetailSchema = z.strictObject({
   index: z.int().min(0).optional().meta({ description: "Position of the item in the request's array." }),
   field: z.string(),
   message: z.string(),
 }).meta({ id: "ErrorDetail" });
 
-export const errorEnvelopeSchema = z.object({
-  error: z.object({
+export const errorEnvelopeSchema = z.strictObject({
+  error: z.strictObject({
     code: errorCodeSchema,
     message: z.string(),
     details: z.array(errorDetailSchema).optional(),
@@ -52,12 +53,12 @@ export const errorEnvelopeSchema = z.object({
 
 /** `{data, meta}`: the success envelope around `data`. */
 export function successEnvelope<T extends z.ZodType>(data: T) {
-  return z.object({ data, meta: metaSchema });
+  return z.strictObject({ data, meta: metaSchema });
 }
 
 /** `{data: [...], meta: {..., next_cursor}}`: a page of `item`. */
 export function pageEnvelope<T extends z.ZodType>(item: T) {
-  return z.object({ data: z.array(item), meta: pageMetaSchema });
+  return z.strictObject({ data: z.array(item), meta: pageMetaSchema });
 }
 
 type Envelope = z.ZodType<{ data: unknown; meta: Record<string, unknown> }>;

@@ -1,38 +1,71 @@
 // GET /api-keys: the tenant's keys, newest first, a page at a time (meta.next_cursor), filtered by
 // status and environment.
+import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { z } from "zod";
 import type { AppEnv } from "../../_shared/http.ts";
-import { respond } from "../../_shared/schemas.ts";
+import { jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { pageEnvelope, respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize } from "../auth.ts";
 import {
   type ApiKey,
-  apiKeyPage,
+  apiKeySchema,
+  authErrors,
   decodeCursor,
   encodeCursor,
+  exampleKey,
   keyIdPattern,
-  listQuerySchema,
+  limit,
   messages,
   type PageOf,
   parseWith,
+  tenantNotFound,
+  tenantParameters,
 } from "../schemas.ts";
 
-export function listKeysHandler(deps: RouteDeps) {
-  return async (c: Context<AppEnv>) => {
-    const actor = await authorize(c, deps);
-    const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery);
-    const after = decodeCursor(query.cursor, keyIdPattern);
-    const [{ page }] = await deps.db.query<{ page: PageOf<ApiKey> }>(
-      "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
-      [
-        actor.tenantId,
-        query.status ?? null,
-        query.environment ?? null,
-        query.limit,
-        after?.at ?? null,
-        after?.id ?? null,
-      ],
-    );
-    return respond(c, apiKeyPage, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
-  };
-}
+const listQuerySchema = z.object({
+  limit,
+  cursor: z.string().optional(),
+  status: z.enum(["active", "revoked", "expired"]).optional(),
+  environment: z.enum(["live", "test"]).optional(),
+});
+const fieldMessages = { status: 'status must be "active", "revoked" or "expired"' };
+
+const apiKeyPage = pageEnvelope(apiKeySchema).meta({ id: "ApiKeyPage" });
+
+export const route = createRoute({
+  method: "get",
+  path: "/",
+  operationId: "listApiKeys",
+  summary: "List keys",
+  description: "Newest first, a page at a time: pass `meta.next_cursor` as `cursor` for the next page.",
+  tags: ["Keys"],
+  parameters: tenantParameters,
+  request: { query: listQuerySchema },
+  responses: {
+    200: jsonResponse("A page of keys.", apiKeyPage, {
+      page: okExample("One key, last page", [exampleKey], { next_cursor: null }),
+    }),
+    ...authErrors(),
+    ...tenantNotFound,
+  },
+});
+
+export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+  const actor = await authorize(c, deps);
+  const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery, fieldMessages);
+  const after = decodeCursor(query.cursor, keyIdPattern);
+  const [{ page }] = await deps.db.query<{ page: PageOf<ApiKey> }>(
+    "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
+    [
+      actor.tenantId,
+      query.status ?? null,
+      query.environment ?? null,
+      query.limit,
+      after?.at ?? null,
+      after?.id ?? null,
+    ],
+  );
+  return respond(c, apiKeyPage, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
+};
