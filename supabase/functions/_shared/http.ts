@@ -30,17 +30,8 @@ export type AppEnv = {
   Variables: { requestId: string; startedAt: number; log: LogFields };
 };
 
-function meta(requestId: string, extra?: Record<string, unknown>) {
+export function meta(requestId: string, extra?: Record<string, unknown>) {
   return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
-}
-
-export function success(
-  c: Context<AppEnv>,
-  data: unknown,
-  status: 200 | 201 = 200,
-  extraMeta?: Record<string, unknown>,
-) {
-  return c.json({ data, meta: meta(c.get("requestId"), extraMeta) }, status);
 }
 
 /** The contract's error envelope of `error`. */

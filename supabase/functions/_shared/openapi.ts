@@ -17,11 +17,13 @@ export type OpenApiDocument = Record<string, unknown> & {
 type Response = RouteConfig["responses"][string];
 type Components = Record<string, Record<string, unknown>>;
 
-/** A route file's exports: the route as documented, and its handler given the function's dependencies. */
+/** A route's handler given the function's dependencies (and its OpenAPI document, for the route serving it). */
+export type RouteHandler<D> = (deps: D, document: () => object) => Handler<AppEnv>;
+
+/** A route file's exports: the route as documented, and its handler. */
 export interface RouteModule<D> {
   route: ReturnType<typeof createRoute>;
-  /** `document`: the app's OpenAPI document (for the route that serves it). */
-  handler: (deps: D, document: () => object) => Handler<AppEnv>;
+  handler: RouteHandler<D>;
 }
 
 /** What a function's document says besides its routes. `components` adds to the shared ones. */

@@ -4,7 +4,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { type ErrorCode, errorStatus } from "./errors.ts";
-import { type AppEnv, success } from "./http.ts";
+import { type AppEnv, meta } from "./http.ts";
 
 const metaShape = {
   request_id: z.uuid().meta({ description: "The request's id (UUID v4), equal to the `X-Request-Id` header." }),
@@ -64,7 +64,7 @@ export function pageEnvelope<T extends z.ZodType>(item: T) {
 type Envelope = z.ZodType<{ data: unknown; meta: Record<string, unknown> }>;
 
 /**
- * `success` with the answer's envelope schema named, the one the OpenAPI document shows for it:
+ * A success answer, with its envelope schema named, the one the OpenAPI document shows for it:
  * `data` (and any extra meta) must have its type. The schema is for the type checker only:
  * nothing is parsed at run time (the OpenAPI tests check real answers against the document).
  */
@@ -75,5 +75,5 @@ export function respond<S extends Envelope>(
   status: 200 | 201 = 200,
   extraMeta?: Omit<z.output<S>["meta"], "request_id" | "timestamp">,
 ) {
-  return success(c, data, status, extraMeta);
+  return c.json({ data: data as unknown, meta: meta(c.get("requestId"), extraMeta) }, status);
 }

@@ -1,6 +1,7 @@
 // What the api-keys routes share: messages, the key object and its examples, the key settings as
 // documented, query paging and cursors, the error answers of the document, and the helpers that
 // turn a failed parse into a 400 VALIDATION_ERROR with one `details` entry per invalid field.
+import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import { z } from "zod";
 import { ApiError, type ErrorDetail, messages as sharedMessages } from "../_shared/errors.ts";
 import { errorExample, errorResponses, exampleMeta, responseRef } from "../_shared/openapi.ts";
@@ -163,8 +164,6 @@ export const tenantParameter = {
   required: false,
   schema: { type: "string", pattern: uuidPattern.source, format: "uuid" },
 };
-/** The parameters every route documents besides its own: X-Tenant-Id. */
-export const tenantParameters = [{ $ref: "#/components/parameters/TenantId" }];
 
 // --- responses ---
 
@@ -230,10 +229,22 @@ export { exampleMeta };
 export const keyNotActiveExample = errorExample("Revoked or expired key", "CONFLICT", messages.keyNotActive);
 export const keyLimitExample = (summary: string) => errorExample(summary, "CONFLICT", messages.keyLimit(100));
 
-/** The error answers of every authenticated route; `withBody`: also those of reading a JSON body. */
-export const authErrors = (withBody = false) => ({
-  ...errorResponses(400, 401, 403, 500, 503),
-  ...(withBody ? errorResponses(413, 415) : {}),
-});
-export const keyNotFound = { 404: responseRef("KeyNotFound") };
-export const tenantNotFound = { 404: responseRef("TenantNotFound") };
+/**
+ * createRoute with what every route shares: X-Tenant-Id and the error answers of an authenticated
+ * request (and of reading a body, but for GET); a `/{id}` route also has its key id parameter and
+ * 404 KeyNotFound, any other 404 TenantNotFound. `config` may override any of these.
+ */
+export function keysRoute(config: RouteConfig) {
+  const forKey = config.path.includes("{id}");
+  return createRoute({
+    parameters: [{ $ref: "#/components/parameters/TenantId" }],
+    ...config,
+    request: forKey ? { params: keyPathSchema, ...config.request } : config.request,
+    responses: {
+      ...errorResponses(400, 401, 403, 500, 503),
+      ...(config.method === "get" ? {} : errorResponses(413, 415)),
+      404: responseRef(forKey ? "KeyNotFound" : "TenantNotFound"),
+      ...config.responses,
+    },
+  });
+}

@@ -1,28 +1,23 @@
 // GET /api-keys/audit?limit&cursor&key_id&action: the tenant's key-management audit log, newest
 // first: who (actor type, id, email) did what (action, changes) to which key, when, from where.
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../../_shared/http.ts";
-import { jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { pageEnvelope, respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize } from "../auth.ts";
 import {
-  authErrors,
   decodeCursor,
   encodeCursor,
   exampleKey,
   ipAddress,
   isoTime,
   keyIdPattern,
+  keysRoute,
   limit,
   messages,
   type PageOf,
   parseWith,
   serialIdPattern,
-  tenantNotFound,
-  tenantParameters,
 } from "../schemas.ts";
 
 const auditActions = ["key.create", "key.update", "key.revoke", "key.rotate", "key.delete"] as const;
@@ -57,14 +52,13 @@ const auditEntrySchema = z.strictObject({
 }).meta({ id: "AuditEntry" });
 const auditPage = pageEnvelope(auditEntrySchema).meta({ id: "AuditPage" });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "get",
   path: "/audit",
   operationId: "listAuditEntries",
   summary: "The tenant's audit log",
   description: "Who did what to which key, when and from where; newest first, a page at a time.",
   tags: ["Audit"],
-  parameters: tenantParameters,
   request: { query: auditQuerySchema },
   responses: {
     200: jsonResponse("A page of audit entries.", auditPage, {
@@ -79,12 +73,10 @@ export const route = createRoute({
         changes: { name: "CRM sync", environment: "live", scopes: ["default:sync"] },
       }], { next_cursor: null }),
     }),
-    ...authErrors(),
-    ...tenantNotFound,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const actor = await authorize(c, deps);
   const query = parseWith(auditQuerySchema, c.req.query(), messages.invalidQuery, fieldMessages);
   const after = decodeCursor(query.cursor, serialIdPattern);

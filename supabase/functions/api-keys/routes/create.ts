@@ -1,10 +1,7 @@
 // POST /api-keys: a new key with the given settings; the plaintext `key` appears in this response only.
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { errorResponse, jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { errorResponse, jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader } from "../auth.ts";
@@ -12,15 +9,13 @@ import { createApiKey, knownScopes } from "../key_settings.ts";
 import {
   type ApiKey,
   apiKeySchema,
-  authErrors,
   exampleKey,
   keyLimitExample,
   keySettings,
+  keysRoute,
   messages,
   parseBody,
   plaintextKey,
-  tenantNotFound,
-  tenantParameters,
 } from "../schemas.ts";
 
 const createKeySchema = keySettings.meta({ id: "CreateApiKeyRequest" });
@@ -29,7 +24,7 @@ const createdApiKeyResponse = successEnvelope(
   z.strictObject({ ...apiKeySchema.shape, key: plaintextKey }).meta({ id: "CreatedApiKey" }),
 ).meta({ id: "CreatedApiKeyResponse" });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "post",
   path: "/",
   operationId: "createApiKey",
@@ -39,7 +34,6 @@ the configured number of active keys per tenant (100 by default): 409 beyond. Sc
     knownScopes.map((s) => `\`${s}\``).join(", ")
   }; \`[]\` = unrestricted.`,
   tags: ["Keys"],
-  parameters: tenantParameters,
   request: {
     body: {
       required: true,
@@ -70,13 +64,11 @@ the configured number of active keys per tenant (100 by default): 409 beyond. Sc
     201: jsonResponse("The new key, with its plaintext `key` (this once).", createdApiKeyResponse, {
       created: okExample("Created", { ...exampleKey, key: "sk_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6" }),
     }),
-    ...authErrors(true),
-    ...tenantNotFound,
     409: errorResponse("The tenant's active key limit is reached.", [keyLimitExample("Too many active keys")]),
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const body = bodyReader(c);
   const actor = await authorize(c, deps, body);
   const settings = parseBody(createKeySchema, await body(), messages.invalidSettings);

@@ -1,14 +1,11 @@
 // DELETE /api-keys/:id: the key is gone for good (its audit history and request log stay).
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
-import { authErrors, exampleKey, keyNotFound, keyPathSchema, messages, tenantParameters } from "../schemas.ts";
+import { exampleKey, keysRoute, messages } from "../schemas.ts";
 
 const deletedApiKeySchema = z.strictObject({
   id: z.uuid(),
@@ -17,25 +14,21 @@ const deletedApiKeySchema = z.strictObject({
 }).meta({ id: "DeletedApiKey" });
 const deletedApiKeyResponse = successEnvelope(deletedApiKeySchema).meta({ id: "DeletedApiKeyResponse" });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "delete",
   path: "/{id}",
   operationId: "deleteApiKey",
   summary: "Delete a key",
   description: "Permanently; its audit entries and request log stay.",
   tags: ["Keys"],
-  parameters: tenantParameters,
-  request: { params: keyPathSchema },
   responses: {
     200: jsonResponse("The key is gone.", deletedApiKeyResponse, {
       deleted: okExample("Deleted", { id: exampleKey.id, key_prefix: exampleKey.key_prefix, deleted: true }),
     }),
-    ...authErrors(true),
-    ...keyNotFound,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const actor = await authorize(c, deps, bodyReader(c, { optional: true }));
   const keyId = keyIdParam(c);
   const [{ deleted }] = await deps.db.query<{ deleted: z.output<typeof deletedApiKeySchema> | null }>(

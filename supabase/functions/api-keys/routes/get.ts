@@ -1,39 +1,23 @@
 // GET /api-keys/:id: one key of the tenant (404 for any other).
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, keyIdParam } from "../auth.ts";
-import {
-  type ApiKey,
-  apiKeyResponse,
-  authErrors,
-  exampleKey,
-  keyNotFound,
-  keyPathSchema,
-  messages,
-  tenantParameters,
-} from "../schemas.ts";
+import { type ApiKey, apiKeyResponse, exampleKey, keysRoute, messages } from "../schemas.ts";
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "get",
   path: "/{id}",
   operationId: "getApiKey",
   summary: "Get a key",
   tags: ["Keys"],
-  parameters: tenantParameters,
-  request: { params: keyPathSchema },
   responses: {
     200: jsonResponse("The key object.", apiKeyResponse, { key: okExample("A key", exampleKey) }),
-    ...authErrors(),
-    ...keyNotFound,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const actor = await authorize(c, deps);
   const keyId = keyIdParam(c);
   const [{ key }] = await deps.db.query<{ key: ApiKey | null }>(

@@ -1,27 +1,22 @@
 // GET /api-keys: the tenant's keys, newest first, a page at a time (meta.next_cursor), filtered by
 // status and environment.
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../../_shared/http.ts";
-import { jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { pageEnvelope, respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize } from "../auth.ts";
 import {
   type ApiKey,
   apiKeySchema,
-  authErrors,
   decodeCursor,
   encodeCursor,
   exampleKey,
   keyIdPattern,
+  keysRoute,
   limit,
   messages,
   type PageOf,
   parseWith,
-  tenantNotFound,
-  tenantParameters,
 } from "../schemas.ts";
 
 const listQuerySchema = z.object({
@@ -34,25 +29,22 @@ const fieldMessages = { status: 'status must be "active", "revoked" or "expired"
 
 const apiKeyPage = pageEnvelope(apiKeySchema).meta({ id: "ApiKeyPage" });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "get",
   path: "/",
   operationId: "listApiKeys",
   summary: "List keys",
   description: "Newest first, a page at a time: pass `meta.next_cursor` as `cursor` for the next page.",
   tags: ["Keys"],
-  parameters: tenantParameters,
   request: { query: listQuerySchema },
   responses: {
     200: jsonResponse("A page of keys.", apiKeyPage, {
       page: okExample("One key, last page", [exampleKey], { next_cursor: null }),
     }),
-    ...authErrors(),
-    ...tenantNotFound,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const actor = await authorize(c, deps);
   const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery, fieldMessages);
   const after = decodeCursor(query.cursor, keyIdPattern);

@@ -1,27 +1,21 @@
 // GET /api-keys/:id/requests?limit&cursor: the key's request log, newest first, a page at a time.
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { exampleMeta, jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { exampleMeta, jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { pageEnvelope, respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, keyIdParam } from "../auth.ts";
 import {
-  authErrors,
   decodeCursor,
   encodeCursor,
   ipAddress,
   isoTime,
-  keyNotFound,
-  keyPathSchema,
+  keysRoute,
   messages,
   type PageOf,
   pageQuerySchema,
   parseWith,
   serialIdPattern,
-  tenantParameters,
 } from "../schemas.ts";
 
 const requestLogEntrySchema = z.strictObject({
@@ -35,15 +29,14 @@ const requestLogEntrySchema = z.strictObject({
 }).meta({ id: "RequestLogEntry" });
 const requestLogPage = pageEnvelope(requestLogEntrySchema).meta({ id: "RequestLogPage" });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "get",
   path: "/{id}/requests",
   operationId: "listApiKeyRequests",
   summary: "A key's request log",
   description: "Newest first, a page at a time: `request_id`, time, action, status, ip, latency, item counts.",
   tags: ["Usage"],
-  parameters: tenantParameters,
-  request: { params: keyPathSchema, query: pageQuerySchema },
+  request: { query: pageQuerySchema },
   responses: {
     200: jsonResponse("A page of requests.", requestLogPage, {
       page: okExample("One sync", [{
@@ -56,12 +49,10 @@ export const route = createRoute({
         item_counts: { total: 1, processed: 1, skipped: 0, duplicates: 0, errors: 0 },
       }], { next_cursor: null }),
     }),
-    ...authErrors(),
-    ...keyNotFound,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const actor = await authorize(c, deps);
   const keyId = keyIdParam(c);
   const query = parseWith(pageQuerySchema, c.req.query(), messages.invalidQuery);

@@ -5,30 +5,24 @@
 // The key's environment is read first (it is fixed for a key's life) to mint the new key with the
 // right prefix; the rotation itself checks the key's state under a row lock (409, or 404 when the
 // key was deleted in between).
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
 import { mintApiKey } from "../../_shared/api_key.ts";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { errorResponse, jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { errorResponse, jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
 import {
   type ApiKey,
   apiKeySchema,
-  authErrors,
   exampleKey,
   isoTime,
   keyLimitExample,
   keyNotActiveExample,
-  keyNotFound,
-  keyPathSchema,
+  keysRoute,
   messages,
   parseBody,
   plaintextKey,
-  tenantParameters,
 } from "../schemas.ts";
 
 const maxGracePeriodSeconds = 7 * 24 * 60 * 60;
@@ -54,7 +48,7 @@ const rotatedApiKeyResponse = successEnvelope(
   }).meta({ id: "RotatedApiKey" }),
 ).meta({ id: "RotatedApiKeyResponse" });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "post",
   path: "/{id}/rotate",
   operationId: "rotateApiKey",
@@ -65,9 +59,7 @@ plaintext \`key\` (this once), and \`rotated_from\`. The old key expires after \
 old key stays active beside the new one, so it needs a free place under the tenant's active key limit (409
 otherwise); without one the number of active keys does not change.`,
   tags: ["Keys"],
-  parameters: tenantParameters,
   request: {
-    params: keyPathSchema,
     body: {
       required: false,
       content: {
@@ -96,8 +88,6 @@ otherwise); without one the number of active keys does not change.`,
         }),
       },
     ),
-    ...authErrors(true),
-    ...keyNotFound,
     409: errorResponse("The key is revoked or expired, or a grace period would exceed the active key limit.", [
       keyNotActiveExample,
       keyLimitExample("Too many active keys for a grace period"),
@@ -105,7 +95,7 @@ otherwise); without one the number of active keys does not change.`,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const body = bodyReader(c, { optional: true });
   const actor = await authorize(c, deps, body);
   const keyId = keyIdParam(c);

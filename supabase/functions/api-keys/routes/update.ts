@@ -1,34 +1,28 @@
 // PATCH /api-keys/:id: change name, scopes, rate_limit_per_hour, expires_at, ip_allowlist of an
 // active key (validated like create; 409 for a revoked or expired key). The key.update audit entry
 // records each changed field as {from, to}; a patch that changes nothing records nothing.
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { jsonResponse, okExample, responseRef } from "../../_shared/openapi.ts";
+import { jsonResponse, okExample, responseRef, type RouteHandler } from "../../_shared/openapi.ts";
 import { respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
 import {
   type ApiKey,
   apiKeyResponse,
-  authErrors,
   exampleKey,
   isObject,
-  keyNotFound,
-  keyPathSchema,
   keySettings,
+  keysRoute,
   messages,
   parseWith,
-  tenantParameters,
 } from "../schemas.ts";
 
 /** Any of the settings but `environment` (400), validated like create; null clears expires_at, ip_allowlist. */
 const updateKeySchema = keySettings.omit({ environment: true }).partial().meta({ id: "UpdateApiKeyRequest" });
 type KeyPatch = z.infer<typeof updateKeySchema>;
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "patch",
   path: "/{id}",
   operationId: "updateApiKey",
@@ -37,9 +31,7 @@ export const route = createRoute({
     "create; `null` clears `expires_at` or `ip_allowlist`; `environment` is 400. Acts on default-integration's " +
     "next request.",
   tags: ["Keys"],
-  parameters: tenantParameters,
   request: {
-    params: keyPathSchema,
     body: {
       required: true,
       content: {
@@ -54,8 +46,6 @@ export const route = createRoute({
     200: jsonResponse("The changed key.", apiKeyResponse, {
       key: okExample("Changed", { ...exampleKey, rate_limit_per_hour: 10000 }),
     }),
-    ...authErrors(true),
-    ...keyNotFound,
     409: responseRef("KeyNotActive"),
   },
 });
@@ -73,7 +63,7 @@ export function parsePatch(body: unknown): KeyPatch {
   return Object.fromEntries(Object.entries(parsed).filter(([field]) => field in body)) as KeyPatch;
 }
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const body = bodyReader(c);
   const actor = await authorize(c, deps, body);
   const keyId = keyIdParam(c);

@@ -1,25 +1,12 @@
 // GET /api-keys/:id/usage?from&to&bucket=hour|day: request counts per UTC bucket by status class,
 // plus last_used_at, last_used_ip and the lifetime request_count.
-import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { inIsoYears, respond, successEnvelope } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, keyIdParam } from "../auth.ts";
-import {
-  authErrors,
-  exampleKeyId,
-  ipAddress,
-  isoTime,
-  keyNotFound,
-  keyPathSchema,
-  messages,
-  parseWith,
-  tenantParameters,
-} from "../schemas.ts";
+import { exampleKeyId, ipAddress, isoTime, keysRoute, messages, parseWith } from "../schemas.ts";
 
 const maxUsageBuckets = 1000;
 const hourMs = 3_600_000;
@@ -87,7 +74,7 @@ const counts = (total: number, ok: number, clientErrors: number) => ({
   "5xx": 0,
 });
 
-export const route = createRoute({
+export const route = keysRoute({
   method: "get",
   path: "/{id}/usage",
   operationId: "getApiKeyUsage",
@@ -96,8 +83,7 @@ export const route = createRoute({
 last 24 hours, or 30 days for days; at most ${maxUsageBuckets} buckets, empty ones included), by status
 class, plus \`last_used_at\`, \`last_used_ip\` and \`request_count\`.`,
   tags: ["Usage"],
-  parameters: tenantParameters,
-  request: { params: keyPathSchema, query: usageQuerySchema },
+  request: { query: usageQuerySchema },
   responses: {
     200: jsonResponse("Counts per bucket.", usageResponse, {
       usage: okExample("Two hours", {
@@ -115,12 +101,10 @@ class, plus \`last_used_at\`, \`last_used_ip\` and \`request_count\`.`,
         request_count: 3,
       }),
     }),
-    ...authErrors(),
-    ...keyNotFound,
   },
 });
 
-export const handler = (deps: RouteDeps) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const actor = await authorize(c, deps);
   const keyId = keyIdParam(c);
   const query = parseWith(usageQuerySchema, c.req.query(), messages.invalidQuery, fieldMessages);

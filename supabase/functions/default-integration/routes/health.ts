@@ -2,12 +2,10 @@
 // the database answers `select 1` within a short deadline, else 503 SERVICE_UNAVAILABLE with
 // Retry-After, as any request that cannot reach the database.
 import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
 import { type Database, withinDeadline } from "../../_shared/database.ts";
 import { DatabaseUnavailableError } from "../../_shared/errors.ts";
-import type { AppEnv } from "../../_shared/http.ts";
-import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { errorResponses, jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 
 /** Shorter than a statement's deadline: a health check must answer while the database is silent. */
@@ -41,7 +39,7 @@ export const route = createRoute({
   },
 });
 
-export const handler = ({ db }: { db: Database }) => async (c: Context<AppEnv>) => {
+export const handler: RouteHandler<{ db: Database }> = ({ db }) => async (c) => {
   c.header("Cache-Control", "no-store");
   const started = performance.now();
   const check = db.query("select 1 as ok");
