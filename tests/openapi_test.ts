@@ -7,16 +7,15 @@ import type { Database } from "../supabase/functions/_shared/database.ts";
 import { DatabaseUnavailableError } from "../supabase/functions/_shared/errors.ts";
 import type { OpenApiDocument } from "../supabase/functions/_shared/openapi.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
-import { apiKeysOpenApi } from "../supabase/functions/api-keys/openapi.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
-import { integrationOpenApi } from "../supabase/functions/default-integration/openapi.ts";
+import { functionDocuments } from "../tools/docs.ts";
 import { apiKeysHarness, hs256, member, serviceRoleClaims } from "./support/api_keys.ts";
 import { freshDatabase } from "./support/database.ts";
 import { createKey, createTenant } from "./support/fixtures.ts";
 import { integrationHarness } from "./support/integration.ts";
 import { documentChecker } from "./support/openapi.ts";
 
-const documents = { "default-integration": integrationOpenApi(), "api-keys": apiKeysOpenApi() };
+const documents = await functionDocuments();
 const methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /** A database whose every statement fails the way `failure` says. */

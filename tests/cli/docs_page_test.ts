@@ -4,14 +4,13 @@
 // functions (each one opens without a resolver error), and sends requests with "Try it out".
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { apiKeysOpenApi } from "../../supabase/functions/api-keys/openapi.ts";
-import { integrationOpenApi } from "../../supabase/functions/default-integration/openapi.ts";
+import { functionDocuments } from "../../tools/docs.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { runTask, startServer } from "../support/server.ts";
 
 const chromiumPath = Deno.env.get("CHROMIUM_PATH") || "/usr/bin/chromium";
-const documents = { "default-integration": integrationOpenApi(), "api-keys": apiKeysOpenApi() };
+const documents = await functionDocuments();
 
 function documentedOperations(name: keyof typeof documents): string[] {
   return Object.entries(documents[name].paths).flatMap(([path, item]) =>

@@ -7,7 +7,7 @@ import type { z } from "zod";
 import type * as client from "../../clients/typescript/src/index.ts";
 import type { ErrorCode, ErrorDetail } from "../../supabase/functions/_shared/errors.ts";
 import type { keySettingsSchema, knownScopes } from "../../supabase/functions/api-keys/key_settings.ts";
-import type { parsePatch } from "../../supabase/functions/api-keys/schemas.ts";
+import type { parsePatch } from "../../supabase/functions/api-keys/routes/update.ts";
 import type {
   activitySchema,
   collaboratorSchema,

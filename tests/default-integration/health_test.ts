@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { healthTimeoutMs } from "../../supabase/functions/default-integration/routes/health.ts";
-import { integrationOpenApi } from "../../supabase/functions/default-integration/openapi.ts";
 import { freshDatabase } from "../support/database.ts";
 import { type Answer, integrationHarness } from "../support/integration.ts";
 import { documentChecker } from "../support/openapi.ts";
+import { functionDocuments } from "../../tools/docs.ts";
 import { uuidV4 } from "../support/patterns.ts";
 import { startTcpProxy } from "../support/tcp_proxy.ts";
 
@@ -20,7 +20,7 @@ Deno.test("health", async (t) => {
   // A statement deadline far longer than the health check's: the check must not wait for it.
   const db = connectPostgres(proxy.url, readConfig({ DB_STATEMENT_TIMEOUT_MS: "10000", DB_POOL_SIZE: "4" }));
   const api = integrationHarness(db);
-  const document = documentChecker(integrationOpenApi());
+  const document = documentChecker((await functionDocuments())["default-integration"]);
   // Every answer to `path`, for the log step: each has exactly one line.
   const answers: Answer[] = [];
   const call = async (method: string, headers?: Record<string, string>) => {

@@ -1,7 +1,8 @@
 // What every function shares over HTTP: the envelope, the request id, one onError that turns
 // every failure into the contract's error body, one JSON log line per request, and JSON body
 // reading with the 5 MiB, media-type and deadline rules.
-import { type Context, Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
@@ -29,17 +30,8 @@ export type AppEnv = {
   Variables: { requestId: string; startedAt: number; log: LogFields };
 };
 
-function meta(requestId: string, extra?: Record<string, unknown>) {
+export function meta(requestId: string, extra?: Record<string, unknown>) {
   return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
-}
-
-export function success(
-  c: Context<AppEnv>,
-  data: unknown,
-  status: 200 | 201 = 200,
-  extraMeta?: Record<string, unknown>,
-) {
-  return c.json({ data, meta: meta(c.get("requestId"), extraMeta) }, status);
 }
 
 /** The contract's error envelope of `error`. */
@@ -68,7 +60,7 @@ export function createFunctionApp(functionName: string, log: LogSink) {
   // still a 404 with its X-Request-Id.
   // Paths are read without a trailing slash, and past `/functions/v1` where a host keeps it (the
   // local server does; hosted Supabase hands a function its path without it).
-  const root = new Hono<AppEnv>({
+  const root = new OpenAPIHono<AppEnv>({
     getPath: (request) => {
       const path = getPathNoStrict(request);
       return path.startsWith(hostPrefix) ? path.slice(hostPrefix.length - 1) : path;

@@ -1,279 +1,174 @@
-// A small OpenAPI 3.1 generator over zod v4's z.toJSONSchema: each function describes its operations
-// with the very zod schemas its handlers validate with and answer with (schemas.ts), and this turns
-// them into one document. Schemas that carry `.meta({ id })` become named components.
-import type { Context } from "hono";
+// How a function serves its routes and describes them: each route is one @hono/zod-openapi route
+// (createRoute: its zod schemas, description and examples) beside its handler; the app registers
+// them in one list and produces its OpenAPI 3.1 document itself (getOpenAPI31Document).
+import { createRoute, type OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
+import type { Handler } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "./http.ts";
+import { messages } from "./errors.ts";
+import { type AppEnv, methodNotAllowed } from "./http.ts";
 import { errorEnvelopeSchema } from "./schemas.ts";
 
-export type JsonSchema = Record<string, unknown>;
+export type FunctionApp = OpenAPIHono<AppEnv>;
 export type OpenApiDocument = Record<string, unknown> & {
   openapi: string;
   paths: Record<string, Record<string, Record<string, unknown>>>;
   components: Record<string, Record<string, unknown>>;
 };
+type Response = RouteConfig["responses"][string];
+type Components = Record<string, Record<string, unknown>>;
 
-export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
+/** A route's handler given the function's dependencies (and its OpenAPI document, for the route serving it). */
+export type RouteHandler<D> = (deps: D, document: () => object) => Handler<AppEnv>;
 
-export interface Example {
-  summary: string;
-  description?: string;
-  value: unknown;
+/** A route file's exports: the route as documented, and its handler. */
+export interface RouteModule<D> {
+  route: ReturnType<typeof createRoute>;
+  handler: RouteHandler<D>;
 }
 
-/** A JSON answer: its schema, the names of its headers (components.headers) and examples. */
-export interface ResponseSpec {
-  description: string;
-  schema?: z.ZodType;
-  headers?: string[];
-  examples?: Record<string, Example>;
-}
-
-export interface OperationSpec {
-  method: HttpMethod;
-  /** The full path as served under /functions/v1, OpenAPI style: `/api-keys/{id}`. */
-  path: string;
-  operationId: string;
-  summary: string;
-  description?: string;
-  tags: string[];
-  /** Security requirement names; `[]`: no authentication. Default: the document's. */
-  security?: string[];
-  pathParams?: z.ZodObject;
-  query?: z.ZodType;
-  /** Names of components.parameters (headers a client may send). */
-  parameters?: string[];
-  body?: { schema: z.ZodType; required: boolean; description?: string; examples?: Record<string, Example> };
-  /** By status: an answer, or the name of a shared one in components.responses. */
-  responses: Record<string, ResponseSpec | string>;
-}
-
-export interface HeaderSpec {
-  description: string;
-  schema: z.ZodType;
-}
-
-export interface ParameterSpec {
-  name: string;
-  in: "header" | "query";
-  description: string;
-  schema: z.ZodType;
-  required?: boolean;
-}
-
+/** What a function's document says besides its routes. `components` adds to the shared ones. */
 export interface DocumentSpec {
-  info: Record<string, unknown>;
-  servers: Record<string, unknown>[];
+  info: { title: string; version: string; summary: string; description: string };
   tags: { name: string; description: string }[];
   securitySchemes: Record<string, Record<string, unknown>>;
-  /** Default security requirement of every operation (by scheme name). */
-  security: string[];
-  headers?: Record<string, HeaderSpec>;
-  parameters?: Record<string, ParameterSpec>;
-  responses?: Record<string, ResponseSpec>;
-  operations: OperationSpec[];
+  components: { headers?: Components; parameters?: Components; responses: Record<string, Response> };
 }
 
-const componentRef = "#/components/schemas/";
-/** Keys that do not make a schema say anything about its value's type. */
-const annotations = new Set(["description", "examples", "default", "title", "deprecated", "readOnly", "writeOnly"]);
-
-/** Turns zod schemas into JSON Schema 2020-12, collecting schemas with an id as components. */
-class SchemaCollector {
-  readonly components: Record<string, JsonSchema> = {};
-
-  /** `io`: "input" for what a client sends (defaults optional), "output" for what it receives. */
-  convert(schema: z.ZodType, io: "input" | "output"): JsonSchema {
-    const json = z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" }) as JsonSchema;
-    const { $schema: _, $defs, ...root } = json;
-    for (const [name, definition] of Object.entries(($defs ?? {}) as Record<string, JsonSchema>)) {
-      this.#add(name, rewriteRefs(definition) as JsonSchema);
-    }
-    const converted = rewriteRefs(root) as JsonSchema;
-    assertRepresentable(converted, "(root)");
-    return converted;
-  }
-
-  #add(name: string, definition: JsonSchema) {
-    assertRepresentable(definition, name);
-    const existing = this.components[name];
-    if (existing && JSON.stringify(existing) !== JSON.stringify(definition)) {
-      // Two different schemas under one id (or one schema used both as input and output, which
-      // differ in defaults and additionalProperties): the document would lie about one of them.
-      throw new Error(`OpenAPI: component schema ${name} has two different definitions`);
-    }
-    this.components[name] = definition;
-  }
-}
+const methodOrder = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /**
- * Points `$ref`s at components.schemas, and drops the ±(2^53 - 1) bounds z.int() adds: they are
- * JavaScript's safe-integer range, not a rule of the API.
+ * Serves `routes` in order, each path's other methods answering 405 with `Allow`. A path's routes
+ * must be listed together: its 405 is registered before the next path's routes, so that a literal
+ * path (`/audit`) listed before a parameter (`/:id`) is never taken for it, whatever the method.
+ * The handlers validate their own input with the schemas their route declares: app.openapi's
+ * validators would run before authentication and answer with other messages.
  */
-function rewriteRefs(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(rewriteRefs);
-  if (value === null || typeof value !== "object") return value;
-  return Object.fromEntries(
-    Object.entries(value).flatMap(([key, child]) => {
-      if (key === "$ref" && typeof child === "string" && child.startsWith("#/$defs/")) {
-        return [[key, componentRef + child.slice("#/$defs/".length)]];
-      }
-      if (
-        (key === "maximum" && child === Number.MAX_SAFE_INTEGER) ||
-        (key === "minimum" && child === Number.MIN_SAFE_INTEGER)
-      ) {
-        return [];
-      }
-      return [[key, rewriteRefs(child)]];
-    }),
-  );
-}
-
-/**
- * A zod schema JSON Schema cannot express (z.custom, a transform's output) comes out as `{}`: a
- * property, item or alternative that says nothing about its type. Refuse those, so a schema
- * without `.meta({ type })` never reaches the document as "anything".
- */
-function assertRepresentable(schema: JsonSchema, where: string) {
-  const check = (child: unknown, path: string) => {
-    if (child === null || typeof child !== "object") return;
-    const keys = Object.keys(child);
-    if (keys.every((key) => annotations.has(key))) {
-      throw new Error(`OpenAPI: ${where} ${path} has no JSON Schema type; give its zod schema .meta({ type })`);
+export function serveRoutes<D>(app: FunctionApp, spec: DocumentSpec, deps: D, routes: RouteModule<D>[]) {
+  const { headers, parameters, responses } = spec.components;
+  for (const [type, components] of Object.entries({ headers: { ...sharedHeaders, ...headers }, parameters })) {
+    for (const [name, component] of Object.entries(components ?? {})) {
+      app.openAPIRegistry.registerComponent(type as "headers", name, component as never);
     }
-    assertRepresentable(child as JsonSchema, where);
-  };
-  for (const [name, child] of Object.entries((schema.properties ?? {}) as Record<string, unknown>)) {
-    check(child, `.${name}`);
   }
-  if (schema.items) check(schema.items, "[]");
-  for (const keyword of ["anyOf", "oneOf", "allOf"]) {
-    for (const [i, child] of ((schema[keyword] ?? []) as unknown[]).entries()) check(child, `${keyword}[${i}]`);
+  for (const [name, response] of Object.entries({ ...sharedResponses, ...responses })) {
+    app.openAPIRegistry.registerComponent("responses", name, response as never);
   }
-}
+  app.openAPIRegistry.register("Error", errorEnvelopeSchema);
+  for (const [name, scheme] of Object.entries(spec.securitySchemes)) {
+    app.openAPIRegistry.registerComponent("securitySchemes", name, scheme as never);
+  }
 
-function content(
-  collector: SchemaCollector,
-  schema: z.ZodType,
-  io: "input" | "output",
-  examples?: Record<string, Example>,
-) {
-  return {
-    "application/json": {
-      schema: collector.convert(schema, io),
-      ...(examples ? { examples } : {}),
-    },
+  const security = [{ [Object.keys(spec.securitySchemes)[0]]: [] }];
+  let built: object | undefined;
+  const document = () => {
+    if (built) return built;
+    const info = { openapi: "3.1.1", info: spec.info, servers, tags: spec.tags, security };
+    const { webhooks: _, ...generated } = app.getOpenAPI31Document(info);
+    return built = generated;
   };
-}
-
-function response(collector: SchemaCollector, spec: ResponseSpec) {
-  return {
-    description: spec.description,
-    ...(spec.headers?.length
-      ? { headers: Object.fromEntries(spec.headers.map((name) => [name, { $ref: `#/components/headers/${name}` }])) }
-      : {}),
-    ...(spec.schema ? { content: content(collector, spec.schema, "output", spec.examples) } : {}),
+  const served = new Set<string>();
+  let methods: string[] = [];
+  const closePath = (path: string) => {
+    const allow = methods.sort((a, b) => methodOrder.indexOf(a) - methodOrder.indexOf(b)).join(", ");
+    app.all(path, () => methodNotAllowed(allow));
+    methods = [];
   };
-}
-
-/** One parameter per property of an object schema (path or query). */
-function parametersOf(collector: SchemaCollector, schema: z.ZodType, where: "path" | "query") {
-  const json = collector.convert(schema, "input");
-  const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
-  const required = new Set((json.required ?? []) as string[]);
-  return Object.entries(properties).map(([name, property]) => {
-    const { description, ...propertySchema } = property;
-    return {
-      name,
-      in: where,
-      required: where === "path" || required.has(name),
-      ...(description ? { description } : {}),
-      schema: propertySchema,
-    };
+  routes.forEach(({ route, handler }, i) => {
+    const path = route.getRoutingPath();
+    if (served.has(path) && routes[i - 1]?.route.getRoutingPath() !== path) {
+      throw new Error(`${route.method} ${route.path}: list the routes of a path together`);
+    }
+    served.add(path);
+    // An operation without its own `security` requires the function's scheme.
+    app.openAPIRegistry.registerPath({ ...route, security: route.security ?? security });
+    app.on(route.method.toUpperCase(), path, handler(deps, document));
+    methods.push(route.method.toUpperCase());
+    if (routes[i + 1]?.route.getRoutingPath() !== path) closePath(path);
   });
 }
 
-export function openApiDocument(spec: DocumentSpec): OpenApiDocument {
-  const collector = new SchemaCollector();
-  const paths: OpenApiDocument["paths"] = {};
-
-  for (const op of spec.operations) {
-    const parameters = [
-      ...(op.pathParams ? parametersOf(collector, op.pathParams, "path") : []),
-      ...(op.query ? parametersOf(collector, op.query, "query") : []),
-      ...(op.parameters ?? []).map((name) => ({ $ref: `#/components/parameters/${name}` })),
-    ];
-    const security = op.security ?? spec.security;
-    const operation: Record<string, unknown> = {
-      operationId: op.operationId,
-      summary: op.summary,
-      ...(op.description ? { description: op.description } : {}),
-      tags: op.tags,
-      security: security.map((name) => ({ [name]: [] })),
-      ...(parameters.length ? { parameters } : {}),
-      ...(op.body
-        ? {
-          requestBody: {
-            required: op.body.required,
-            ...(op.body.description ? { description: op.body.description } : {}),
-            content: content(collector, op.body.schema, "input", op.body.examples),
-          },
-        }
-        : {}),
-      responses: Object.fromEntries(
-        Object.entries(op.responses).map(([status, answer]) => [
-          status,
-          typeof answer === "string" ? { $ref: `#/components/responses/${answer}` } : response(collector, answer),
-        ]),
-      ),
-    };
-    (paths[op.path] ??= {})[op.method] = operation;
-  }
-
-  const headers = Object.fromEntries(
-    Object.entries(spec.headers ?? {}).map(([name, header]) => [
-      name,
-      { description: header.description, schema: collector.convert(header.schema, "output") },
-    ]),
-  );
-  const parameters = Object.fromEntries(
-    Object.entries(spec.parameters ?? {}).map(([key, p]) => [
-      key,
-      {
-        name: p.name,
-        in: p.in,
-        description: p.description,
-        required: p.required ?? false,
-        schema: collector.convert(p.schema, "input"),
+/**
+ * GET /<function>/openapi.json: the app's document (not in the envelope: tools
+ * read it as is), without authentication, readable from any origin (public, no credentials).
+ */
+export const openApiRoute = (functionName: string): RouteModule<unknown> => ({
+  route: createRoute({
+    method: "get",
+    path: "/openapi.json",
+    operationId: "openapi",
+    summary: "This OpenAPI document",
+    description: "No authentication. The document itself, not in the envelope.",
+    tags: ["Operations"],
+    security: [],
+    responses: {
+      200: {
+        description: `The OpenAPI 3.1 document of ${functionName}.`,
+        headers: headerRefs(),
+        content: { "application/json": { schema: openApiObject } },
       },
-    ]),
-  );
-  const responses = Object.fromEntries(
-    Object.entries(spec.responses ?? {}).map(([name, answer]) => [name, response(collector, answer)]),
-  );
-
-  return {
-    openapi: "3.1.1",
-    info: spec.info,
-    servers: spec.servers,
-    tags: spec.tags,
-    security: spec.security.map((name) => ({ [name]: [] })),
-    paths,
-    components: {
-      securitySchemes: spec.securitySchemes,
-      ...(Object.keys(parameters).length ? { parameters } : {}),
-      ...(Object.keys(headers).length ? { headers } : {}),
-      ...(Object.keys(responses).length ? { responses } : {}),
-      schemas: Object.fromEntries(Object.entries(collector.components).sort(([a], [b]) => a.localeCompare(b))),
+      ...errorResponses(500),
     },
-  };
+  }),
+  handler: (_deps, document) => (c) => {
+    c.header("Access-Control-Allow-Origin", "*");
+    c.header("Cache-Control", "no-cache");
+    return c.json(document());
+  },
+});
+
+/** The document `app` serves at openapi.json. */
+export async function openApiDocumentOf(app: FunctionApp, functionName: string): Promise<OpenApiDocument> {
+  return await (await app.request(`/${functionName}/openapi.json`)).json();
 }
+
+const openApiObject = z.object({ openapi: z.string().meta({ examples: ["3.1.1"] }) }).loose().meta({
+  id: "OpenApiDocument",
+  description: "An OpenAPI 3.1 document (see the OpenAPI Specification for its schema).",
+});
+
+/** The servers of both documents: this deployment (relative), the local server, hosted Supabase. */
+const servers = [
+  { url: "/functions/v1", description: "The deployment that served this document" },
+  { url: "http://127.0.0.1:54321/functions/v1", description: "Local: `deno task start`" },
+  {
+    url: "https://{project_ref}.supabase.co/functions/v1",
+    description: "Hosted Supabase",
+    variables: { project_ref: { default: "your-project-ref", description: "The Supabase project's reference id" } },
+  },
+];
+
+/** Headers both functions send. */
+const sharedHeaders: Components = {
+  "X-Request-Id": {
+    description: "The request's id, equal to `meta.request_id` of the body. On every answer.",
+    schema: { type: "string", format: "uuid" },
+  },
+  "Retry-After": {
+    description: "Seconds to wait before sending the same request again (429 and 503).",
+    schema: { type: "integer", minimum: 0 },
+  },
+};
+
+/** `headers` of an answer: X-Request-Id (on every answer) and `names`, from components.headers. */
+export const headerRefs = (...names: string[]) =>
+  Object.fromEntries(["X-Request-Id", ...names].map((name) => [name, { $ref: `#/components/headers/${name}` }]));
 
 /** The example `meta` of an answer in the documents. */
 export const exampleMeta = {
   request_id: "0b8c6f52-7d8e-4f4a-9a51-3c2e1d4b5a69",
   timestamp: "2026-03-17T12:15:00.000Z",
 };
+
+export interface Example {
+  summary: string;
+  value: unknown;
+}
+
+/** A success answer as the service sends it, for examples. */
+export const okExample = (summary: string, data: unknown, meta: Record<string, unknown> = {}): Example => ({
+  summary,
+  value: { data, meta: { ...exampleMeta, ...meta } },
+});
 
 /** An error answer as the service sends it, for examples. */
 export function errorExample(
@@ -285,64 +180,69 @@ export function errorExample(
   return { summary, value: { error: { code, message, ...extra }, meta: exampleMeta } };
 }
 
-/**
- * GET /<function>/openapi.json: the document itself (not in the envelope: tools read it as is),
- * without authentication, readable from any origin (it is public and carries no credentials).
- */
-export function openApiRoute(document: () => OpenApiDocument) {
-  return (c: Context<AppEnv>) => {
-    c.header("Access-Control-Allow-Origin", "*");
-    c.header("Cache-Control", "no-cache");
-    return c.json(document());
-  };
-}
-
-/** Builds a document on first use and keeps it: the schemas do not change while a process runs. */
-export function once(build: () => OpenApiDocument): () => OpenApiDocument {
-  let document: OpenApiDocument | undefined;
-  return () => (document ??= build());
-}
-
-/** An error answer: the envelope schema and examples, with these headers. */
-export function errorResponse(description: string, examples: Example[], headers: string[] = []): ResponseSpec {
+/** A JSON success answer: its envelope schema, examples and headers besides X-Request-Id. */
+export function jsonResponse(
+  description: string,
+  schema: z.ZodType,
+  examples?: Record<string, Example>,
+  headers: string[] = [],
+) {
   return {
     description,
-    schema: errorEnvelopeSchema,
-    headers: ["X-Request-Id", ...headers],
-    examples: Object.fromEntries(examples.map((example, i) => [exampleName(example.summary, i), example])),
+    headers: headerRefs(...headers),
+    content: { "application/json": { schema, ...(examples ? { examples } : {}) } },
   };
 }
 
-function exampleName(summary: string, i: number): string {
-  const name = summary.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "").slice(0, 40);
-  return name || `example_${i + 1}`;
+/** An error answer: the error envelope, its examples (named after their summaries) and headers. */
+export function errorResponse(description: string, examples: Example[], headers: string[] = []): Response {
+  const name = (example: Example, i: number) =>
+    example.summary.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "").slice(0, 40) ||
+    `example_${i + 1}`;
+  return {
+    description,
+    headers: headerRefs(...headers),
+    content: {
+      "application/json": {
+        schema: { $ref: "#/components/schemas/Error" },
+        examples: Object.fromEntries(examples.map((example, i) => [name(example, i), example])),
+      },
+    },
+  };
 }
 
-/** Headers both functions send. */
-export const commonHeaders: Record<string, HeaderSpec> = {
-  "X-Request-Id": {
-    description: "The request's id, equal to `meta.request_id` of the body. On every answer.",
-    schema: z.uuid(),
-  },
-  "Retry-After": {
-    description: "Seconds to wait before sending the same request again (429 and 503).",
-    schema: z.int().min(0),
-  },
+/** The error answers both functions give alike; a function's DocumentSpec adds (or overrides) the rest. */
+const sharedResponses: Record<string, Response> = {
+  PayloadTooLarge: errorResponse("The body is over 5 MiB.", [
+    errorExample("Over 5 MiB", "PAYLOAD_TOO_LARGE", messages.payloadTooLarge),
+  ]),
+  UnsupportedMediaType: errorResponse("The body was not sent as `application/json`.", [
+    errorExample("Not application/json", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
+  ]),
+  ServerError: errorResponse("Unexpected failure; nothing about it is disclosed.", [
+    errorExample("A bug", "SERVER_ERROR", messages.serverError),
+  ]),
 };
 
-/** The servers of both documents: this deployment (relative), the local server, hosted Supabase. */
-export const servers = [
-  { url: "/functions/v1", description: "The deployment that served this document" },
-  { url: "http://127.0.0.1:54321/functions/v1", description: "Local: `deno task start`" },
-  {
-    url: "https://{project_ref}.supabase.co/functions/v1",
-    description: "Hosted Supabase",
-    variables: { project_ref: { default: "your-project-ref", description: "The Supabase project's reference id" } },
-  },
-];
+/** The contract's error answers by status, as named in components.responses. */
+const errorNames = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "Conflict",
+  413: "PayloadTooLarge",
+  415: "UnsupportedMediaType",
+  429: "RateLimited",
+  500: "ServerError",
+  503: "ServiceUnavailable",
+} as const;
 
-/** What GET …/openapi.json answers: an OpenAPI 3.1 document (its full schema is the OpenAPI specification's). */
-export const openApiObject = z.object({ openapi: z.string().meta({ examples: ["3.1.1"] }) }).loose().meta({
-  id: "OpenApiDocument",
-  description: "An OpenAPI 3.1 document (see the OpenAPI Specification for its schema).",
-});
+/** A reference to the error answer `name` of components.responses. */
+export const responseRef = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+/** A route's `responses` entries for these statuses' error answers of components.responses. */
+export function errorResponses<S extends keyof typeof errorNames>(...statuses: S[]): Record<S, Response> {
+  return Object.fromEntries(statuses.map((status) => [status, responseRef(errorNames[status])])) as Record<S, Response>;
+}

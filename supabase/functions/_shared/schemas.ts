@@ -1,9 +1,10 @@
-// The envelope every function answers with (contract section 1), as zod schemas: the source of
-// the OpenAPI documents' Meta, Error and success envelopes, and of the handlers' response types.
+// The envelope every function answers with, as zod schemas: the source of the OpenAPI documents'
+// Meta, Error and success envelopes, and of the handlers' response types. Answers are strict
+// objects: the documents say no other property is sent.
 import type { Context } from "hono";
 import { z } from "zod";
 import { type ErrorCode, errorStatus } from "./errors.ts";
-import { type AppEnv, success } from "./http.ts";
+import { type AppEnv, meta } from "./http.ts";
 
 const metaShape = {
   request_id: z.uuid().meta({ description: "The request's id (UUID v4), equal to the `X-Request-Id` header." }),
@@ -19,10 +20,10 @@ export const inIsoYears = (at: Date) => at.getUTCFullYear() >= 1 && at.getUTCFul
 /** Text Postgres can store (text and jsonb): no NUL character (a 500 from the database otherwise), no lone UTF-16 surrogate. */
 export const storable = (text: string) => !text.includes("\u0000") && text.isWellFormed();
 
-export const metaSchema = z.object(metaShape).meta({ id: "Meta" });
+export const metaSchema = z.strictObject(metaShape).meta({ id: "Meta" });
 
 /** The meta of a page: `next_cursor` is the `cursor` of the next page, null on the last one. */
-export const pageMetaSchema = z.object({
+export const pageMetaSchema = z.strictObject({
   ...metaShape,
   next_cursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last." }),
 }).meta({ id: "PageMeta" });
@@ -32,14 +33,14 @@ export const errorCodeSchema = z.enum(Object.keys(errorStatus) as [ErrorCode, ..
   description: Object.entries(errorStatus).map(([code, status]) => `${code}: HTTP ${status}`).join("; "),
 });
 
-export const errorDetailSchema = z.object({
+export const errorDetailSchema = z.strictObject({
   index: z.int().min(0).optional().meta({ description: "Position of the item in the request's array." }),
   field: z.string(),
   message: z.string(),
 }).meta({ id: "ErrorDetail" });
 
-export const errorEnvelopeSchema = z.object({
-  error: z.object({
+export const errorEnvelopeSchema = z.strictObject({
+  error: z.strictObject({
     code: errorCodeSchema,
     message: z.string(),
     details: z.array(errorDetailSchema).optional(),
@@ -52,18 +53,18 @@ export const errorEnvelopeSchema = z.object({
 
 /** `{data, meta}`: the success envelope around `data`. */
 export function successEnvelope<T extends z.ZodType>(data: T) {
-  return z.object({ data, meta: metaSchema });
+  return z.strictObject({ data, meta: metaSchema });
 }
 
 /** `{data: [...], meta: {..., next_cursor}}`: a page of `item`. */
 export function pageEnvelope<T extends z.ZodType>(item: T) {
-  return z.object({ data: z.array(item), meta: pageMetaSchema });
+  return z.strictObject({ data: z.array(item), meta: pageMetaSchema });
 }
 
 type Envelope = z.ZodType<{ data: unknown; meta: Record<string, unknown> }>;
 
 /**
- * `success` with the answer's envelope schema named, the one the OpenAPI document shows for it:
+ * A success answer, with its envelope schema named, the one the OpenAPI document shows for it:
  * `data` (and any extra meta) must have its type. The schema is for the type checker only:
  * nothing is parsed at run time (the OpenAPI tests check real answers against the document).
  */
@@ -74,5 +75,5 @@ export function respond<S extends Envelope>(
   status: 200 | 201 = 200,
   extraMeta?: Omit<z.output<S>["meta"], "request_id" | "timestamp">,
 ) {
-  return success(c, data, status, extraMeta);
+  return c.json({ data: data as unknown, meta: meta(c.get("requestId"), extraMeta) }, status);
 }

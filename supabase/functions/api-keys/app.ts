@@ -1,20 +1,22 @@
-// The api-keys app (contract section 4): importable, so tests and the local server call it in process.
+// The api-keys app: importable, so tests and the local server call it in process. Its routes are
+// listed here, once; each route's contract is in its file under routes/.
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
-import { createFunctionApp, jsonLog, type LogSink, methodNotAllowed } from "../_shared/http.ts";
+import { messages as sharedMessages } from "../_shared/errors.ts";
+import { createFunctionApp, jsonLog, type LogSink } from "../_shared/http.ts";
+import { type DocumentSpec, errorExample, errorResponse, openApiRoute, serveRoutes } from "../_shared/openapi.ts";
 import type { JwtVerifier } from "./jwt.ts";
-import { openApiRoute } from "../_shared/openapi.ts";
-import { apiKeysOpenApi } from "./openapi.ts";
-import { auditHandler } from "./routes/audit.ts";
-import { createKeyHandler } from "./routes/create.ts";
-import { deleteKeyHandler } from "./routes/delete.ts";
-import { getKeyHandler } from "./routes/get.ts";
-import { listKeysHandler } from "./routes/list.ts";
-import { requestsHandler } from "./routes/requests.ts";
-import { revokeKeyHandler } from "./routes/revoke.ts";
-import { rotateKeyHandler } from "./routes/rotate.ts";
-import { updateKeyHandler } from "./routes/update.ts";
-import { usageHandler } from "./routes/usage.ts";
+import * as audit from "./routes/audit.ts";
+import * as create from "./routes/create.ts";
+import * as deleteKey from "./routes/delete.ts";
+import * as get from "./routes/get.ts";
+import * as list from "./routes/list.ts";
+import * as requests from "./routes/requests.ts";
+import * as revoke from "./routes/revoke.ts";
+import * as rotate from "./routes/rotate.ts";
+import * as update from "./routes/update.ts";
+import * as usage from "./routes/usage.ts";
+import { keyNotActiveExample, messages, tenantParameter } from "./schemas.ts";
 
 export interface ApiKeysDeps {
   db: Database;
@@ -33,36 +35,111 @@ export interface RouteDeps {
 }
 
 export function createApiKeysApp({ db, jwt, config, log = jsonLog }: ApiKeysDeps) {
-  const deps: RouteDeps = { db, jwt, ...config };
   const app = createFunctionApp("api-keys", log);
-
-  app.post("/", createKeyHandler(deps));
-  app.get("/", listKeysHandler(deps));
-  app.all("/", () => methodNotAllowed("GET, POST"));
-
-  // Before /:id, so that "audit" and "openapi.json" are never taken for a key id.
-  app.get("/audit", auditHandler(deps));
-  app.all("/audit", () => methodNotAllowed("GET"));
-
-  // The API's description, without authentication.
-  app.get("/openapi.json", openApiRoute(apiKeysOpenApi));
-  app.all("/openapi.json", () => methodNotAllowed("GET"));
-
-  app.get("/:id", getKeyHandler(deps));
-  app.patch("/:id", updateKeyHandler(deps));
-  app.delete("/:id", deleteKeyHandler(deps));
-  app.all("/:id", () => methodNotAllowed("GET, PATCH, DELETE"));
-
-  app.post("/:id/revoke", revokeKeyHandler(deps));
-  app.all("/:id/revoke", () => methodNotAllowed("POST"));
-
-  app.post("/:id/rotate", rotateKeyHandler(deps));
-  app.all("/:id/rotate", () => methodNotAllowed("POST"));
-
-  app.get("/:id/usage", usageHandler(deps));
-  app.all("/:id/usage", () => methodNotAllowed("GET"));
-
-  app.get("/:id/requests", requestsHandler(deps));
-  app.all("/:id/requests", () => methodNotAllowed("GET"));
+  // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
+  // they are never taken for a key id.
+  serveRoutes<RouteDeps>(app, document, { db, jwt, ...config }, [
+    create,
+    list,
+    audit,
+    openApiRoute("api-keys"),
+    get,
+    update,
+    deleteKey,
+    revoke,
+    rotate,
+    usage,
+    requests,
+  ]);
   return app;
 }
+
+const description = `
+Tenant admins manage their integration API keys themselves with their Dashboard access token.
+
+## Authentication
+
+\`Authorization: Bearer <Dashboard JWT>\`: a Supabase Auth access token (\`sub\` = user id,
+\`aud\` = \`authenticated\`), HS256 with the project's JWT secret or ES256/RS256 from the project's
+JWKS. Anything else (\`alg: none\`, tampered, expired, wrong audience) is 401
+\`${messages.invalidToken}\`; an \`sk_…\` API key is 401 \`${messages.apiKeyNotAccepted}\`.
+
+## Who may do what
+
+- A user needs the \`admin.integrations\` capability in the tenant (roles \`owner\` and \`admin\`):
+  otherwise 403 \`${messages.forbidden}\`. A user who manages several tenants names one with
+  \`X-Tenant-Id\`; with a user token any \`tenant_id\` in a body or query is ignored.
+- A \`service_role\` token names the tenant with \`X-Tenant-Id\` or \`tenant_id\` in the JSON body.
+- A key of another tenant, or a key id that is not a uuid, is 404 for every method.
+
+## Errors
+
+Every answer carries \`X-Request-Id\`, equal to \`meta.request_id\`. Errors have the \`Error\` schema;
+their \`message\` is stable. Any method other than the ones documented for a path answers 405
+\`METHOD_NOT_ALLOWED\` with \`Allow\`; an unknown path answers 404 \`NOT_FOUND\`. Every mutation and
+its audit entry commit in one transaction. No CORS headers are sent (except on \`openapi.json\`):
+the Dashboard's server calls this API, not a browser.
+`.trim();
+
+const document: DocumentSpec = {
+  info: {
+    title: "SalesOS Integration API: api-keys",
+    version: "1.0.0",
+    summary: "Self-service management of integration API keys with a Dashboard access token.",
+    description,
+  },
+  tags: [
+    { name: "Keys", description: "Create, list, change, revoke, rotate and delete API keys" },
+    { name: "Usage", description: "What a key was used for" },
+    { name: "Audit", description: "Who did what to which key" },
+    { name: "Operations", description: "This document; no authentication" },
+  ],
+  securitySchemes: {
+    dashboardJwt: {
+      type: "http",
+      scheme: "bearer",
+      bearerFormat: "JWT",
+      description: "A Supabase Auth access token of a Dashboard user (or a `service_role` token, with `X-Tenant-Id`).",
+    },
+  },
+  components: {
+    parameters: { TenantId: tenantParameter },
+    responses: {
+      BadRequest: errorResponse("Invalid body, query or tenant.", [
+        errorExample("Invalid settings", "VALIDATION_ERROR", messages.invalidSettings, {
+          details: [{
+            field: "rate_limit_per_hour",
+            message: "rate_limit_per_hour must be an integer from 1 to 100000",
+          }],
+        }),
+        errorExample("Body is not a JSON object", "VALIDATION_ERROR", messages.invalidBody),
+        errorExample("Invalid query", "VALIDATION_ERROR", messages.invalidQuery, {
+          details: [{ field: "limit", message: "limit must be an integer from 1 to 100" }],
+        }),
+        errorExample("Several tenants, none named", "VALIDATION_ERROR", messages.tenantAmbiguous, {
+          details: [{ field: "X-Tenant-Id", message: "required: you manage API keys in several tenants" }],
+        }),
+      ]),
+      Unauthorized: errorResponse("No valid Dashboard access token.", [
+        errorExample("No Authorization header", "UNAUTHORIZED", messages.missingAuthorization),
+        errorExample("Invalid, tampered or expired token", "UNAUTHORIZED", messages.invalidToken),
+        errorExample("An API key instead of a token", "UNAUTHORIZED", messages.apiKeyNotAccepted),
+      ]),
+      Forbidden: errorResponse("The user lacks `admin.integrations` in the tenant.", [
+        errorExample("Not an owner or admin", "FORBIDDEN", messages.forbidden),
+      ]),
+      KeyNotFound: errorResponse("No such key in this tenant (or the id is not a uuid).", [
+        errorExample("No such key in this tenant", "NOT_FOUND", messages.keyNotFound),
+      ]),
+      TenantNotFound: errorResponse("A `service_role` token named a tenant that does not exist.", [
+        errorExample("Unknown tenant", "NOT_FOUND", messages.tenantNotFound),
+      ]),
+      KeyNotActive: errorResponse("The key is revoked or expired.", [keyNotActiveExample]),
+      ServiceUnavailable: errorResponse(
+        "The database (or the project's JWKS) is unreachable or timed out; nothing was written.",
+        [errorExample("Unavailable", "SERVICE_UNAVAILABLE", sharedMessages.serviceUnavailable, { retry_after: 5 })],
+        ["Retry-After"],
+      ),
+    },
+  },
+};

@@ -1,12 +1,15 @@
-// The default-integration app: importable, so tests and the local server call it in process.
+// The default-integration app: importable, so tests and the local server call it in process. Its
+// routes are listed here, once; each route's contract is in its file under routes/.
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
-import { createFunctionApp, jsonLog, type LogSink, methodNotAllowed } from "../_shared/http.ts";
+import { messages } from "../_shared/errors.ts";
+import { createFunctionApp, jsonLog, type LogSink } from "../_shared/http.ts";
+import { type DocumentSpec, errorExample, errorResponse, openApiRoute, serveRoutes } from "../_shared/openapi.ts";
+import { rateLimitHeaderNames, requiredScope } from "./auth.ts";
 import type { KeyVerifier } from "./key_verifier.ts";
-import { openApiRoute } from "../_shared/openapi.ts";
-import { integrationOpenApi } from "./openapi.ts";
-import { healthHandler } from "./routes/health.ts";
-import { syncHandler } from "./routes/sync.ts";
+import * as health from "./routes/health.ts";
+import * as sync from "./routes/sync.ts";
+import { maxCollaboratorsPerRequest } from "./schemas.ts";
 
 export interface IntegrationDeps {
   db: Database;
@@ -17,12 +20,135 @@ export interface IntegrationDeps {
 
 export function createIntegrationApp({ db, keys, config, log = jsonLog }: IntegrationDeps) {
   const app = createFunctionApp("default-integration", log);
-  app.post("/", syncHandler({ db, keys, trustedProxyHops: config.trustedProxyHops }));
-  app.all("/", () => methodNotAllowed("POST"));
-  // No authentication on these two: a load balancer's health check, and the API's description.
-  app.get("/health", healthHandler(db));
-  app.all("/health", () => methodNotAllowed("GET"));
-  app.get("/openapi.json", openApiRoute(integrationOpenApi));
-  app.all("/openapi.json", () => methodNotAllowed("GET"));
+  // No authentication on health and openapi.json: a load balancer's health check, and the API's description.
+  serveRoutes(app, document, { db, keys, trustedProxyHops: config.trustedProxyHops }, [
+    sync,
+    health,
+    openApiRoute("default-integration"),
+  ]);
   return app;
 }
+
+const description = `
+Companies connect their CRM to SalesOS through this function: a nightly job or a website backend
+registers salespeople (\`sync_collaborators\`) and sends numbered activities (\`sync_activities\`,
+codes \`001\`–\`999\`). Both actions are idempotent: after a timeout, a 429 (wait \`retry_after\`)
+or a 503, send the same request again.
+
+## Authentication
+
+\`Authorization: Bearer <API key>\`. Checked in this order, before the body is read; the first
+failing check answers:
+
+1. the header is \`Bearer <token>\` → else 401 \`${messages.missingAuthorization}\`
+2. the token starts \`sk_live_\` or \`sk_test_\` → else 401 \`${messages.invalidKeyPrefix}\`
+3. format and checksum, key id known, secret matches, not revoked, not expired → else 401 \`${messages.invalidKey}\`
+4. the source IP is in the key's allowlist, when it has one → else 403 \`${messages.ipNotAllowed}\`
+5. the key holds \`${requiredScope}\` (or no scopes at all) → else 403 \`${messages.missingScope(requiredScope)}\`
+6. the hourly window is below the key's \`rate_limit_per_hour\` → else 429 \`${messages.rateLimited}\` with \`retry_after\`
+
+A \`sk_test_\` key reads and writes only test data, a \`sk_live_\` key only live data.
+
+## Rate limit
+
+A fixed window per key: the first admitted request opens a one-hour window, every admitted request
+counts (also one whose body is then refused), refused ones (401, 403, 429) do not. Every
+authenticated answer carries \`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\`, \`X-RateLimit-Reset\`,
+\`RateLimit-Policy\` and \`RateLimit\`.
+
+## Errors
+
+Every answer carries \`X-Request-Id\`, equal to \`meta.request_id\`. Errors have the \`Error\` schema;
+their \`message\` is stable. Any method other than the ones documented here answers 405
+\`METHOD_NOT_ALLOWED\` with \`Allow\`; an unknown path answers 404 \`NOT_FOUND\`.
+
+## Health
+
+\`GET /default-integration/health\` (no authentication) answers 200 when the database answers
+\`select 1\` within ${health.healthTimeoutMs / 1000} s, else 503 with \`Retry-After\`.
+`.trim();
+
+const keyFormat = `
+An API key: \`sk_live_\` (production) or \`sk_test_\` (testing), then 32 characters of \`[a-z0-9]\`:
+8 for the public key id (\`key_prefix\` = \`sk_live_\` + those 8, shown in lists and logs), 18 random,
+and 6 of checksum. For secret scanners:
+\`checksum = base36(crc32(the first 34 characters) mod 36^6)\`, left-padded with \`0\` to 6
+characters, where crc32 is the common CRC-32 (IEEE 802.3, as in zlib).
+Example: \`sk_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6\` (the shape only; its checksum is not valid).
+`.trim();
+
+const count = (description: string, minimum: number) => ({ description, schema: { type: "integer", minimum } });
+const text = (description: string, example: string) => ({
+  description,
+  schema: { type: "string", examples: [example] },
+});
+
+const document: DocumentSpec = {
+  info: {
+    title: "SalesOS Integration API: default-integration",
+    version: "1.0.0",
+    summary: "Sync collaborators and activities from a CRM with an API key.",
+    description,
+  },
+  tags: [
+    { name: "Sync", description: "Collaborators and activities from your CRM" },
+    { name: "Operations", description: "Health and this document; no authentication" },
+  ],
+  securitySchemes: {
+    apiKey: { type: "http", scheme: "bearer", bearerFormat: "sk_live_… / sk_test_… API key", description: keyFormat },
+  },
+  components: {
+    headers: {
+      "X-RateLimit-Limit": count("The key's `rate_limit_per_hour`. On every answer to an authenticated key.", 1),
+      "X-RateLimit-Remaining": count("Requests left in the current window.", 0),
+      "X-RateLimit-Reset": count("Seconds until the window ends (3600 when no window is open).", 0),
+      "RateLimit-Policy": text('IETF draft: `"hourly";q=<limit>;w=3600`.', '"hourly";q=1000;w=3600'),
+      "RateLimit": text('IETF draft: `"hourly";r=<remaining>;t=<seconds until reset>`.', '"hourly";r=998;t=3540'),
+    },
+    responses: {
+      BadRequest: errorResponse("The body is not JSON, has no valid `action`, or its items are invalid.", [
+        errorExample("Missing or unknown action", "VALIDATION_ERROR", messages.invalidAction),
+        errorExample("Body is not JSON", "VALIDATION_ERROR", messages.invalidJson),
+        errorExample("An invalid activity (nothing written)", "VALIDATION_ERROR", "Invalid activities payload", {
+          details: [{ index: 0, field: "activity_code", message: 'Required 3-digit string (001-999), e.g. "001"' }],
+        }),
+        errorExample(
+          `More than ${maxCollaboratorsPerRequest} collaborators`,
+          "VALIDATION_ERROR",
+          "Invalid collaborators payload",
+          {
+            details: [{
+              field: "collaborators",
+              message: `Required array of at most ${maxCollaboratorsPerRequest} collaborators`,
+            }],
+          },
+        ),
+      ], rateLimitHeaderNames),
+      Unauthorized: errorResponse("No valid API key.", [
+        errorExample("No Authorization header", "UNAUTHORIZED", messages.missingAuthorization),
+        errorExample('"Bearer mytoken123456789"', "UNAUTHORIZED", messages.invalidKeyPrefix),
+        errorExample("Unknown, wrong, revoked or expired key", "UNAUTHORIZED", messages.invalidKey),
+      ]),
+      Forbidden: errorResponse("The key is valid, but its scopes or IP allowlist do not allow this request.", [
+        errorExample("A key with only leads:read", "FORBIDDEN", messages.missingScope(requiredScope)),
+        errorExample("Source IP not in the key's allowlist", "FORBIDDEN", messages.ipNotAllowed),
+      ], rateLimitHeaderNames),
+      PayloadTooLarge: errorResponse("The body is over 5 MiB (announced or while reading).", [
+        errorExample("Over 5 MiB", "PAYLOAD_TOO_LARGE", messages.payloadTooLarge),
+      ], rateLimitHeaderNames),
+      UnsupportedMediaType: errorResponse("The body was not sent as `application/json`.", [
+        errorExample("Not application/json", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
+      ], rateLimitHeaderNames),
+      RateLimited: errorResponse(
+        "The key's hourly limit is reached: wait `retry_after` seconds, then send the same request.",
+        [errorExample("Over the hourly limit", "RATE_LIMITED", messages.rateLimited, { retry_after: 1847 })],
+        ["Retry-After", ...rateLimitHeaderNames],
+      ),
+      ServiceUnavailable: errorResponse(
+        "The database is unreachable or timed out; nothing was written. Retry after `Retry-After` seconds.",
+        [errorExample("Database unavailable", "SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retry_after: 5 })],
+        ["Retry-After"],
+      ),
+    },
+  },
+};

@@ -30,6 +30,15 @@ interface Admission {
 
 const bearer = /^Bearer +(\S+) *$/i;
 
+/** The rate-limit headers of every answer to an admitted key (as named in the OpenAPI document). */
+export const rateLimitHeaderNames = [
+  "X-RateLimit-Limit",
+  "X-RateLimit-Remaining",
+  "X-RateLimit-Reset",
+  "RateLimit-Policy",
+  "RateLimit",
+];
+
 function rateLimitHeaders(a: Admission): Record<string, string> {
   return {
     "X-RateLimit-Limit": String(a.rate_limit),

@@ -1,7 +1,7 @@
-// Request and response shapes of default-integration: the single source of the handlers'
-// validation, their TypeScript types and the OpenAPI document.
+// The items and results of the two sync actions: what the actions validate with and answer with,
+// and what the sync route's OpenAPI description shows.
 import { z } from "zod";
-import { storable, successEnvelope } from "../_shared/schemas.ts";
+import { storable } from "../_shared/schemas.ts";
 
 export const maxCollaboratorsPerRequest = 500;
 export const maxActivitiesPerRequest = 1000;
@@ -10,7 +10,6 @@ const maxObjectDepth = 64;
 const maxFutureMs = 24 * 60 * 60 * 1000;
 
 export const actions = ["sync_collaborators", "sync_activities"] as const;
-export const requestSchema = z.object({ action: z.enum(actions) }).loose();
 
 /** Bounded recursion: a hostile nesting depth never reaches the stack limit. Keys and strings must be storable. */
 function withinDepth(value: unknown, levelsLeft: number): boolean {
@@ -34,6 +33,8 @@ const jsonObject = z.custom<Record<string, unknown>>((value) => {
   // A UTF-16 unit is at most 3 UTF-8 bytes: only a long text needs encoding to be measured.
   return json.length * 3 <= maxObjectBytes || utf8.encode(json).byteLength <= maxObjectBytes;
 }).meta({ type: "object" });
+/** jsonObject, null or left out. */
+const optionalJsonObject = jsonObject.nullish().meta({ type: ["object", "null"] });
 
 // The offset as ISO 8601 allows it: ±hh:mm, ±hhmm or ±hh.
 const isoWithOffset =
@@ -81,7 +82,7 @@ export const activitySchema = z.object({
   collaborator_email: email.meta({
     description: `${activityMessages.collaborator_email}: the collaborator's email (not stored when unknown: skipped)`,
   }),
-  data: jsonObject.nullish().meta({ description: activityMessages.data }),
+  data: optionalJsonObject.meta({ description: activityMessages.data }),
   occurred_at: occurredAt.nullish().meta({
     description: `${activityMessages.occurred_at}; default: the time received`,
   }),
@@ -116,37 +117,14 @@ export const collaboratorSchema = z.object({
   document: described(optionalText(20), "document"),
   team: described(optionalText(100), "team"),
   role: described(optionalText(50), "role"),
-  metadata: described(jsonObject.nullish(), "metadata"),
+  metadata: described(optionalJsonObject, "metadata"),
 }).meta({ id: "Collaborator", description: "Omitted (or null) optional fields keep their stored value." });
 export type Collaborator = z.infer<typeof collaboratorSchema>;
 collaboratorFieldMessages satisfies Record<keyof Collaborator, string>;
 
-// The request bodies of the two actions, for the OpenAPI document: the handler checks `action`
-// with requestSchema, the array's length, and then every item with the item schemas above.
-export const syncCollaboratorsRequest = z.object({
-  action: z.literal("sync_collaborators"),
-  collaborators: z.array(collaboratorSchema).max(maxCollaboratorsPerRequest).meta({
-    description: `At most ${maxCollaboratorsPerRequest} (more: 400, nothing written). Applied in order; an invalid ` +
-      "item is left out and reported in `errors`, the rest is written.",
-  }),
-}).meta({ id: "SyncCollaboratorsRequest" });
-
-export const syncActivitiesRequest = z.object({
-  action: z.literal("sync_activities"),
-  activities: z.array(activitySchema).max(maxActivitiesPerRequest).meta({
-    description: `At most ${maxActivitiesPerRequest} (more: 400). All or nothing: any invalid item is a 400 ` +
-      "`Invalid activities payload` with one `details` entry per invalid field, and nothing is written.",
-  }),
-}).meta({ id: "SyncActivitiesRequest" });
-
-export const syncRequest = z.discriminatedUnion("action", [syncCollaboratorsRequest, syncActivitiesRequest]).meta({
-  id: "SyncRequest",
-  description: `A JSON object with \`action\`: ${actions.join(" or ")}. Unknown fields are ignored.`,
-});
-
 const count = (description: string) => z.int().min(0).meta({ description });
 
-export const syncCollaboratorsResult = z.object({
+export const syncCollaboratorsResult = z.strictObject({
   created: count("Collaborators created (an email not seen before)"),
   existing: count("Collaborators updated (a known email, or repeated in this batch)"),
   errors: z.array(z.string()).meta({
@@ -155,26 +133,10 @@ export const syncCollaboratorsResult = z.object({
   total: count("Items received"),
 }).meta({ id: "SyncCollaboratorsResult" });
 
-export const syncActivitiesResult = z.object({
+export const syncActivitiesResult = z.strictObject({
   processed: count("Activities stored"),
   skipped: count("Activities whose email matches no collaborator (not stored)"),
   duplicates: count("Activities whose external_id was already stored, or stored by an earlier item of this batch"),
   errors: z.array(z.string()).meta({ description: "Always empty: an invalid batch is a 400" }),
   total: count("Items received"),
 }).meta({ id: "SyncActivitiesResult" });
-
-export const syncCollaboratorsResponse = successEnvelope(syncCollaboratorsResult).meta({
-  id: "SyncCollaboratorsResponse",
-});
-export const syncActivitiesResponse = successEnvelope(syncActivitiesResult).meta({ id: "SyncActivitiesResponse" });
-/** What POST /default-integration answers with: the result of the action that was asked for. */
-export const syncResponse = z.union([syncCollaboratorsResponse, syncActivitiesResponse]);
-
-export const healthSchema = z.object({
-  status: z.literal("ok"),
-  database: z.object({
-    status: z.literal("ok"),
-    latency_ms: z.int().min(0).meta({ description: "How long `select 1` took" }),
-  }),
-}).meta({ id: "Health" });
-export const healthResponse = successEnvelope(healthSchema).meta({ id: "HealthResponse" });

@@ -1,38 +1,63 @@
 // GET /api-keys: the tenant's keys, newest first, a page at a time (meta.next_cursor), filtered by
 // status and environment.
-import type { Context } from "hono";
-import type { AppEnv } from "../../_shared/http.ts";
-import { respond } from "../../_shared/schemas.ts";
+import { z } from "zod";
+import { jsonResponse, okExample, type RouteHandler } from "../../_shared/openapi.ts";
+import { pageEnvelope, respond } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize } from "../auth.ts";
 import {
   type ApiKey,
-  apiKeyPage,
+  apiKeySchema,
   decodeCursor,
   encodeCursor,
+  exampleKey,
   keyIdPattern,
-  listQuerySchema,
+  keysRoute,
+  limit,
   messages,
   type PageOf,
   parseWith,
 } from "../schemas.ts";
 
-export function listKeysHandler(deps: RouteDeps) {
-  return async (c: Context<AppEnv>) => {
-    const actor = await authorize(c, deps);
-    const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery);
-    const after = decodeCursor(query.cursor, keyIdPattern);
-    const [{ page }] = await deps.db.query<{ page: PageOf<ApiKey> }>(
-      "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
-      [
-        actor.tenantId,
-        query.status ?? null,
-        query.environment ?? null,
-        query.limit,
-        after?.at ?? null,
-        after?.id ?? null,
-      ],
-    );
-    return respond(c, apiKeyPage, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
-  };
-}
+const listQuerySchema = z.object({
+  limit,
+  cursor: z.string().optional(),
+  status: z.enum(["active", "revoked", "expired"]).optional(),
+  environment: z.enum(["live", "test"]).optional(),
+});
+const fieldMessages = { status: 'status must be "active", "revoked" or "expired"' };
+
+const apiKeyPage = pageEnvelope(apiKeySchema).meta({ id: "ApiKeyPage" });
+
+export const route = keysRoute({
+  method: "get",
+  path: "/",
+  operationId: "listApiKeys",
+  summary: "List keys",
+  description: "Newest first, a page at a time: pass `meta.next_cursor` as `cursor` for the next page.",
+  tags: ["Keys"],
+  request: { query: listQuerySchema },
+  responses: {
+    200: jsonResponse("A page of keys.", apiKeyPage, {
+      page: okExample("One key, last page", [exampleKey], { next_cursor: null }),
+    }),
+  },
+});
+
+export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
+  const actor = await authorize(c, deps);
+  const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery, fieldMessages);
+  const after = decodeCursor(query.cursor, keyIdPattern);
+  const [{ page }] = await deps.db.query<{ page: PageOf<ApiKey> }>(
+    "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
+    [
+      actor.tenantId,
+      query.status ?? null,
+      query.environment ?? null,
+      query.limit,
+      after?.at ?? null,
+      after?.id ?? null,
+    ],
+  );
+  return respond(c, apiKeyPage, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });
+};

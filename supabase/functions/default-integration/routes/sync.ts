@@ -1,39 +1,163 @@
 // POST /default-integration: authenticate, read the body, run the action, shape the response.
+import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { z } from "zod";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
 import { type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
-import { respond } from "../../_shared/schemas.ts";
-import { type AuthDeps, authenticate, type Principal } from "../auth.ts";
+import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
+import { respond, successEnvelope } from "../../_shared/schemas.ts";
+import { type AuthDeps, authenticate, type Principal, rateLimitHeaderNames } from "../auth.ts";
 import { syncActivities } from "../actions/sync_activities.ts";
 import { syncCollaborators } from "../actions/sync_collaborators.ts";
-import { requestSchema, syncResponse } from "../schemas.ts";
+import {
+  actions,
+  activitySchema,
+  collaboratorSchema,
+  maxActivitiesPerRequest,
+  maxCollaboratorsPerRequest,
+  syncActivitiesResult,
+  syncCollaboratorsResult,
+} from "../schemas.ts";
 
-export function syncHandler(deps: AuthDeps) {
-  return async (c: Context<AppEnv>) => {
-    const principal = await authenticate(c, deps);
-    try {
-      const body = await readJsonBody(c.req.raw);
-      const parsed = requestSchema.safeParse(body);
-      if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
+/** What the handler checks first: a JSON object with a known `action` (each action checks its items). */
+const requestSchema = z.object({ action: z.enum(actions) }).loose();
 
-      const action = parsed.data.action;
-      c.get("log").action = action;
-      const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c) };
-      const data = action === "sync_collaborators"
-        ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators)
-        : await syncActivities(deps.db, principal, request, parsed.data.activities);
-      const { errors: _, ...counts } = data;
-      c.get("log").item_counts = { ...counts, errors: data.errors.length };
-      return respond(c, syncResponse, data);
-    } catch (error) {
-      // An unavailable database cannot take the log row either; anything else unexpected is a 500.
-      if (!(error instanceof DatabaseUnavailableError)) {
-        await logFailure(c, deps, principal, error instanceof ApiError ? error.status : 500);
-      }
-      throw error;
+const syncCollaboratorsRequest = z.object({
+  action: z.literal("sync_collaborators"),
+  collaborators: z.array(collaboratorSchema).max(maxCollaboratorsPerRequest).meta({
+    description: `At most ${maxCollaboratorsPerRequest} (more: 400, nothing written). Applied in order; an invalid ` +
+      "item is left out and reported in `errors`, the rest is written.",
+  }),
+}).meta({ id: "SyncCollaboratorsRequest" });
+
+const syncActivitiesRequest = z.object({
+  action: z.literal("sync_activities"),
+  activities: z.array(activitySchema).max(maxActivitiesPerRequest).meta({
+    description: `At most ${maxActivitiesPerRequest} (more: 400). All or nothing: any invalid item is a 400 ` +
+      "`Invalid activities payload` with one `details` entry per invalid field, and nothing is written.",
+  }),
+}).meta({ id: "SyncActivitiesRequest" });
+
+const syncRequest = z.discriminatedUnion("action", [syncCollaboratorsRequest, syncActivitiesRequest]).meta({
+  id: "SyncRequest",
+  description: `A JSON object with \`action\`: ${actions.join(" or ")}. Unknown fields are ignored.`,
+});
+
+/** The result of the action that was asked for. */
+const syncResponse = z.union([
+  successEnvelope(syncCollaboratorsResult).meta({ id: "SyncCollaboratorsResponse" }),
+  successEnvelope(syncActivitiesResult).meta({ id: "SyncActivitiesResponse" }),
+]);
+
+const maria = { external_id: "emp-101", name: "Maria Santos", email: "maria@yourcompany.com" };
+const call5001 = {
+  activity_code: "001",
+  external_id: "crm-call-5001",
+  collaborator_email: "maria@yourcompany.com",
+  data: { client: "Acme Corp", duration_min: 12 },
+  occurred_at: "2026-03-17T09:15:00-03:00",
+};
+const counts = (created: number, existing: number, errors: string[] = [], total = 1) => ({
+  created,
+  existing,
+  errors,
+  total,
+});
+const activityCounts = (processed: number, duplicates: number) => ({
+  processed,
+  skipped: 0,
+  duplicates,
+  errors: [],
+  total: 1,
+});
+
+export const route = createRoute({
+  method: "post",
+  path: "/",
+  operationId: "sync",
+  summary: "Sync collaborators or activities",
+  description: `
+\`sync_collaborators\`: at most ${maxCollaboratorsPerRequest} items. An email not seen before creates a
+collaborator (\`created\`), a known one updates it (\`existing\`): given fields overwrite, omitted
+optional fields keep their value. Items apply in order. An invalid item is left out and reported in
+\`errors\` as \`Collaborator <external_id> (<email>): <reason>\`; the rest is written.
+
+\`sync_activities\`: at most ${maxActivitiesPerRequest} items, all or nothing: any invalid item is a 400
+with one \`details\` entry per invalid field. Then, in one transaction, items apply in order: an email
+that matches no collaborator is \`skipped\` (not stored, it records nothing); per \`external_id\`, the
+first item with a known collaborator is \`processed\` and the later ones are \`duplicates\`; an
+\`external_id\` already stored makes all its items \`duplicates\`. Replays store each activity once.
+
+Valid actions: ${actions.map((a) => `\`${a}\``).join(", ")}.`.trim(),
+  tags: ["Sync"],
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: syncRequest,
+          examples: {
+            sync_collaborators: {
+              summary: "Register a collaborator",
+              value: { action: "sync_collaborators", collaborators: [maria] },
+            },
+            sync_activities: {
+              summary: "Send an activity",
+              value: { action: "sync_activities", activities: [call5001] },
+            },
+            empty: {
+              summary: "An empty batch: 200 with every count 0",
+              value: { action: "sync_activities", activities: [] },
+            },
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    200: jsonResponse(
+      "The action's counts. Rate-limit headers on every authenticated answer.",
+      syncResponse,
+      {
+        collaborators_created: okExample("sync_collaborators, first time", counts(1, 0)),
+        collaborators_existing: okExample("sync_collaborators, again", counts(0, 1)),
+        collaborators_item_error: okExample(
+          "sync_collaborators with an invalid item",
+          counts(0, 1, ["Collaborator emp-102 (not-an-email): email must be a valid email"], 2),
+        ),
+        activities_processed: okExample("sync_activities", activityCounts(1, 0)),
+        activities_duplicate: okExample("sync_activities, the same again", activityCounts(0, 1)),
+      },
+      rateLimitHeaderNames,
+    ),
+    ...errorResponses(400, 401, 403, 413, 415, 429, 500, 503),
+  },
+});
+
+export const handler = (deps: AuthDeps) => async (c: Context<AppEnv>) => {
+  const principal = await authenticate(c, deps);
+  try {
+    const body = await readJsonBody(c.req.raw);
+    const parsed = requestSchema.safeParse(body);
+    if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
+
+    const action = parsed.data.action;
+    c.get("log").action = action;
+    const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c) };
+    const data = action === "sync_collaborators"
+      ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators)
+      : await syncActivities(deps.db, principal, request, parsed.data.activities);
+    const { errors: _, ...counts } = data;
+    c.get("log").item_counts = { ...counts, errors: data.errors.length };
+    return respond(c, syncResponse, data);
+  } catch (error) {
+    // An unavailable database cannot take the log row either; anything else unexpected is a 500.
+    if (!(error instanceof DatabaseUnavailableError)) {
+      await logFailure(c, deps, principal, error instanceof ApiError ? error.status : 500);
     }
-  };
-}
+    throw error;
+  }
+};
 
 /** Logs an admitted request that did not succeed. Best effort: the error is the answer either way. */
 async function logFailure(c: Context<AppEnv>, deps: AuthDeps, principal: Principal, status: number) {
