@@ -121,17 +121,18 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if new.key_id is not null then
-    insert into salesos.request_counts as c (tenant_id, key_id, hour, status, shard, requests)
-    values (new.tenant_id, new.key_id, pg_catalog.date_trunc('hour', new.created_at, 'UTC'), new.status,
-            salesos.request_count_shard(), 1)
-    on conflict (tenant_id, key_id, hour, status, shard) do update set requests = c.requests + 1;
-  end if;
+  insert into salesos.request_counts as c (tenant_id, key_id, hour, status, shard, requests)
+  select n.tenant_id, n.key_id, pg_catalog.date_trunc('hour', n.created_at, 'UTC'), n.status,
+         salesos.request_count_shard(), count(*)
+    from logged n
+   where n.key_id is not null
+   group by 1, 2, 3, 4
+  on conflict (tenant_id, key_id, hour, status, shard) do update set requests = c.requests + excluded.requests;
   return null;
 end;
 $$;
 comment on function salesos.count_logged_request() is
-  'Trigger: counts each request_log row in request_counts, in the statement that logs it.';
+  'Trigger: counts the rows an insert adds to request_log in request_counts, in the statement that logs them.';
 
 create function salesos.create_request_log_partition(p_day date)
 returns text
@@ -277,7 +278,8 @@ select l.tenant_id, l.key_id, pg_catalog.date_trunc('hour', l.created_at, 'UTC')
  group by 1, 2, 3, 4;
 
 create trigger request_log_counted after insert on salesos.request_log
-  for each row execute function salesos.count_logged_request();
+  referencing new table as logged
+  for each statement execute function salesos.count_logged_request();
 
 drop table salesos.request_log_legacy;
 
