@@ -185,12 +185,19 @@ declare
   v_part record;
   v_created text;
   v_count bigint;
+  v_lock_timeout text;
 begin
   if p_retention_days < 1 or p_days_ahead < 0 or p_counts_retention_days < 1 then
     raise exception 'retention must be at least a day and days ahead not negative' using errcode = '22023';
   end if;
   -- One maintenance at a time (pg_cron and a local timer may overlap).
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('salesos.maintain_request_log'));
+  -- Creating and dropping a partition lock the whole log for a moment: rather give up (and try
+  -- again at the next run) than queue every request behind a long reader.
+  v_lock_timeout := pg_catalog.current_setting('lock_timeout');
+  if v_lock_timeout = '0' then
+    perform pg_catalog.set_config('lock_timeout', '5s', true);
+  end if;
 
   for v_day in 0 .. p_days_ahead loop
     v_created := salesos.create_request_log_partition(v_today + v_day);
@@ -242,6 +249,7 @@ begin
   if v_count > 0 then
     return next 'folded ' || v_count || ' request_counts rows into shard 0';
   end if;
+  perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
 end;
 $$;
 comment on function salesos.maintain_request_log(integer, integer, integer) is
