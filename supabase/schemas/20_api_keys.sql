@@ -2,7 +2,7 @@
 -- done to them.
 
 create table salesos.api_keys (
-  id uuid primary key default gen_random_uuid(),
+  id uuid not null default gen_random_uuid(),
   tenant_id uuid not null references salesos.tenants (id) on delete cascade,
   name text not null check (char_length(name) between 1 and 100),
   key_prefix text not null unique check (key_prefix ~ '^sk_(live|test)_[a-z0-9]{8}$'),
@@ -22,7 +22,9 @@ create table salesos.api_keys (
   -- The fixed one-hour rate-limit window, counted by salesos.admit_request in the key's own row.
   window_started_at timestamptz,
   window_request_count integer not null default 0 check (window_request_count >= 0),
-  check (substr(key_prefix, 4, 4) = environment)
+  check (substr(key_prefix, 4, 4) = environment),
+  -- The id leads (keys are found by id alone); the tenant is part of every key, for distribution by tenant.
+  primary key (id, tenant_id)
 );
 comment on table salesos.api_keys is 'Integration API keys: public key_prefix (sk_<env>_ + 8-char id) and bcrypt hash; the plaintext is never stored.';
 create index api_keys_tenant_created_idx on salesos.api_keys (tenant_id, created_at desc, id desc);
@@ -30,7 +32,8 @@ comment on column salesos.api_keys.window_started_at is 'Start of the key''s cur
 comment on column salesos.api_keys.window_request_count is 'Requests admitted in the window that started at window_started_at.';
 
 create table salesos.audit_log (
-  id bigint generated always as identity primary key,
+  -- Numbered per tenant (salesos.number_audit_entry), so an id tells nothing about other tenants.
+  id bigint not null,
   tenant_id uuid not null references salesos.tenants (id) on delete cascade,
   actor_id uuid,
   actor_type text not null check (actor_type in ('user', 'service_role', 'cli')),
@@ -39,10 +42,39 @@ create table salesos.audit_log (
   key_prefix text not null,
   source_ip inet,
   changes jsonb not null default '{}'::jsonb,
-  created_at timestamptz not null default now()
+  created_at timestamptz not null default now(),
+  primary key (tenant_id, id)
 );
 comment on table salesos.audit_log is 'Who did what to which API key, when and from where; kept after the key is deleted.';
 create index audit_log_tenant_created_idx on salesos.audit_log (tenant_id, created_at desc, id desc);
 
+create table salesos.audit_log_ids (
+  tenant_id uuid primary key references salesos.tenants (id) on delete cascade,
+  last_id bigint not null
+);
+comment on table salesos.audit_log_ids is 'The last audit_log id given in each tenant: audit ids count per tenant.';
+
+create function salesos.number_audit_entry()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- Taken last in every key-management call, after the key row and (first) the tenant row's key
+  -- share lock the entry's foreign key needs anyway: every call locks in the same order.
+  perform 1 from salesos.tenants t where t.id = new.tenant_id for key share;
+  insert into salesos.audit_log_ids as i (tenant_id, last_id) values (new.tenant_id, 1)
+  on conflict (tenant_id) do update set last_id = i.last_id + 1
+  returning i.last_id into new.id;
+  return new;
+end;
+$$;
+comment on function salesos.number_audit_entry() is
+  'Trigger: gives a new audit_log entry the next id of its tenant (ids increase per tenant, in commit order of the tenant''s key changes).';
+
+create trigger audit_log_numbered before insert on salesos.audit_log
+  for each row execute function salesos.number_audit_entry();
+
 alter table salesos.api_keys enable row level security;
 alter table salesos.audit_log enable row level security;
+alter table salesos.audit_log_ids enable row level security;

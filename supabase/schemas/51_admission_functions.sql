@@ -18,8 +18,8 @@ create function salesos.admit_request(
   p_key_id uuid,
   p_ip inet,
   p_required_scope text,
-  p_request_id uuid,
-  p_elapsed_ms integer
+  p_request_id uuid,   -- unused since refusals are counted, not logged; kept for the callers
+  p_elapsed_ms integer -- likewise
 )
 returns table (
   outcome text,
@@ -83,10 +83,13 @@ begin
       return;
     end if;
     v_outcome := v_key.refusal;
-    insert into salesos.request_log (request_id, tenant_id, key_id, environment, status, ip, latency_ms)
-    values (p_request_id, v_key.tenant_id, p_key_id, v_key.environment,
-            case v_outcome when 'rate_limited' then 429 else 403 end, p_ip,
-            p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer);
+    -- A refusal is counted, not logged: a flood of them updates a few counter rows, and without
+    -- waiting for a disk flush (a crash may lose the last refusals' counts, never an admission's).
+    perform pg_catalog.set_config('synchronous_commit', 'off', true);
+    insert into salesos.request_counts as c (tenant_id, key_id, hour, status, shard, requests)
+    values (v_key.tenant_id, p_key_id, pg_catalog.date_trunc('hour', now(), 'UTC'),
+            case v_outcome when 'rate_limited' then 429 else 403 end, salesos.request_count_shard(), 1)
+    on conflict on constraint request_counts_pkey do update set requests = c.requests + 1;
   end if;
 
   return query select
@@ -101,7 +104,7 @@ begin
 end;
 $$;
 comment on function salesos.admit_request(uuid, inet, text, uuid, integer) is
-  'Checks a verified key''s status, IP allowlist and scope and counts the request in its hourly window, in one update; logs refusals.';
+  'Checks a verified key''s status, IP allowlist and scope and counts the request in its hourly window, in one update; counts refusals (403, 429) in request_counts, without a request_log row.';
 
 create function salesos.log_request(
   p_request_id uuid,

@@ -312,7 +312,6 @@ begin
   if not found then
     return null;
   end if;
-  update salesos.request_log l set key_id = null where l.key_id = p_key_id;
   v_object := salesos.api_key_object(v_key)::jsonb;
   insert into salesos.audit_log (tenant_id, actor_id, actor_type, action, key_id, key_prefix, source_ip, changes)
   values (p_tenant_id, p_actor_id, p_actor_type, 'key.delete', v_key.id, v_key.key_prefix, p_source_ip,
@@ -322,7 +321,7 @@ begin
 end;
 $$;
 comment on function salesos.delete_api_key(uuid, uuid, uuid, text, inet) is
-  'Deletes a tenant''s key for good with a key.delete audit entry and clears it from the request log (both logs outlive it); null when the tenant has no such key.';
+  'Deletes a tenant''s key for good with a key.delete audit entry; null when the tenant has no such key. Its request log rows and counts are left as they are (no API reads them once the key is gone) until they expire: the cost does not grow with the log.';
 
 create function salesos.rotate_api_key(
   p_tenant_id uuid,
@@ -425,14 +424,14 @@ begin
        where g.start < p_to at time zone 'UTC'
     ),
     counts as (
-      select pg_catalog.date_trunc(p_bucket, r.created_at at time zone 'UTC') as start,
-             count(*) as total,
-             count(*) filter (where r.status between 200 and 299) as s2xx,
-             count(*) filter (where r.status between 400 and 499) as s4xx,
-             count(*) filter (where r.status between 500 and 599) as s5xx
-        from salesos.request_log r
-       where r.key_id = p_key_id and r.tenant_id = p_tenant_id
-         and r.created_at >= p_from and r.created_at < p_to
+      select pg_catalog.date_trunc(p_bucket, r.hour at time zone 'UTC') as start,
+             sum(r.requests) as total,
+             coalesce(sum(r.requests) filter (where r.status between 200 and 299), 0) as s2xx,
+             coalesce(sum(r.requests) filter (where r.status between 400 and 499), 0) as s4xx,
+             coalesce(sum(r.requests) filter (where r.status between 500 and 599), 0) as s5xx
+        from salesos.request_counts r
+       where r.tenant_id = p_tenant_id and r.key_id = p_key_id
+         and r.hour >= pg_catalog.date_trunc('hour', p_from, 'UTC') and r.hour < p_to
        group by 1
     )
     select json_build_object(
@@ -457,7 +456,7 @@ begin
 end;
 $$;
 comment on function salesos.api_key_usage(uuid, uuid, timestamptz, timestamptz, text) is
-  'Request counts of a tenant''s key in [p_from, p_to) per UTC hour or day bucket (every bucket, zeros included) by status class, with last use; null when the tenant has no such key.';
+  'Request counts of a tenant''s key in [p_from, p_to) per UTC hour or day bucket (every bucket, zeros included) by status class, with last use; null when the tenant has no such key. Read from request_counts (admitted and refused requests, per whole UTC hour: an hour the range only partly covers counts whole), never from the log.';
 
 create function salesos.api_key_requests(
   p_tenant_id uuid,
@@ -500,7 +499,7 @@ begin
 end;
 $$;
 comment on function salesos.api_key_requests(uuid, uuid, integer, timestamptz, bigint) is
-  'A page of a tenant''s key''s request log, newest first, after a (created_at, id) cursor; null when the tenant has no such key.';
+  'A page of a tenant''s key''s request log (admitted requests only; refusals are only counted), newest first, after a (created_at, id) cursor; null when the tenant has no such key.';
 
 create function salesos.audit_page(
   p_tenant_id uuid,

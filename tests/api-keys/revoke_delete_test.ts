@@ -98,25 +98,31 @@ Deno.test("delete", async (t) => {
     assert.equal(count, 0);
   });
 
-  await t.step("its audit history and request log outlive it", async () => {
-    const key = await createKey(test.db, tenant, { name: "remembered" });
-    const used = await integrationHarness(test.db).post(key.key, empty);
-    await remove(key.id);
-    const audit = await api.call({ path: `/audit?key_id=${key.id}`, token: owner.token });
-    assert.deepEqual(audit.json.data.map((e: { action: string }) => e.action), ["key.delete", "key.create"]);
-    assert.deepEqual(audit.json.data[0].changes, {
-      name: "remembered",
-      environment: "live",
-      status: "active",
-      request_count: 1,
-    });
-    assert.deepEqual(audit.json.data[0].key_prefix, key.keyPrefix);
-    const logged = await test.db.query<{ key_id: string | null; status: number }>(
-      "select key_id, status from salesos.request_log where request_id = $1",
-      [used.json.meta.request_id],
-    );
-    assert.deepEqual([...logged], [{ key_id: null, status: 200 }]);
-  });
+  await t.step(
+    "its audit history and request log outlive it; the log is no longer readable through the API",
+    async () => {
+      const key = await createKey(test.db, tenant, { name: "remembered" });
+      const used = await integrationHarness(test.db).post(key.key, empty);
+      await remove(key.id);
+      const audit = await api.call({ path: `/audit?key_id=${key.id}`, token: owner.token });
+      assert.deepEqual(audit.json.data.map((e: { action: string }) => e.action), ["key.delete", "key.create"]);
+      assert.deepEqual(audit.json.data[0].changes, {
+        name: "remembered",
+        environment: "live",
+        status: "active",
+        request_count: 1,
+      });
+      assert.deepEqual(audit.json.data[0].key_prefix, key.keyPrefix);
+      // The row stays as written (deleting a key never rewrites its log): unreachable, as the key is gone.
+      const logged = await test.db.query<{ key_id: string | null; status: number }>(
+        "select key_id, status from salesos.request_log where request_id = $1",
+        [used.json.meta.request_id],
+      );
+      assert.deepEqual([...logged], [{ key_id: key.id, status: 200 }]);
+      assert.equal((await api.call({ path: `/${key.id}/requests`, token: owner.token })).status, 404);
+      assert.equal((await api.call({ path: `/${key.id}/usage`, token: owner.token })).status, 404);
+    },
+  );
 
   await t.step("deleting twice, or an unknown key, is 404", async () => {
     const key = await createKey(test.db, tenant);

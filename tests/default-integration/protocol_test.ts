@@ -376,21 +376,36 @@ Deno.test("protocol", async (t) => {
     }
   });
 
-  await t.step("admitted successes and refusals by scope or limit are logged once each; 401s are not", async () => {
-    const ok = await post(live.key, { action: "sync_collaborators", collaborators: [] });
-    assert.deepEqual(await logged(ok), [{
-      status: 200,
-      key_id: live.id,
-      action: "sync_collaborators",
-      environment: "live",
-    }]);
-    const forbidden = await post(scopeless.key, empty);
-    assert.deepEqual((await logged(forbidden)).map((r) => r.status), [403]);
-    const limitedOut = await post(limited.key, empty);
-    assert.deepEqual((await logged(limitedOut)).map((r) => r.status), [429]);
-    const unauthorized = await post("sk_live_short", empty);
-    assert.deepEqual(await logged(unauthorized), []);
-  });
+  await t.step(
+    "admitted successes are logged once each; refusals by scope or limit are counted, not logged; 401s neither",
+    async () => {
+      const ok = await post(live.key, { action: "sync_collaborators", collaborators: [] });
+      assert.deepEqual(await logged(ok), [{
+        status: 200,
+        key_id: live.id,
+        action: "sync_collaborators",
+        environment: "live",
+      }]);
+      const counted = async (keyId: string, status: number) => {
+        const [{ n }] = await test.db.query<{ n: number }>(
+          "select coalesce(sum(requests), 0)::int as n from salesos.request_counts where key_id = $1 and status = $2",
+          [keyId, status],
+        );
+        return n;
+      };
+      const [forbiddenBefore, limitedBefore] = [await counted(scopeless.id, 403), await counted(limited.id, 429)];
+      const forbidden = await post(scopeless.key, empty);
+      assert.equal(forbidden.status, 403);
+      assert.deepEqual(await logged(forbidden), []);
+      assert.equal(await counted(scopeless.id, 403), forbiddenBefore + 1);
+      const limitedOut = await post(limited.key, empty);
+      assert.equal(limitedOut.status, 429);
+      assert.deepEqual(await logged(limitedOut), []);
+      assert.equal(await counted(limited.id, 429), limitedBefore + 1);
+      const unauthorized = await post("sk_live_short", empty);
+      assert.deepEqual(await logged(unauthorized), []);
+    },
+  );
 
   await t.step(
     "every response has exactly one log line, with its status, and no line contains a plaintext key",
