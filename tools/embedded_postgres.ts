@@ -222,7 +222,11 @@ export async function startCluster({ dataDir: folder, port, durable }: ClusterOp
     url: clusterUrl(port),
     exited: status,
     async stop() {
-      if (!exited) child.kill("SIGINT");
+      try {
+        child.kill("SIGINT");
+      } catch {
+        // It has exited already (e.g. Ctrl-C in a terminal reaches it too).
+      }
       await status;
     },
   };
