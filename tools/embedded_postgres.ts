@@ -29,8 +29,8 @@ export interface Cluster {
 }
 
 /**
- * The folder of this machine's binaries, from the npm package of its platform. The package is
- * downloaded on first use, so the tools that connect to a configured Postgres never fetch it.
+ * The folder of this machine's binaries, from the npm package of its platform. Imported by a computed
+ * name: a literal import of each platform's package would have Deno fetch them all.
  */
 async function packagedBinaries(): Promise<string> {
   const os = ({ linux: "linux", darwin: "darwin" } as Record<string, string>)[Deno.build.os];
@@ -98,11 +98,11 @@ async function clusterUser(): Promise<{ uid: number; gid: number } | undefined> 
   return { uid: Number(entry[2]), gid: Number(entry[3]) };
 }
 
-/** Runs a command; an error with what it printed when it fails. */
+/** Runs a command; when it fails, an error with what it printed, on one line. */
 async function run(command: string, args: string[], options: Partial<Deno.CommandOptions>) {
   const result = await new Deno.Command(command, { args, ...options, stdin: "null" }).output();
   if (!result.success) {
-    const printed = new TextDecoder().decode(result.stderr).trim();
+    const printed = new TextDecoder().decode(result.stderr).replaceAll(/\s+/g, " ").trim();
     throw new Error(`${basename(command)} failed: ${printed}`);
   }
 }
