@@ -307,10 +307,14 @@ Deno.test("deno task start with no database configured runs on the embedded Post
     assert.doesNotMatch(output, /"level":"error"/, "it stopped its cluster cleanly");
   }
 
-  await t.step("the data is kept across restarts", async () => {
+  await t.step("the data is kept across restarts; when its cluster stops, the server stops too", async () => {
     await using server = await startServer(env);
     const res = await curl(server.baseUrl, key, maria);
     assert.deepEqual([res.status, res.json.data], [200, { created: 0, existing: 1, errors: [], total: 1 }]);
+    const [pid] = (await Deno.readTextFile(`${env.EMBEDDED_POSTGRES_DIR}/postmaster.pid`)).split("\n");
+    Deno.kill(Number(pid), "SIGINT"); // what `pg_ctl stop` sends
+    assert.equal((await server.exited).code, 1);
+    assert.match(await server.stop(), /"level":"error","message":"the embedded Postgres stopped \(exit code 0\): see /);
   });
 
   await t.step("a stopped server left no cluster running: the CLI starts it again itself", async () => {

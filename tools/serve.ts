@@ -109,7 +109,10 @@ const local = await openDatabase(config, { owner: true }).catch((error) => {
   Deno.exit(1);
 });
 const stdoutLog = batchedJsonLog();
+/** Set once this process stops on purpose: its cluster stopping then is expected. */
+let stopping = false;
 const closing = async () => {
+  stopping = true;
   await local.db.close().catch(() => {});
   stdoutLog.flush();
 };
@@ -197,9 +200,8 @@ const server = Deno.serve({
   return app.fetch(request, info);
 });
 
-let stopping = false;
 async function stop(code: number) {
-  stopping = true;
+  stopping = true; // before the server's shutdown, which waits for requests in flight
   await server.shutdown();
   await closing();
   Deno.exit(code);
