@@ -1,90 +1,69 @@
-// Local tools' database: Postgres when DATABASE_URL/SUPABASE_DB_URL is set, else the embedded
-// PGlite in PGLITE_DATA_DIR. While `deno task start` runs on PGlite it owns the data folder and
-// shares it on PGLITE_SOCKET_PORT (noted in <data dir>/server.json); the CLIs connect there.
-// Migrations from supabase/migrations are applied the way the
-// Supabase CLI records them (supabase_migrations.schema_migrations), so `supabase db push`
-// agrees with what ran here.
+// Local tools' database: Postgres at DATABASE_URL/SUPABASE_DB_URL when set, else the embedded
+// Postgres cluster in EMBEDDED_POSTGRES_DIR (tools/embedded_postgres.ts). Migrations from
+// supabase/migrations are applied the way the Supabase CLI records them
+// (supabase_migrations.schema_migrations), so `supabase db push` agrees with what ran here.
 import postgres from "postgres";
 import type { Config } from "../supabase/functions/_shared/config.ts";
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
+import type { LocalConfig } from "./config.ts";
+import { type Cluster, runningClusterUrl, startCluster } from "./embedded_postgres.ts";
 
-/** Where a server sharing its PGlite notes the port, in the data folder it owns. */
 /** A tenant slug, as the check of salesos.tenants takes it: the CLIs refuse others as usage errors. */
 export const tenantSlug = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-const serverNote = (config: Config) => `${config.pgliteDataDir}/server.json`;
-
 const migrationsDir = new URL("../supabase/migrations/", import.meta.url);
 
-/**
- * The database a running `deno task start` shares its PGlite on, if one answers there. No separate
- * probe: the server takes one connection at a time, and a probe still closing would refuse the
- * real one.
- */
-async function runningServer(config: Config): Promise<Database | null> {
-  let port: number;
-  try {
-    ({ port } = JSON.parse(await Deno.readTextFile(serverNote(config))));
-  } catch {
-    return null; // no server has run on this folder
-  }
-  const db = connectPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { ...config, dbPoolSize: 1 });
-  try {
-    await db.query("select 1");
-    return db;
-  } catch {
-    await db.close().catch(() => {});
-    return null; // a stale note from a server that was killed
-  }
+export interface LocalDatabase {
+  db: Database;
+  /** Where it is, for the log: the embedded cluster's URL, or just "postgres" (a URL may hold a password). */
+  description: string;
+  /** The embedded cluster this process started, if it did. */
+  cluster?: Cluster;
+}
+
+/** A pool on the cluster's database that stops the cluster when closed. */
+function owning(db: Database, cluster: Cluster): Database {
+  return {
+    ...db,
+    async close() {
+      try {
+        await db.close();
+      } finally {
+        await cluster.stop();
+      }
+    },
+  };
 }
 
 /**
- * The configured database. `owner`: the server, which opens PGlite itself and shares it;
- * otherwise a CLI, which goes through a running server's socket when there is one.
+ * The configured database. `owner`: the server, which starts the embedded cluster and stops it when
+ * closed; another server on the same folder is refused. A CLI uses the cluster a running server
+ * started; when none runs, it starts the cluster for as long as it needs it.
  */
-export async function openDatabase(config: Config, { owner = false } = {}): Promise<Database> {
-  if (config.databaseUrl) return connectPostgres(config.databaseUrl, config);
-  const shared = owner ? null : await runningServer(config);
-  if (shared) return shared;
-  await Deno.mkdir(config.pgliteDataDir, { recursive: true });
-  const lock = await lockDataFolder(config.pgliteDataDir);
-  try {
-    // Loaded only when used: the Postgres path never pays for the WebAssembly build.
-    const { openPglite } = await import("./pglite.ts");
-    const db = await openPglite(config.pgliteDataDir, owner ? { port: config.pgliteSocketPort } : undefined);
-    const note = owner ? serverNote(config) : undefined;
-    if (note) await Deno.writeTextFile(note, JSON.stringify({ port: config.pgliteSocketPort }));
-    return {
-      ...db,
-      // Closing stops the sharing, so it takes the note away too; the lock goes last.
-      async close() {
-        try {
-          await db.close();
-        } finally {
-          if (note) await Deno.remove(note).catch(() => {});
-          lock.close();
-        }
-      },
-    };
-  } catch (error) {
-    lock.close();
-    throw error;
+export async function openDatabase(config: LocalConfig, { owner = false } = {}): Promise<LocalDatabase> {
+  if (config.databaseUrl) return { db: connectPostgres(config.databaseUrl, config), description: "postgres" };
+  const running = owner ? undefined : await runningClusterUrl(config.embeddedPostgresDir);
+  if (running) {
+    const db = connectPostgres(running, config);
+    try {
+      await db.query("select 1");
+      return { db, description: `embedded postgres at ${running}` };
+    } catch {
+      await db.close();
+      // A lock file left by a cluster that was killed: postgres starts over it.
+    }
   }
-}
-
-/**
- * An exclusive lock on the data folder, held while this process has it open: two processes on one
- * PGlite folder would corrupt it. The system drops the lock when the process ends, however it ends.
- */
-async function lockDataFolder(dataDir: string): Promise<Deno.FsFile> {
-  const file = await Deno.open(`${dataDir}/.lock`, { create: true, write: true });
-  if (await file.tryLock(true)) return file;
-  file.close();
-  throw new Error(
-    `the PGlite data folder ${dataDir} is in use by another process (\`deno task start\` or a CLI): ` +
-      "try again once it is done, or set PGLITE_DATA_DIR to another folder",
-  );
+  const cluster = await startCluster({
+    dataDir: config.embeddedPostgresDir,
+    port: config.embeddedPostgresPort,
+    durable: true,
+  });
+  return {
+    db: owning(connectPostgres(cluster.url, config), cluster),
+    description: `embedded postgres at ${cluster.url}`,
+    cluster,
+  };
 }
 
 /** The migrations in version order; their SQL is read only for those still to apply. */

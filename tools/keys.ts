@@ -5,8 +5,8 @@
 // Prints one JSON object; the plaintext key appears only in the output of `create`.
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { createApiKey, keySettingsSchema } from "../supabase/functions/api-keys/key_settings.ts";
+import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = `usage:
@@ -44,26 +44,33 @@ if (values.tenant !== undefined && !tenantSlug.test(values.tenant)) {
 
 const list = (value: string | undefined) => value?.split(",").map((s) => s.trim()).filter(Boolean);
 
-const config = readConfig();
-const db = await openDatabase(config).catch((error) => {
+// The command line is checked in full before the database is opened (which may start the embedded one).
+const [command, id] = positionals;
+const settings = command === "create" && values.tenant
+  ? keySettingsSchema.safeParse({
+    name: values.name,
+    environment: values.env,
+    scopes: list(values.scopes),
+    rate_limit_per_hour: values["rate-limit"] === undefined ? undefined : Number(values["rate-limit"]),
+    ip_allowlist: list(values.ip),
+    expires_at: values.expires,
+  })
+  : undefined;
+if (settings && !settings.success) fail(z.prettifyError(settings.error));
+const revoking = command === "revoke" && id !== undefined && z.uuid().safeParse(id).success;
+const listing = command === "list" && values.tenant !== undefined;
+if (!settings && !revoking && !listing) fail(usage);
+
+const config = readLocalConfig();
+const { db } = await openDatabase(config).catch((error) => {
   console.error(error.message);
   Deno.exit(1);
 });
-await applyMigrations(db);
 
-try {
-  const [command, id] = positionals;
-  if (command === "create") {
-    if (!values.tenant) fail(usage);
-    const settings = keySettingsSchema.safeParse({
-      name: values.name,
-      environment: values.env,
-      scopes: list(values.scopes),
-      rate_limit_per_hour: values["rate-limit"] === undefined ? undefined : Number(values["rate-limit"]),
-      ip_allowlist: list(values.ip),
-      expires_at: values.expires,
-    });
-    if (!settings.success) fail(z.prettifyError(settings.error));
+/** What the command answers, or the message of a failure that is the caller's (exit code 2). */
+async function answer(): Promise<{ output: unknown } | { refusal: string }> {
+  await applyMigrations(db);
+  if (settings?.success) {
     const [{ tenantId }] = await db.query<{ tenantId: string }>(
       `select salesos.ensure_tenant($1) as "tenantId"`,
       [values.tenant],
@@ -72,26 +79,33 @@ try {
       bcryptCost: config.bcryptCost,
       maxActiveKeys: config.maxActiveKeysPerTenant,
     });
-    if (!created) fail(`Tenant ${values.tenant} already has ${config.maxActiveKeysPerTenant} active keys`);
-    console.log(JSON.stringify(created));
-  } else if (command === "revoke" && id && z.uuid().safeParse(id).success) {
+    if (!created) {
+      return { refusal: `Tenant ${values.tenant} already has ${config.maxActiveKeysPerTenant} active keys` };
+    }
+    return { output: created };
+  }
+  if (revoking) {
     const [{ key }] = await db.query<{ key: unknown }>(
       `select salesos.revoke_api_key((select tenant_id from salesos.api_keys where id = $1::uuid), $1::uuid,
                                      null, 'cli', null) as key`,
       [id],
     );
-    if (!key) fail(`No API key ${id}`);
-    console.log(JSON.stringify(key));
-  } else if (command === "list" && values.tenant) {
-    const rows = await db.query<{ key: unknown }>(
-      `select salesos.list_api_keys(t.id, null, null, 1000, null, null) as key
-         from salesos.tenants t where t.slug = $1`,
-      [values.tenant],
-    );
-    console.log(JSON.stringify({ tenant: values.tenant, keys: rows.map((r) => r.key) }));
-  } else {
-    fail(usage);
+    return key ? { output: key } : { refusal: `No API key ${id}` };
   }
+  const rows = await db.query<{ key: unknown }>(
+    `select salesos.list_api_keys(t.id, null, null, 1000, null, null) as key
+       from salesos.tenants t where t.slug = $1`,
+    [values.tenant],
+  );
+  return { output: { tenant: values.tenant, keys: rows.map((r) => r.key) } };
+}
+
+// The database is closed (and an embedded one this command started is stopped) before exiting.
+let result: Awaited<ReturnType<typeof answer>>;
+try {
+  result = await answer();
 } finally {
   await db.close();
 }
+if ("refusal" in result) fail(result.refusal);
+console.log(JSON.stringify(result.output));

@@ -1,11 +1,12 @@
 // `deno task start`: serves every function at http://127.0.0.1:$PORT/functions/v1/<name>, as
-// `supabase functions serve` would, on the configured Postgres or the embedded PGlite.
-import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
+// `supabase functions serve` would, on the configured Postgres or the embedded one, which it
+// starts and stops with itself.
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError, messages } from "../supabase/functions/_shared/errors.ts";
 import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
+import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
 import { onFirstUse } from "./on_first_use.ts";
 
@@ -41,14 +42,14 @@ function batchedJsonLog(delayMs = 10): LogSink & { flush(): void } {
  * With `retryUnanswered` (a Postgres server, which may start after this service), a database that
  * does not answer (refused, silent, shutting down) is tried again, with a warning each time.
  * Migrations that fail otherwise (an error in their SQL, a database that does not exist, longer
- * than the statement timeout, PGlite failing) end the process (exit 1), after `beforeExit` (the
- * request log lines of what was already answered).
+ * than the statement timeout) end the process (exit 1), after `beforeExit` (which writes the request
+ * log lines of what was already answered and stops the embedded Postgres).
  */
 function waitingForMigrations(
   database: Database,
   waitMs: number,
   retryUnanswered: boolean,
-  beforeExit: () => void,
+  beforeExit: () => Promise<void>,
 ): Database {
   let applied = false;
   // Each waiting statement is woken once, or leaves on its deadline: nothing piles up on a
@@ -68,7 +69,7 @@ function waitingForMigrations(
           console.error(
             JSON.stringify({ level: "error", message: "migrations could not be applied", error: String(cause) }),
           );
-          beforeExit();
+          await beforeExit();
           Deno.exit(1);
         }
         const retryMs = Math.min(250 * 2 ** attempt, 2_000);
@@ -102,15 +103,22 @@ function waitingForMigrations(
   };
 }
 
-const config = readConfig();
-const database = await openDatabase(config, { owner: true }).catch((error) => {
+const config = readLocalConfig();
+const local = await openDatabase(config, { owner: true }).catch((error) => {
   console.error(JSON.stringify({ level: "error", message: "the database could not be opened", error: error.message }));
   Deno.exit(1);
 });
 const stdoutLog = batchedJsonLog();
+/** Set once this process stops on purpose: its cluster stopping then is expected. */
+let stopping = false;
+const closing = async () => {
+  stopping = true;
+  await local.db.close().catch(() => {});
+  stdoutLog.flush();
+};
 const db = config.migrateOnStart
-  ? waitingForMigrations(database, config.dbStatementTimeoutMs, config.databaseUrl !== undefined, stdoutLog.flush)
-  : database;
+  ? waitingForMigrations(local.db, config.dbStatementTimeoutMs, config.databaseUrl !== undefined, closing)
+  : local.db;
 
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
@@ -164,8 +172,8 @@ const server = Deno.serve({
       message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
       docs: `http://${hostname}:${port}/docs/`,
       pid: Deno.pid,
-      database: config.databaseUrl ? "postgres" : `pglite:${config.pgliteDataDir}`,
-      ...(config.databaseUrl ? {} : { pglite_shared_on: `127.0.0.1:${config.pgliteSocketPort}` }),
+      database: local.description,
+      ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
     })),
 }, (request, info) => {
   const url = new URL(request.url);
@@ -192,11 +200,19 @@ const server = Deno.serve({
   return app.fetch(request, info);
 });
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, async () => {
-    await server.shutdown();
-    await db.close();
-    stdoutLog.flush();
-    Deno.exit(0);
-  });
+async function stop(code: number) {
+  stopping = true; // before the server's shutdown, which waits for requests in flight
+  await server.shutdown();
+  await closing();
+  Deno.exit(code);
 }
+for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => stop(0));
+// Without its database the server is of no use: it stops too.
+local.cluster?.exited.then((status) => {
+  if (stopping) return;
+  console.error(JSON.stringify({
+    level: "error",
+    message: `the embedded Postgres stopped (exit code ${status.code}): see ${config.embeddedPostgresDir}/log`,
+  }));
+  return stop(1);
+});

@@ -14,7 +14,7 @@ import {
   type SyncActivitiesResult,
   type SyncCollaboratorsResult,
 } from "../clients/typescript/src/index.ts";
-import { readSyncCliConfig } from "../supabase/functions/_shared/config.ts";
+import { readSyncCliConfig } from "./config.ts";
 import { InputError, type Line, readCsvRecords, readLines } from "./sync_records.ts";
 
 const usage = `usage: deno task sync <collaborators|activities> <file.csv|file.jsonl> --url <base>

@@ -3,11 +3,11 @@
 // user (one per email) and the membership when missing (an existing membership gets the role),
 // and prints one JSON line {token, user_id, tenant_id}. The token is an HS256 Supabase Auth-style
 // JWT (aud "authenticated", role "authenticated", sub = user id, valid 1 hour) signed with
-// SUPABASE_JWT_SECRET, or the development default of config.ts when it is unset (the same default
+// SUPABASE_JWT_SECRET, or the development default of tools/config.ts when it is unset (the same default
 // `deno task start` verifies with). Same database selection as `deno task start` and `keys`.
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
-import { localJwtSecret, readConfig } from "../supabase/functions/_shared/config.ts";
+import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = "usage: deno task token --tenant <slug> [--role owner|admin|member] [--email e]";
@@ -34,8 +34,8 @@ if (!roles.includes(role)) fail(`--role must be one of ${roles.join(", ")}\n${us
 const email = (values.email ?? `${role}@${tenant}.local`).trim();
 if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail(`--email must be an email address\n${usage}`);
 
-const config = readConfig();
-const db = await openDatabase(config).catch((error) => {
+const config = readLocalConfig();
+const { db } = await openDatabase(config).catch((error) => {
   console.error(error.message);
   Deno.exit(1);
 });

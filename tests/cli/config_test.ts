@@ -1,11 +1,12 @@
-// The configuration (supabase/functions/_shared/config.ts): defaults, and values refused with a
-// message that names the setting and never repeats a secret.
+// The configuration (supabase/functions/_shared/config.ts, and tools/config.ts for the local tools):
+// defaults, and values refused with a message that names the setting and never repeats a secret.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
+import { readLocalConfig } from "../../tools/config.ts";
 
-const refusal = (env: Record<string, string>) => {
+const refusal = (env: Record<string, string>, read: (env: Record<string, string>) => unknown = readConfig) => {
   try {
-    readConfig(env);
+    read(env);
   } catch (error) {
     return (error as Error).message;
   }
@@ -14,12 +15,16 @@ const refusal = (env: Record<string, string>) => {
 
 Deno.test("defaults, and whole numbers, postgres and http(s) URLs as given", () => {
   const defaults = readConfig({});
-  assert.deepEqual([defaults.port, defaults.pgliteSocketPort, defaults.dbPoolSize, defaults.databaseUrl], [
+  assert.deepEqual([defaults.port, defaults.dbPoolSize, defaults.databaseUrl], [54321, 8, undefined]);
+  const local = readLocalConfig({});
+  assert.deepEqual([local.port, local.embeddedPostgresPort, local.embeddedPostgresDir, local.dbPoolSize], [
     54321,
     54322,
+    ".data/postgres",
     8,
-    undefined,
   ]);
+  const embedded = readLocalConfig({ EMBEDDED_POSTGRES_DIR: "/tmp/pg", EMBEDDED_POSTGRES_PORT: "5433", PORT: "0" });
+  assert.deepEqual([embedded.embeddedPostgresDir, embedded.embeddedPostgresPort, embedded.port], ["/tmp/pg", 5433, 0]);
   const set = readConfig({
     PORT: "0",
     DB_POOL_SIZE: "16",
@@ -49,8 +54,10 @@ Deno.test("a database URL that does not parse is refused without repeating it (i
   }
 });
 
-Deno.test("Supabase and JWKS URLs must be http(s); the PGlite socket port may not be 0", () => {
+Deno.test("Supabase and JWKS URLs must be http(s); the embedded Postgres port may not be 0", () => {
   assert.match(refusal({ SUPABASE_URL: "javascript:alert(1)" }), /supabaseUrl: must be an http\(s\) URL/);
   assert.match(refusal({ SUPABASE_JWKS_URL: "file:///etc/passwd" }), /jwksUrl: must be an http\(s\) URL/);
-  assert.match(refusal({ PGLITE_SOCKET_PORT: "0" }), /pgliteSocketPort: /);
+  assert.match(refusal({ EMBEDDED_POSTGRES_PORT: "0" }, readLocalConfig), /embeddedPostgresPort: /);
+  // The local tools refuse what the functions refuse.
+  assert.match(refusal({ DB_POOL_SIZE: "0x10" }, readLocalConfig), /dbPoolSize: must be a whole number/);
 });

@@ -1,5 +1,5 @@
 // The README's commands as a new user runs them: `deno task keys` and `deno task start`, on the
-// embedded PGlite default and on Postgres, with the contract's section 5 examples as written.
+// embedded Postgres default and on a configured Postgres, with the contract's section 5 examples as written.
 import assert from "node:assert/strict";
 import { checksum } from "../../supabase/functions/_shared/api_key.ts";
 import { emptyDatabase, freshDatabase, openTransaction, serverUrl } from "../support/database.ts";
@@ -240,27 +240,40 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("deno task start with no database configured runs on embedded PGlite", async (t) => {
-  const dataDir = await Deno.makeTempDir({ prefix: "salesos-pglite-" });
-  const env = { PGLITE_DATA_DIR: dataDir, PGLITE_SOCKET_PORT: String(freePort()), BCRYPT_COST: "4" };
-  try {
-    let key = "";
-    await t.step("the keys CLI works before the server runs (it opens the data folder itself)", async () => {
-      const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
-      assert.equal(created.code, 0, created.stderr);
-      key = JSON.parse(created.stdout).key;
-    });
-    await using server = await startServer(env);
-    assert.match(server.output(), /"database":"pglite:/);
+/** A data folder for the embedded Postgres, and a port for it; readable by the `postgres` user that runs it as root. */
+async function embeddedEnv() {
+  const folder = await Deno.makeTempDir({ prefix: "salesos-embedded-" });
+  await Deno.chmod(folder, 0o755);
+  const env = { EMBEDDED_POSTGRES_DIR: `${folder}/data`, EMBEDDED_POSTGRES_PORT: String(freePort()), BCRYPT_COST: "4" };
+  return { env, [Symbol.asyncDispose]: () => Deno.remove(folder, { recursive: true }) };
+}
 
-    await t.step("the server answers the contract's examples on PGlite", async () => {
+Deno.test("deno task start with no database configured runs on the embedded Postgres", async (t) => {
+  await using embedded = await embeddedEnv();
+  const { env } = embedded;
+  let key = "";
+  await t.step("the keys CLI works before the server runs (it starts the cluster for its command)", async () => {
+    const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
+    assert.equal(created.code, 0, created.stderr);
+    key = JSON.parse(created.stdout).key;
+  });
+  {
+    await using server = await startServer(env);
+    assert.match(
+      server.output(),
+      new RegExp(
+        `"database":"embedded postgres at postgres://postgres:postgres@127\\.0\\.0\\.1:${env.EMBEDDED_POSTGRES_PORT}/postgres"`,
+      ),
+    );
+
+    await t.step("the server answers the contract's examples on it", async () => {
       const res = await curl(server.baseUrl, key, maria);
       assert.deepEqual([res.status, res.json.data], [200, { created: 1, existing: 0, errors: [], total: 1 }]);
       const activity = await curl(server.baseUrl, key, call);
       assert.deepEqual(activity.json.data, { processed: 1, skipped: 0, duplicates: 0, errors: [], total: 1 });
     });
 
-    await t.step("while the server runs, the CLI goes through it and its keys work at once", async () => {
+    await t.step("while the server runs, the CLIs use its cluster and their keys and tokens work at once", async () => {
       const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "second", "--env", "test"], env);
       assert.equal(created.code, 0, created.stderr);
       const second = JSON.parse(created.stdout);
@@ -269,38 +282,57 @@ Deno.test("deno task start with no database configured runs on embedded PGlite",
       assert.deepEqual([res.status, res.json.data.created], [200, 1]);
       const listed = JSON.parse((await runTask("keys", ["list", "--tenant", "smoke"], env)).stdout);
       assert.deepEqual(listed.keys.map((k: { name: string }) => k.name), ["second", "first"]);
+      const minted = await runTask("token", ["--tenant", "smoke"], env);
+      assert.equal(minted.code, 0, minted.stderr);
+      const keysPage = await fetch(`${server.baseUrl}/functions/v1/api-keys`, {
+        headers: { Authorization: `Bearer ${JSON.parse(minted.stdout).token}` },
+      });
+      await keysPage.body?.cancel();
+      assert.equal(keysPage.status, 200);
     });
 
-    await t.step("a second server on the same data folder exits with a message; the first serves on", async () => {
-      // Without the folder's lock it would open the data folder, then fail on the taken socket port.
-      const second = await runTask("start", [], { ...env, PORT: "0" });
-      assert.equal(second.code, 1);
-      assert.match(second.stderr, /"message":"the database could not be opened"/);
-      assert.match(second.stderr, /the PGlite data folder .* is in use by another process/);
-      const res = await curl(server.baseUrl, key, maria);
-      assert.deepEqual([res.status, res.json.data.existing], [200, 1]);
-    });
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
+    await t.step(
+      "a second server on the same data folder exits with a one-line message; the first serves on",
+      async () => {
+        const second = await runTask("start", [], { ...env, PORT: "0" });
+        assert.equal(second.code, 1);
+        assert.equal(second.stderr.trim().split("\n").length, 1, second.stderr);
+        assert.match(second.stderr, /"message":"the database could not be opened"/);
+        assert.match(second.stderr, /the embedded Postgres of .* is already running \(pid \d+\)/);
+        const res = await curl(server.baseUrl, key, maria);
+        assert.deepEqual([res.status, res.json.data.existing], [200, 1]);
+      },
+    );
+    const output = await server.stop();
+    assert.doesNotMatch(output, /"level":"error"/, "it stopped its cluster cleanly");
   }
+
+  await t.step("the data is kept across restarts; when its cluster stops, the server stops too", async () => {
+    await using server = await startServer(env);
+    const res = await curl(server.baseUrl, key, maria);
+    assert.deepEqual([res.status, res.json.data], [200, { created: 0, existing: 1, errors: [], total: 1 }]);
+    const [pid] = (await Deno.readTextFile(`${env.EMBEDDED_POSTGRES_DIR}/postmaster.pid`)).split("\n");
+    Deno.kill(Number(pid), "SIGINT"); // what `pg_ctl stop` sends
+    assert.equal((await server.exited).code, 1);
+    assert.match(await server.stop(), /"level":"error","message":"the embedded Postgres stopped \(exit code 0\): see /);
+  });
+
+  await t.step("a stopped server left no cluster running: the CLI starts it again itself", async () => {
+    const listed = await runTask("keys", ["list", "--tenant", "smoke"], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(JSON.parse(listed.stdout).keys.length, 2);
+  });
 });
 
-Deno.test("the keys CLI refuses a PGlite data folder another process holds, and opens it once free", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "salesos-pglite-" });
-  const env = { PGLITE_DATA_DIR: dataDir, PGLITE_SOCKET_PORT: String(freePort()), BCRYPT_COST: "4" };
-  try {
-    // What a server that is not answering on its socket holds: the folder's lock, no live note.
-    const holder = await Deno.open(`${dataDir}/.lock`, { create: true, write: true });
-    assert.equal(await holder.tryLock(true), true);
-    const refused = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
-    assert.deepEqual([refused.code, refused.stdout], [1, ""]);
-    assert.match(refused.stderr, /^the PGlite data folder .* is in use by another process/);
-    holder.close();
-    const created = await runTask("keys", ["create", "--tenant", "smoke", "--name", "first"], env);
-    assert.equal(created.code, 0, created.stderr);
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
+Deno.test("the embedded Postgres on a port another program holds: a one-line message naming the setting", async () => {
+  await using embedded = await embeddedEnv();
+  using holder = Deno.listen({ hostname: "127.0.0.1", port: Number(embedded.env.EMBEDDED_POSTGRES_PORT) });
+  const refused = await runTask("keys", ["list", "--tenant", "smoke"], embedded.env);
+  assert.deepEqual([refused.code, refused.stdout], [1, ""]);
+  assert.equal(
+    refused.stderr.trim(),
+    `port ${holder.addr.port} of 127.0.0.1 is taken by another program: set EMBEDDED_POSTGRES_PORT to a free port`,
+  );
 });
 
 Deno.test("keys create rejects invalid settings with a message and exit code 2", async () => {

@@ -2,7 +2,7 @@
 // mint a token, create a key with curl, use it, list, revoke.
 import assert from "node:assert/strict";
 import { createJwtVerifier } from "../../supabase/functions/api-keys/jwt.ts";
-import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
+import { developmentJwtSecret } from "../../tools/config.ts";
 import { freshDatabase } from "../support/database.ts";
 import { runTask, serverEnv, startServer } from "../support/server.ts";
 import { uuidPattern } from "../support/patterns.ts";

@@ -8,7 +8,7 @@
 // FUZZ_SEED=<n> replays a run (the seed of each run is in reliability/last-run.json).
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
+import { developmentJwtSecret } from "../../tools/config.ts";
 import { createJwtVerifier } from "../../supabase/functions/api-keys/jwt.ts";
 import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import type { LogSink } from "../../supabase/functions/_shared/http.ts";

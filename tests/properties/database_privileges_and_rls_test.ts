@@ -5,7 +5,7 @@
 // Needs pg_prove and the pgTAP extension (Debian: postgresql-15-pgtap, libtap-parser-sourcehandler-pgtap-perl);
 // nothing is installed here.
 import assert from "node:assert/strict";
-import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
+import { developmentJwtSecret } from "../../tools/config.ts";
 import { createJwtVerifier } from "../../supabase/functions/api-keys/jwt.ts";
 import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";

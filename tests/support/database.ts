@@ -1,6 +1,7 @@
 // Each test file gets its own fresh database on the test Postgres server (TEST_DATABASE_URL,
 // else DATABASE_URL, else the local 127.0.0.1:5432), migrated like `deno task start` does, and
-// dropped afterwards, so runs never collide.
+// dropped afterwards, so runs never collide. With neither URL set, `deno task test` (tools/test.ts)
+// sets TEST_DATABASE_URL to a throwaway embedded Postgres.
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";

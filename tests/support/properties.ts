@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { JWTPayload } from "jose";
 import { hs256, member } from "./api_keys.ts";
-import { developmentJwtSecret } from "../../supabase/functions/_shared/config.ts";
+import { developmentJwtSecret } from "../../tools/config.ts";
 import { errorStatus } from "../../supabase/functions/_shared/errors.ts";
 import { isoMs, uuidV4 } from "./patterns.ts";
 import { testLogFile } from "./server.ts";

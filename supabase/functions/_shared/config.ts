@@ -1,8 +1,9 @@
-// The one module that reads the environment. Everything else receives a Config.
+// The one module of the functions that reads the environment. Everything else receives a Config.
+// The local tools' settings extend it in tools/config.ts.
 import { z } from "zod";
 
 // Digits only: Number() would also take " 0x10 " or "1e1".
-const intInRange = (min: number, max: number, fallback: number) =>
+export const intInRange = (min: number, max: number, fallback: number) =>
   z.string().regex(/^\d{1,9}$/, "must be a whole number").transform(Number).pipe(z.int().min(min).max(max))
     .default(fallback);
 
@@ -17,30 +18,11 @@ const postgresUrl = z.string().refine((value) => {
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
-/**
- * The HS256 secret of local development when SUPABASE_JWT_SECRET is unset: the one `supabase start`
- * uses, so tokens of a local Supabase stack verify here too. Only the local tools (`deno task start`,
- * `deno task token`) fall back to it; the deployed api-keys function never does.
- */
-export const developmentJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
-
-/** The HS256 secret for local tools: SUPABASE_JWT_SECRET, else the development default. */
-export function localJwtSecret(config: Pick<Config, "jwtSecret">): string {
-  return config.jwtSecret ?? developmentJwtSecret;
-}
-
 const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
-const configSchema = z.object({
+export const configSchema = z.object({
   /** Postgres connection string; SUPABASE_DB_URL is what hosted Supabase provides. */
   databaseUrl: postgresUrl.optional(),
-  /** Folder of the embedded PGlite database used when no URL is set. */
-  pgliteDataDir: z.string().min(1).default(".data/pglite"),
-  /**
-   * Where `deno task start` shares its PGlite with the local CLIs (Supabase's local db port). Not 0:
-   * the CLIs find the server at this port.
-   */
-  pgliteSocketPort: intInRange(1, 65535, 54322),
   port: intInRange(0, 65535, 54321),
   dbPoolSize: intInRange(1, 100, 8),
   /** Server-side statement timeout; a slower statement is cancelled and answered with 503. */
@@ -68,12 +50,11 @@ const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
-export function readConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+/** The schema's input from the environment: unset and empty variables are both absent. */
+export function configInput(env: Record<string, string | undefined>) {
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
-  const parsed = configSchema.safeParse({
+  return {
     databaseUrl: nonEmpty("DATABASE_URL") ?? nonEmpty("SUPABASE_DB_URL"),
-    pgliteDataDir: nonEmpty("PGLITE_DATA_DIR"),
-    pgliteSocketPort: nonEmpty("PGLITE_SOCKET_PORT"),
     port: nonEmpty("PORT"),
     dbPoolSize: nonEmpty("DB_POOL_SIZE"),
     dbStatementTimeoutMs: nonEmpty("DB_STATEMENT_TIMEOUT_MS"),
@@ -88,7 +69,12 @@ export function readConfig(env: Record<string, string | undefined> = Deno.env.to
     supabaseUrl: nonEmpty("SUPABASE_URL"),
     jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
     supabaseAnonKey: nonEmpty("SUPABASE_ANON_KEY"),
-  });
+  };
+}
+
+/** `input` parsed by `schema`; a refusal names each setting and its rule, never the value. */
+export function parseConfig<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new Error(`Invalid configuration: ${problems}`);
@@ -96,27 +82,6 @@ export function readConfig(env: Record<string, string | undefined> = Deno.env.to
   return parsed.data;
 }
 
-/** `deno task sync`: its API key comes from the environment only, since an argument would show in `ps`. */
-export interface SyncCliConfig {
-  apiKey: string;
-}
-
-const syncCliConfigSchema = z.object({
-  apiKey: z.string({ error: "SALESOS_API_KEY is not set" })
-    .trim()
-    .regex(/^sk_(live|test)_[a-z0-9]{32}$/, "SALESOS_API_KEY is not an API key (sk_live_… or sk_test_…)"),
-});
-
-/**
- * Reads only SALESOS_API_KEY (so the CLI can run with `--allow-env=SALESOS_API_KEY`). The value
- * is never part of an error message.
- */
-export function readSyncCliConfig(
-  env: Record<string, string | undefined> = { SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY") },
-): SyncCliConfig {
-  const parsed = syncCliConfigSchema.safeParse({ apiKey: env.SALESOS_API_KEY || undefined });
-  if (!parsed.success) {
-    throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
-  }
-  return parsed.data;
+export function readConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+  return parseConfig(configSchema, configInput(env));
 }

@@ -1,5 +1,5 @@
-// One small interface over the two databases the service runs on: Postgres (postgres.js) and
-// the embedded PGlite default. Both run the same SQL: calls into the functions of the migrations.
+// One small interface over the service's database (Postgres, through postgres.js in postgres.ts):
+// the SQL it runs is calls into the functions of the migrations.
 import { DatabaseUnavailableError } from "./errors.ts";
 
 export interface Database {
@@ -18,7 +18,7 @@ const unavailableStates = /^(08...|57P0[1-3]|57014|53300|53400|40001|40P01)$/;
 /** Wraps driver failures: connection-level and transient ones become DatabaseUnavailableError. */
 export function classifyDatabaseError(error: unknown): unknown {
   if (error instanceof DatabaseUnavailableError) return error;
-  // A server's error carries a severity (postgres.js and PGlite both copy it from the protocol);
+  // A server's error carries a severity (postgres.js copies it from the protocol);
   // a socket's does not, though its code can look like a SQLSTATE (EPIPE).
   const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
   const isServerError = typeof code === "string" && typeof severity === "string";

@@ -1,0 +1,59 @@
+// The one module of the local tools that reads the environment: the functions' settings
+// (supabase/functions/_shared/config.ts) plus those that exist only on a developer's machine.
+import { z } from "zod";
+import { configInput, configSchema, intInRange, parseConfig } from "../supabase/functions/_shared/config.ts";
+
+const localConfigSchema = configSchema.extend({
+  /** Data folder of the embedded Postgres, the database when no URL is set. */
+  embeddedPostgresDir: z.string().min(1).default(".data/postgres"),
+  /** Where the embedded Postgres listens, on 127.0.0.1 (Supabase's local db port). */
+  embeddedPostgresPort: intInRange(1, 65535, 54322),
+});
+
+export type LocalConfig = z.infer<typeof localConfigSchema>;
+
+export function readLocalConfig(env: Record<string, string | undefined> = Deno.env.toObject()): LocalConfig {
+  const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
+  return parseConfig(localConfigSchema, {
+    ...configInput(env),
+    embeddedPostgresDir: nonEmpty("EMBEDDED_POSTGRES_DIR"),
+    embeddedPostgresPort: nonEmpty("EMBEDDED_POSTGRES_PORT"),
+  });
+}
+
+/**
+ * The HS256 secret of local development when SUPABASE_JWT_SECRET is unset: the one `supabase start`
+ * uses, so tokens of a local Supabase stack verify here too. Only the local tools (`deno task start`,
+ * `deno task token`) fall back to it; the deployed api-keys function never does.
+ */
+export const developmentJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+/** The HS256 secret for local tools: SUPABASE_JWT_SECRET, else the development default. */
+export function localJwtSecret(config: Pick<LocalConfig, "jwtSecret">): string {
+  return config.jwtSecret ?? developmentJwtSecret;
+}
+
+/** `deno task sync`: its API key comes from the environment only, since an argument would show in `ps`. */
+export interface SyncCliConfig {
+  apiKey: string;
+}
+
+const syncCliConfigSchema = z.object({
+  apiKey: z.string({ error: "SALESOS_API_KEY is not set" })
+    .trim()
+    .regex(/^sk_(live|test)_[a-z0-9]{32}$/, "SALESOS_API_KEY is not an API key (sk_live_… or sk_test_…)"),
+});
+
+/**
+ * Reads only SALESOS_API_KEY (so the CLI can run with `--allow-env=SALESOS_API_KEY`). The value
+ * is never part of an error message.
+ */
+export function readSyncCliConfig(
+  env: Record<string, string | undefined> = { SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY") },
+): SyncCliConfig {
+  const parsed = syncCliConfigSchema.safeParse({ apiKey: env.SALESOS_API_KEY || undefined });
+  if (!parsed.success) {
+    throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  return parsed.data;
+}
