@@ -8,6 +8,10 @@ const localConfigSchema = configSchema.extend({
   embeddedPostgresDir: z.string().min(1).default(".data/postgres"),
   /** Where the embedded Postgres listens, on 127.0.0.1 (Supabase's local db port). */
   embeddedPostgresPort: intInRange(1, 65535, 54322),
+  /** Days of request log the local server's maintenance keeps (where pg_cron does not run it). */
+  requestLogRetentionDays: intInRange(1, 36_500, 90),
+  /** Days of hourly usage counts it keeps. */
+  requestCountsRetentionDays: intInRange(1, 36_500, 400),
 });
 
 export type LocalConfig = z.infer<typeof localConfigSchema>;
@@ -18,6 +22,8 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
     ...configInput(env),
     embeddedPostgresDir: nonEmpty("EMBEDDED_POSTGRES_DIR"),
     embeddedPostgresPort: nonEmpty("EMBEDDED_POSTGRES_PORT"),
+    requestLogRetentionDays: nonEmpty("SALESOS_REQUEST_LOG_RETENTION_DAYS"),
+    requestCountsRetentionDays: nonEmpty("SALESOS_REQUEST_COUNTS_RETENTION_DAYS"),
   });
 }
 

@@ -1,17 +1,14 @@
 // The request-log maintenance of a local server: salesos.maintain_request_log (the next days'
 // partitions, dropping the expired ones, folding count shards) once soon after start and then
 // every hour. Where pg_cron runs it (hosted Supabase: migration 20261206120100 schedules the job
-// 'salesos-maintain-request-log'), this timer stands aside. Retention: SALESOS_REQUEST_LOG_RETENTION_DAYS
-// (default 90) for the log, SALESOS_REQUEST_COUNTS_RETENTION_DAYS (default 400) for the usage counts.
-//
-// tools/serve.ts starts it with one line, once its `db` exists: `startMaintenance(db);`. The timer
-// does not keep the process alive, and a failure (a database not there yet) is retried later.
+// 'salesos-maintain-request-log'), this timer stands aside. The timer does not keep the process
+// alive, and a failure (a database not there yet) is retried later.
 import type { Database } from "../supabase/functions/_shared/database.ts";
 
 export interface MaintenanceOptions {
-  /** Days of request log kept (whole UTC days; older day partitions are dropped). */
+  /** Days of request log kept (whole UTC days; older day partitions are dropped); default 90. */
   retentionDays?: number;
-  /** Days of hourly usage counts kept. */
+  /** Days of hourly usage counts kept; default 400. */
   countsRetentionDays?: number;
   /** Between two runs; default one hour. */
   intervalMs?: number;
@@ -32,23 +29,10 @@ export interface Maintenance {
 
 const cronJob = "salesos-maintain-request-log";
 
-function envDays(name: string, fallback: number): number {
-  let raw: string | undefined;
-  try {
-    raw = Deno.env.get(name);
-  } catch {
-    raw = undefined; // no --allow-env for it
-  }
-  const days = raw === undefined || raw === "" ? fallback : Number(raw);
-  if (!Number.isInteger(days) || days < 1) throw new Error(`${name} must be a whole number of days, at least 1`);
-  return days;
-}
-
 /** Runs salesos.maintain_request_log on `db` now and then every hour, unless pg_cron does. */
 export function startMaintenance(db: Database, options: MaintenanceOptions = {}): Maintenance {
-  const retentionDays = options.retentionDays ?? envDays("SALESOS_REQUEST_LOG_RETENTION_DAYS", 90);
-  const countsRetentionDays = options.countsRetentionDays ??
-    envDays("SALESOS_REQUEST_COUNTS_RETENTION_DAYS", 400);
+  const retentionDays = options.retentionDays ?? 90;
+  const countsRetentionDays = options.countsRetentionDays ?? 400;
   const intervalMs = options.intervalMs ?? 3_600_000;
   const retryMs = options.retryMs ?? 60_000;
   const report = options.report ??

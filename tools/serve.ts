@@ -8,6 +8,7 @@ import { createKeyVerifier } from "../supabase/functions/default-integration/key
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
+import { startMaintenance } from "./maintenance.ts";
 import { onFirstUse } from "./on_first_use.ts";
 
 /**
@@ -119,6 +120,11 @@ const closing = async () => {
 const db = config.migrateOnStart
   ? waitingForMigrations(local.db, config.dbStatementTimeoutMs, config.databaseUrl !== undefined, closing)
   : local.db;
+
+startMaintenance(db, {
+  retentionDays: config.requestLogRetentionDays,
+  countsRetentionDays: config.requestCountsRetentionDays,
+});
 
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
