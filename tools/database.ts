@@ -116,9 +116,11 @@ export async function applyMigrations(db: Database): Promise<string[]> {
     const sql = await Deno.readTextFile(migration.file);
     try {
       // One simple-protocol script is one implicit transaction: a failure leaves nothing behind.
+      // The requests' statement timeout is not the migrations' budget: a slow machine must not
+      // turn a long migration statement into a failed start.
       const record = `insert into supabase_migrations.schema_migrations (version, name)
         values (${quote(migration.version)}, ${quote(migration.name)})`;
-      await db.exec(`${sql}\n;${record};`);
+      await db.exec(`set local statement_timeout = 0;\n${sql}\n;${record};`);
       appliedNow.push(migration.version);
     } catch (error) {
       // Another process starting on the same database may have applied it first.
