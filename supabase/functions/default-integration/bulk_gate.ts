@@ -190,11 +190,11 @@ export class BulkGate {
   }
 
   /** One bulk slice at a time; after it, a pause while small requests are being served. */
-  async #slice<R>(fn: () => R): Promise<R> {
+  async #slice<R>(fn: () => R | Promise<R>): Promise<R> {
     await this.#acquireCpu();
     const started = performance.now();
     try {
-      return fn();
+      return await fn();
     } finally {
       this.#releaseCpu(performance.now() - started);
     }

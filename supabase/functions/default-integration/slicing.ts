@@ -3,8 +3,8 @@
 export interface Slicer {
   /** Runs `step` for each item, in order. */
   eachSliced<T>(items: readonly T[], step: (item: T, index: number) => void): Promise<void>;
-  /** Runs `fn` as one unit of work. */
-  slice<R>(fn: () => R): Promise<R>;
+  /** Runs `fn` as one unit of work (for a bulk request: one at a time in the instance, then a pause). */
+  slice<R>(fn: () => R | Promise<R>): Promise<R>;
 }
 
 export const inline: Slicer = {
@@ -12,5 +12,5 @@ export const inline: Slicer = {
     items.forEach(step);
     return Promise.resolve();
   },
-  slice: (fn) => Promise.resolve(fn()),
+  slice: async (fn) => await fn(),
 };
