@@ -33,6 +33,14 @@ export const configSchema = z.object({
   /** Proxies in front of the service whose X-Forwarded-For entries are trusted (0: socket peer). */
   trustedProxyHops: intInRange(0, 10, 0),
   maxActiveKeysPerTenant: intInRange(1, 100_000, 100),
+  /** default-integration, per instance: requests with a body over 1 MiB in progress at once per API key (more: 429). */
+  maxBulkRequestsPerKey: intInRange(1, 1000, 2),
+  /** The same per tenant. */
+  maxBulkRequestsPerTenant: intInRange(1, 1000, 4),
+  /** MiB of request bodies being read and parsed at once per instance; beyond, requests wait (bodyWaitMs), then 503. */
+  bodyBudgetMib: intInRange(5, 4096, 64),
+  /** How long a request waits for room in that budget. */
+  bodyWaitMs: intInRange(0, 60_000, 10_000),
   migrateOnStart: booleanFlag.default(true),
   logRequests: booleanFlag.default(true),
   /**
@@ -62,6 +70,10 @@ export function configInput(env: Record<string, string | undefined>) {
     bcryptCost: nonEmpty("BCRYPT_COST"),
     trustedProxyHops: nonEmpty("TRUSTED_PROXY_HOPS"),
     maxActiveKeysPerTenant: nonEmpty("MAX_ACTIVE_KEYS_PER_TENANT"),
+    maxBulkRequestsPerKey: nonEmpty("MAX_BULK_REQUESTS_PER_KEY"),
+    maxBulkRequestsPerTenant: nonEmpty("MAX_BULK_REQUESTS_PER_TENANT"),
+    bodyBudgetMib: nonEmpty("BODY_BUDGET_MIB"),
+    bodyWaitMs: nonEmpty("BODY_WAIT_MS"),
     migrateOnStart: nonEmpty("MIGRATE_ON_START"),
     logRequests: nonEmpty("LOG_REQUESTS"),
     // Hosted Supabase reserves the SUPABASE_ prefix for its own secrets: there, set SALESOS_JWT_SECRET.

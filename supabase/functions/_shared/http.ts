@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
-const maxBodyBytes = 5 * 1024 * 1024;
+export const maxBodyBytes = 5 * 1024 * 1024;
 const hostPrefix = "/functions/v1/";
 const bodyDeadlineMs = 30_000;
 const retryAfterUnavailableSeconds = 5;
@@ -136,11 +136,11 @@ export function elapsedMs(c: Context<AppEnv>): number {
  * Reads the body as a JSON value: 415 unless the media type is application/json, 413 past 5 MiB
  * (announced or while reading), 400 when it is not JSON or arrives incomplete or too slowly.
  */
-export async function readJsonBody(request: Request, { optional = false } = {}): Promise<unknown> {
-  const announced = request.headers.get("content-length");
-  if (announced !== null && Number(announced) > maxBodyBytes) {
-    throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
-  }
+export async function readJsonBody(
+  request: Request,
+  { optional = false, parse = JSON.parse as (text: string) => unknown | Promise<unknown> } = {},
+): Promise<unknown> {
+  announcedLength(request);
   const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
   // An optional body may be left out however the client sends "nothing" (no body, an empty one,
   // with or without a media type); a body with content must be JSON.
@@ -152,10 +152,19 @@ export async function readJsonBody(request: Request, { optional = false } = {}):
   const text = await readLimited(request);
   if (optional && text === "") return undefined;
   try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError("VALIDATION_ERROR", messages.invalidJson);
+    return await parse(text);
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new ApiError("VALIDATION_ERROR", messages.invalidJson);
+    throw error;
   }
+}
+
+/** The body's announced Content-Length (null when none or not a number); 413 when over 5 MiB. */
+export function announcedLength(request: Request): number | null {
+  const header = request.headers.get("content-length");
+  const announced = header === null ? NaN : Number(header);
+  if (announced > maxBodyBytes) throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
+  return Number.isSafeInteger(announced) && announced >= 0 ? announced : null;
 }
 
 async function readLimited(request: Request): Promise<string> {

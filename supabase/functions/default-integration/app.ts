@@ -9,19 +9,30 @@ import { rateLimitHeaderNames, requiredScope } from "./auth.ts";
 import type { KeyVerifier } from "./key_verifier.ts";
 import * as health from "./routes/health.ts";
 import * as sync from "./routes/sync.ts";
+import { BulkGate, concurrencyMessages, retryAfterConcurrentSeconds } from "./bulk_gate.ts";
 import { maxCollaboratorsPerRequest } from "./schemas.ts";
 
 export interface IntegrationDeps {
   db: Database;
   keys: KeyVerifier;
-  config: Pick<Config, "trustedProxyHops">;
+  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting>>;
   log?: LogSink;
+  /** The instance's fairness limits; by default from `config`. */
+  gate?: BulkGate;
 }
 
-export function createIntegrationApp({ db, keys, config, log = jsonLog }: IntegrationDeps) {
+type BulkSetting = "maxBulkRequestsPerKey" | "maxBulkRequestsPerTenant" | "bodyBudgetMib" | "bodyWaitMs";
+
+export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
   const app = createFunctionApp("default-integration", log);
+  gate ??= new BulkGate({
+    ...(config.maxBulkRequestsPerKey ? { maxBulkPerKey: config.maxBulkRequestsPerKey } : {}),
+    ...(config.maxBulkRequestsPerTenant ? { maxBulkPerTenant: config.maxBulkRequestsPerTenant } : {}),
+    ...(config.bodyBudgetMib ? { bodyBudgetBytes: config.bodyBudgetMib * 1024 * 1024 } : {}),
+    ...(config.bodyWaitMs !== undefined ? { bodyWaitMs: config.bodyWaitMs } : {}),
+  });
   // No authentication on health and openapi.json: a load balancer's health check, and the API's description.
-  serveRoutes(app, document, { db, keys, trustedProxyHops: config.trustedProxyHops }, [
+  serveRoutes(app, document, { db, keys, trustedProxyHops: config.trustedProxyHops, gate }, [
     sync,
     health,
     openApiRoute("default-integration"),
@@ -55,6 +66,23 @@ A fixed window per key: the first admitted request opens a one-hour window, ever
 counts (also one whose body is then refused), refused ones (401, 403, 429) do not. Every
 authenticated answer carries \`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\`, \`X-RateLimit-Reset\`,
 \`RateLimit-Policy\` and \`RateLimit\`.
+
+## Concurrency and load
+
+Per instance, after authentication and before the body is read: a body announced over 1 MiB counts
+against its key's concurrency (2 at once) and its tenant's (4 at once); over either, 429
+\`${concurrencyMessages.key}\` or \`${concurrencyMessages.tenant}\` with \`retry_after\` ${retryAfterConcurrentSeconds}
+(this request still counts against the hourly limit). Bodies over 64 KiB (or without
+\`Content-Length\`) share a budget of bytes being read at once; when it is full a request waits up to
+10 s, then gets 503 with \`Retry-After\`. Their parsing runs in slices that leave small requests
+at least half of the CPU.
+
+## Numbers
+
+A number in \`metadata\` or \`data\` is stored as the client's JSON number (a double), or refused when
+it cannot be held exactly: not finite (\`1e400\`), a non-zero literal that rounds to 0 (\`1e-400\`),
+an integer beyond ±9007199254740991 (\`12345678901234567890\`). A refused collaborator is an item
+error; a refused activity a \`details\` entry for \`data\` (nothing written).
 
 ## Errors
 
@@ -140,8 +168,17 @@ const document: DocumentSpec = {
         errorExample("Not application/json", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
       ], rateLimitHeaderNames),
       RateLimited: errorResponse(
-        "The key's hourly limit is reached: wait `retry_after` seconds, then send the same request.",
-        [errorExample("Over the hourly limit", "RATE_LIMITED", messages.rateLimited, { retry_after: 1847 })],
+        "The key's hourly limit is reached, or too many of its (or its tenant's) bodies over 1 MiB are in " +
+          "progress at once: wait `retry_after` seconds, then send the same request.",
+        [
+          errorExample("Over the hourly limit", "RATE_LIMITED", messages.rateLimited, { retry_after: 1847 }),
+          errorExample("Too many large bodies at once for this key", "RATE_LIMITED", concurrencyMessages.key, {
+            retry_after: retryAfterConcurrentSeconds,
+          }),
+          errorExample("Too many large bodies at once for this tenant", "RATE_LIMITED", concurrencyMessages.tenant, {
+            retry_after: retryAfterConcurrentSeconds,
+          }),
+        ],
         ["Retry-After", ...rateLimitHeaderNames],
       ),
       ServiceUnavailable: errorResponse(

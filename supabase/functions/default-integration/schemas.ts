@@ -2,6 +2,7 @@
 // and what the sync route's OpenAPI description shows.
 import { z } from "zod";
 import { storable } from "../_shared/schemas.ts";
+import { InexactNumber } from "./exact_json.ts";
 
 export const maxCollaboratorsPerRequest = 500;
 export const maxActivitiesPerRequest = 1000;
@@ -11,10 +12,14 @@ const maxFutureMs = 24 * 60 * 60 * 1000;
 
 export const actions = ["sync_collaborators", "sync_activities"] as const;
 
-/** Bounded recursion: a hostile nesting depth never reaches the stack limit. Keys and strings must be storable. */
+/**
+ * Bounded recursion: a hostile nesting depth never reaches the stack limit. Keys and strings must be
+ * storable, numbers exact (see exact_json.ts).
+ */
 function withinDepth(value: unknown, levelsLeft: number): boolean {
   if (typeof value === "string") return storable(value);
   if (value === null || typeof value !== "object") return true;
+  if (value instanceof InexactNumber) return false;
   if (levelsLeft === 0) return false;
   // for...in rather than Object.entries: this runs for every item of a batch, and allocates nothing.
   for (const key in value) {

@@ -11,31 +11,42 @@ import {
   type syncActivitiesResult,
 } from "../schemas.ts";
 import type { z } from "zod";
+import { findInexact, inexactReason } from "../exact_json.ts";
+import { inline, type Slicer } from "../slicing.ts";
 
 const invalidPayload = "Invalid activities payload";
 
-function validate(items: unknown): Activity[] {
+async function validate(items: unknown, run: Slicer): Promise<Activity[]> {
   if (!Array.isArray(items) || items.length > maxActivitiesPerRequest) {
     throw new ApiError("VALIDATION_ERROR", invalidPayload, {
       details: [{ field: "activities", message: `Required array of at most ${maxActivitiesPerRequest} activities` }],
     });
   }
   const details: ErrorDetail[] = [];
-  const valid = items.map((item, index) => {
+  const valid: Activity[] = [];
+  await run.eachSliced(items, (item, index) => {
     const parsed = activitySchema.safeParse(item);
-    if (parsed.success) return parsed.data;
+    if (parsed.success) {
+      valid.push(parsed.data);
+      return;
+    }
     if (item === null || typeof item !== "object" || Array.isArray(item)) {
       details.push({ index, field: "activities", message: "Each activity must be a JSON object" });
-      return null;
+      return;
     }
     const fields = new Set(
       parsed.error.issues.map((issue) => String(issue.path[0]) as keyof typeof activityFieldMessages),
     );
-    for (const field of fields) details.push({ index, field, message: activityFieldMessages[field] });
-    return null;
+    for (const field of fields) details.push({ index, field, message: fieldMessage(item, field) });
   });
   if (details.length > 0) throw new ApiError("VALIDATION_ERROR", invalidPayload, { details });
-  return valid as Activity[];
+  return valid;
+}
+
+/** The field's contract message; for `data` refused for an inexact number, which number. */
+function fieldMessage(item: object, field: keyof typeof activityFieldMessages): string {
+  const inexact = field === "data" ? findInexact((item as Record<string, unknown>).data) : null;
+  return inexact === null ? activityFieldMessages[field] : `Data ${inexactReason(inexact)}`;
 }
 
 /**
@@ -51,19 +62,22 @@ export async function syncActivities(
   principal: Principal,
   request: { requestId: string; elapsedMs: () => number },
   items: unknown,
+  run: Slicer = inline,
 ): Promise<z.infer<typeof syncActivitiesResult>> {
-  const rows = validate(items).map((a, ord) => asRow(ord, a));
-  const [counts] = await db.query<{ processed: number; skipped: number; duplicates: number }>(
-    "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb)",
-    [
-      principal.tenantId,
-      principal.environment,
-      principal.keyId,
-      request.requestId,
-      principal.ip,
-      request.elapsedMs(),
-      rows,
-    ],
+  const rows = (await validate(items, run)).map((a, ord) => asRow(ord, a));
+  const [counts] = await run.slice(() =>
+    db.query<{ processed: number; skipped: number; duplicates: number }>(
+      "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb)",
+      [
+        principal.tenantId,
+        principal.environment,
+        principal.keyId,
+        request.requestId,
+        principal.ip,
+        request.elapsedMs(),
+        rows,
+      ],
+    )
   );
   return { ...counts, errors: [], total: rows.length };
 }

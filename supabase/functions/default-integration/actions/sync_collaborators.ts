@@ -11,6 +11,8 @@ import {
   type syncCollaboratorsResult,
 } from "../schemas.ts";
 import type { z } from "zod";
+import { findInexact, inexactReason } from "../exact_json.ts";
+import { inline, type Slicer } from "../slicing.ts";
 
 const externalIdTaken = "external_id is already used by another collaborator";
 
@@ -47,11 +49,18 @@ function describeItem(item: unknown, reason: string): string {
   return `Collaborator ${field("external_id")} (${field("email")}): ${reason}`;
 }
 
+/** The field's message; for `metadata` refused for an inexact number, which number. */
+function fieldMessage(item: object, field: keyof typeof collaboratorFieldMessages): string {
+  const inexact = field === "metadata" ? findInexact((item as Record<string, unknown>).metadata) : null;
+  return inexact === null ? collaboratorFieldMessages[field] : `metadata ${inexactReason(inexact)}`;
+}
+
 export async function syncCollaborators(
   db: Database,
   principal: Principal,
   request: { requestId: string; elapsedMs: () => number },
   items: unknown,
+  run: Slicer = inline,
 ): Promise<z.infer<typeof syncCollaboratorsResult>> {
   if (!Array.isArray(items) || items.length > maxCollaboratorsPerRequest) {
     throw new ApiError("VALIDATION_ERROR", "Invalid collaborators payload", {
@@ -64,7 +73,7 @@ export async function syncCollaborators(
 
   const errors = new Map<number, string>();
   const rows: ReturnType<typeof asRow>[] = [];
-  items.forEach((item, ord) => {
+  await run.eachSliced(items, (item, ord) => {
     const parsed = collaboratorSchema.safeParse(item);
     if (parsed.success) {
       rows.push(asRow(ord, parsed.data));
@@ -74,22 +83,24 @@ export async function syncCollaborators(
       const fields = new Set(
         parsed.error.issues.map((issue) => String(issue.path[0]) as keyof typeof collaboratorFieldMessages),
       );
-      errors.set(ord, describeItem(item, [...fields].map((f) => collaboratorFieldMessages[f]).join("; ")));
+      errors.set(ord, describeItem(item, [...fields].map((f) => fieldMessage(item, f)).join("; ")));
     }
   });
 
-  const [result] = await db.query<{ created: number; existing: number; conflicts: { ord: number }[] }>(
-    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb)",
-    [
-      principal.tenantId,
-      principal.environment,
-      principal.keyId,
-      request.requestId,
-      principal.ip,
-      request.elapsedMs(),
-      items.length,
-      rows,
-    ],
+  const [result] = await run.slice(() =>
+    db.query<{ created: number; existing: number; conflicts: { ord: number }[] }>(
+      "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb)",
+      [
+        principal.tenantId,
+        principal.environment,
+        principal.keyId,
+        request.requestId,
+        principal.ip,
+        request.elapsedMs(),
+        items.length,
+        rows,
+      ],
+    )
   );
   for (const { ord } of result.conflicts) errors.set(ord, describeItem(items[ord], externalIdTaken));
 

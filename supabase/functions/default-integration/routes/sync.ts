@@ -3,12 +3,14 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
-import { type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
+import { announcedLength, type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import { type AuthDeps, authenticate, type Principal, rateLimitHeaderNames } from "../auth.ts";
 import { syncActivities } from "../actions/sync_activities.ts";
 import { syncCollaborators } from "../actions/sync_collaborators.ts";
+import type { Admitted, BulkGate } from "../bulk_gate.ts";
+import { parseExactJson } from "../exact_json.ts";
 import {
   actions,
   activitySchema,
@@ -134,10 +136,20 @@ Valid actions: ${actions.map((a) => `\`${a}\``).join(", ")}.`.trim(),
   },
 });
 
-export const handler = (deps: AuthDeps) => async (c: Context<AppEnv>) => {
+export interface SyncDeps extends AuthDeps {
+  gate: BulkGate;
+}
+
+export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   const principal = await authenticate(c, deps);
+  let admitted: Admitted | undefined;
   try {
-    const body = await readJsonBody(c.req.raw);
+    // Before the body is read: 413 when announced too large, then the concurrency limits and the
+    // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
+    admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
+    const run = admitted;
+    if (run.bulk) c.get("log").bulk = true;
+    const body = await readJsonBody(c.req.raw, { parse: (text) => run.slice(() => parseExactJson(text)) });
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
 
@@ -145,8 +157,8 @@ export const handler = (deps: AuthDeps) => async (c: Context<AppEnv>) => {
     c.get("log").action = action;
     const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c) };
     const data = action === "sync_collaborators"
-      ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators)
-      : await syncActivities(deps.db, principal, request, parsed.data.activities);
+      ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators, run)
+      : await syncActivities(deps.db, principal, request, parsed.data.activities, run);
     const { errors: _, ...counts } = data;
     c.get("log").item_counts = { ...counts, errors: data.errors.length };
     return respond(c, syncResponse, data);
@@ -156,6 +168,8 @@ export const handler = (deps: AuthDeps) => async (c: Context<AppEnv>) => {
       await logFailure(c, deps, principal, error instanceof ApiError ? error.status : 500);
     }
     throw error;
+  } finally {
+    admitted?.release();
   }
 };
 

@@ -1,0 +1,237 @@
+// Fairness between clients of one instance, in memory, decided after authentication and before the
+// body is read:
+// - a bulk request (a body announced over `bulkThresholdBytes`) counts against its key's and its
+//   tenant's concurrency; over either, 429 RATE_LIMITED with a short retry_after;
+// - a large body (announced over `pacedThresholdBytes`, or of unknown length) reserves room in a
+//   budget of bytes being read and parsed at once (its announced length, or 5 MiB when unknown); a
+//   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After;
+// - the CPU work of large bodies (parsing, validating) runs in slices, one such slice at a time in
+//   the instance; while small requests are being served, each slice is followed by a pause as long
+//   as the slice times `pauseRatio`, so large bodies never take more than 1/(1 + pauseRatio) of the
+//   thread from small requests.
+import { ApiError, messages } from "../_shared/errors.ts";
+import { maxBodyBytes } from "../_shared/http.ts";
+import { inline, type Slicer } from "./slicing.ts";
+
+export interface BulkLimits {
+  /** A body announced over this many bytes, or of unknown length, is paced and counted in the byte budget. */
+  pacedThresholdBytes: number;
+  /** A body announced over this many bytes is bulk: it counts against the concurrency limits. */
+  bulkThresholdBytes: number;
+  /** Bulk requests of one API key in progress at once. */
+  maxBulkPerKey: number;
+  /** Bulk requests of one tenant in progress at once. */
+  maxBulkPerTenant: number;
+  /** Bytes of bodies being read and parsed at once, in the instance. */
+  bodyBudgetBytes: number;
+  /** How long a request waits for room in the budget before it gets 503. */
+  bodyWaitMs: number;
+  /** Pause after a bulk CPU slice, as a multiple of the slice's time, while small requests are served. */
+  pauseRatio: number;
+}
+
+export const defaultBulkLimits: BulkLimits = {
+  pacedThresholdBytes: 64 * 1024,
+  bulkThresholdBytes: 1024 * 1024,
+  maxBulkPerKey: 2,
+  maxBulkPerTenant: 4,
+  bodyBudgetBytes: 64 * 1024 * 1024,
+  bodyWaitMs: 10_000,
+  pauseRatio: 1,
+};
+
+/** Seconds a client waits after a concurrency 429 or a full body budget (503). */
+export const retryAfterConcurrentSeconds = 1;
+
+export const concurrencyMessages = {
+  key: "Too many concurrent requests for this API key",
+  tenant: "Too many concurrent requests for this tenant",
+} as const;
+
+/** How long a slice of bulk work may run before it lets other work in. */
+const sliceMs = 4;
+/** Small requests seen this recently make bulk slices pause. */
+const foregroundWindowMs = 200;
+
+interface Waiter {
+  bytes: number;
+  resolve: () => void;
+}
+
+/** An admitted request: its CPU work runs through the Slicer (in slices when bulk); `release` when done. */
+export interface Admitted extends Slicer {
+  bulk: boolean;
+  release(): void;
+}
+
+export class BulkGate {
+  readonly limits: BulkLimits;
+  #perKey = new Map<string, number>();
+  #perTenant = new Map<string, number>();
+  #bytesInUse = 0;
+  #waiting: Waiter[] = [];
+  #cpuBusy = false;
+  #cpuQueue: (() => void)[] = [];
+  #lastForeground = -Infinity;
+  /** Figures for tests and logs. */
+  readonly stats = { refusedKey: 0, refusedTenant: 0, refusedBudget: 0, waited: 0, peakBytesInUse: 0 };
+
+  constructor(limits: Partial<BulkLimits> = {}) {
+    this.limits = { ...defaultBulkLimits, ...limits };
+  }
+
+  get bytesInUse(): number {
+    return this.#bytesInUse;
+  }
+
+  /** Whether a body announced with this Content-Length (null: none) is paced and counted in the byte budget. */
+  isPaced(announced: number | null): boolean {
+    return announced === null || announced > this.limits.pacedThresholdBytes;
+  }
+
+  /** Whether a body announced with this Content-Length (null: none) counts against the concurrency limits. */
+  isBulk(announced: number | null): boolean {
+    return announced !== null && announced > this.limits.bulkThresholdBytes;
+  }
+
+  /**
+   * Admits a request of `principal` whose body is announced as `announced` bytes (null: unknown),
+   * or throws 429 (concurrency) / 503 (no room for its body in time). Call `release` when done.
+   */
+  async admit(principal: { keyId: string; tenantId: string }, announced: number | null): Promise<Admitted> {
+    if (!this.isPaced(announced)) {
+      this.#lastForeground = performance.now();
+      return { ...inline, bulk: false, release: () => {} };
+    }
+    const { keyId, tenantId } = principal;
+    const bulk = this.isBulk(announced);
+    if (bulk) {
+      const retry = { retryAfter: retryAfterConcurrentSeconds };
+      if ((this.#perKey.get(keyId) ?? 0) >= this.limits.maxBulkPerKey) {
+        this.stats.refusedKey++;
+        throw new ApiError("RATE_LIMITED", concurrencyMessages.key, retry);
+      }
+      if ((this.#perTenant.get(tenantId) ?? 0) >= this.limits.maxBulkPerTenant) {
+        this.stats.refusedTenant++;
+        throw new ApiError("RATE_LIMITED", concurrencyMessages.tenant, retry);
+      }
+      increment(this.#perKey, keyId, 1);
+      increment(this.#perTenant, tenantId, 1);
+    }
+    const uncount = () => {
+      if (!bulk) return;
+      increment(this.#perKey, keyId, -1);
+      increment(this.#perTenant, tenantId, -1);
+    };
+    const bytes = Math.min(announced ?? maxBodyBytes, maxBodyBytes);
+    try {
+      await this.#reserve(bytes);
+    } catch (error) {
+      uncount();
+      throw error;
+    }
+    let released = false;
+    return {
+      bulk,
+      eachSliced: (items, step) => this.#eachSliced(items, step),
+      slice: (fn) => this.#slice(fn),
+      release: () => {
+        if (released) return;
+        released = true;
+        uncount();
+        this.#free(bytes);
+      },
+    };
+  }
+
+  #reserve(bytes: number): Promise<void> {
+    if (this.#waiting.length === 0 && this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes) {
+      this.#take(bytes);
+      return Promise.resolve();
+    }
+    this.stats.waited++;
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        bytes,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
+        this.stats.refusedBudget++;
+        this.#wake();
+        reject(
+          new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterConcurrentSeconds }),
+        );
+      }, this.limits.bodyWaitMs);
+      this.#waiting.push(waiter);
+    });
+  }
+
+  #take(bytes: number) {
+    this.#bytesInUse += bytes;
+    this.stats.peakBytesInUse = Math.max(this.stats.peakBytesInUse, this.#bytesInUse);
+  }
+
+  #free(bytes: number) {
+    this.#bytesInUse -= bytes;
+    this.#wake();
+  }
+
+  /** Admits waiters in order while the first one fits. */
+  #wake() {
+    while (this.#waiting.length > 0 && this.#bytesInUse + this.#waiting[0].bytes <= this.limits.bodyBudgetBytes) {
+      const waiter = this.#waiting.shift()!;
+      this.#take(waiter.bytes);
+      waiter.resolve();
+    }
+  }
+
+  /** One bulk slice at a time; after it, a pause while small requests are being served. */
+  async #slice<R>(fn: () => R | Promise<R>): Promise<R> {
+    await this.#acquireCpu();
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.#releaseCpu(performance.now() - started);
+    }
+  }
+
+  async #eachSliced<T>(items: readonly T[], step: (item: T, index: number) => void): Promise<void> {
+    let index = 0;
+    while (index < items.length) {
+      await this.#slice(() => {
+        const until = performance.now() + sliceMs;
+        do step(items[index], index); while (++index < items.length && performance.now() < until);
+      });
+    }
+  }
+
+  #acquireCpu(): Promise<void> {
+    if (!this.#cpuBusy) {
+      this.#cpuBusy = true;
+      // Still a macrotask boundary: I/O and timers of other requests run between slices.
+      return new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return new Promise((resolve) => this.#cpuQueue.push(resolve));
+  }
+
+  #releaseCpu(tookMs: number) {
+    const contended = performance.now() - this.#lastForeground < foregroundWindowMs;
+    const pause = contended ? Math.min(tookMs * this.limits.pauseRatio, 200) : 0;
+    setTimeout(() => {
+      const next = this.#cpuQueue.shift();
+      if (next) next();
+      else this.#cpuBusy = false;
+    }, pause);
+  }
+}
+
+function increment(map: Map<string, number>, id: string, by: number) {
+  const value = (map.get(id) ?? 0) + by;
+  if (value <= 0) map.delete(id);
+  else map.set(id, value);
+}

@@ -1,0 +1,58 @@
+// JSON parsing that never changes a number silently. JSON.parse reads every number as a double: a
+// literal it cannot hold exactly — not finite (1e400), a non-zero literal that rounds to 0 (1e-400),
+// an integer outside ±(2^53 − 1) (12345678901234567890) — is read as an InexactNumber instead,
+// which the item schemas refuse where it would be stored (metadata, data). Other numbers (0.1, 1.5e3)
+// are the client's number as a double, as JSON.stringify and Postgres jsonb give it back.
+
+/** A number literal JSON.parse cannot represent exactly, kept as its source text. */
+export class InexactNumber {
+  constructor(readonly source: string) {}
+  /** In an echo (an item error) it shows as the client wrote it. */
+  toJSON(): string {
+    return this.source;
+  }
+}
+
+/**
+ * Only text where a number token could be long or carry an exponent needs the (slower) reviver: a
+ * `:`, `,` or `[` then an optional sign and a number with 16+ digits/dots or an exponent. Strings
+ * can match too (then the reviver runs for nothing); a risky number token always matches.
+ */
+const risky = /[:,[]\s*-?(?:[\d.]{16}|[\d.]+[eE])/;
+
+interface ReviverContext {
+  source?: string;
+}
+
+function exact(_key: string, value: unknown, context?: ReviverContext): unknown {
+  if (typeof value !== "number" || context?.source === undefined) return value;
+  const source = context.source;
+  if (!Number.isFinite(value)) return new InexactNumber(source);
+  if (value === 0) return /^-?[0.]*(?:[eE]|$)/.test(source) ? value : new InexactNumber(source);
+  if (!Number.isSafeInteger(value) && /^-?\d+$/.test(source)) return new InexactNumber(source);
+  return value;
+}
+
+/** JSON.parse, with the numbers it cannot hold exactly read as InexactNumber. Throws SyntaxError. */
+export function parseExactJson(text: string): unknown {
+  return risky.test(text) ? JSON.parse(text, exact as (key: string, value: unknown) => unknown) : JSON.parse(text);
+}
+
+/**
+ * The first InexactNumber in `value` (depth-bounded like the schemas' check), or null. For an error
+ * message: the source is cut to 40 characters.
+ */
+export function findInexact(value: unknown, levelsLeft = 64): string | null {
+  if (value instanceof InexactNumber) {
+    return value.source.length <= 40 ? value.source : `${value.source.slice(0, 40)}…`;
+  }
+  if (value === null || typeof value !== "object" || levelsLeft === 0) return null;
+  for (const key in value) {
+    const found = findInexact((value as Record<string, unknown>)[key], levelsLeft - 1);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+export const inexactReason = (source: string) =>
+  `has a number that cannot be stored exactly (${source}): numbers must be finite, not round to 0, and integers within ±9007199254740991`;
