@@ -58,7 +58,14 @@ await Deno.mkdir(new URL("reliability/", root), { recursive: true });
 await Deno.writeTextFile(lastRun, `${JSON.stringify({ run, properties: {} }, null, 2)}\n`);
 
 const status = await new Deno.Command("deno", {
-  args: ["test", "--allow-all", ...Deno.args, ...files.map((f) => new URL(f, testsDir).pathname)],
+  args: [
+    "test",
+    "--config",
+    "tests/deno.json",
+    "--allow-all",
+    ...Deno.args,
+    ...files.map((f) => new URL(f, testsDir).pathname),
+  ],
   cwd: root.pathname,
   env: { SALESOS_TEST_LOG_FILE: logFile },
   stdout: "inherit",

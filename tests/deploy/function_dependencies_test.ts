@@ -1,6 +1,8 @@
 // What `supabase functions deploy` takes: each function's own deno.json maps exactly the packages
 // its code imports (no test or tooling package travels with it), at the versions the root deno.json
-// pins for local runs and tests, and supabase/config.toml points each function at its deno.json.
+// pins for local runs, and supabase/config.toml points each function at its deno.json. The tests'
+// own deno.json (test-only packages, and a lock of their own so that `deno task start` never
+// downloads them) pins the same versions as the root.
 import assert from "node:assert/strict";
 
 const root = new URL("../../", import.meta.url);
@@ -20,7 +22,9 @@ async function importedPackages(name: string): Promise<string[]> {
   const graph = JSON.parse(new TextDecoder().decode(stdout)) as {
     modules: { dependencies?: { specifier: string }[] }[];
   };
-  const specifiers = graph.modules.flatMap((m) => m.dependencies ?? []).map((d) => d.specifier)
+  const specifiers = graph.modules.flatMap((m) => m.dependencies ?? []).map((
+    d,
+  ) => d.specifier)
     .filter((s) => !s.startsWith(".") && !s.startsWith("node:"));
   return [...new Set(specifiers)].sort();
 }
@@ -35,20 +39,48 @@ const entryFor = (imports: Record<string, string>, specifier: string) =>
 
 Deno.test("each function deploys with its own deno.json", async (t) => {
   const rootImports: Record<string, string> = (await readJson("deno.json")).imports;
-  const configToml = await Deno.readTextFile(new URL("supabase/config.toml", root));
+  const configToml = await Deno.readTextFile(
+    new URL("supabase/config.toml", root),
+  );
 
   for (const name of functions) {
-    await t.step(`${name}: its deno.json maps exactly what its code imports, at the root's versions`, async () => {
-      const own: Record<string, string> = (await readJson(`supabase/functions/${name}/deno.json`)).imports;
-      const needed = new Set((await importedPackages(name)).map((s) => entryFor(own, s) ?? `unmapped: ${s}`));
-      assert.deepEqual([...needed].sort(), Object.keys(own).sort());
-      for (const [entry, target] of Object.entries(own)) assert.equal(target, rootImports[entry], entry);
-    });
+    await t.step(
+      `${name}: its deno.json maps exactly what its code imports, at the root's versions`,
+      async () => {
+        const own: Record<string, string> = (await readJson(`supabase/functions/${name}/deno.json`)).imports;
+        const needed = new Set(
+          (await importedPackages(name)).map((s) => entryFor(own, s) ?? `unmapped: ${s}`),
+        );
+        assert.deepEqual([...needed].sort(), Object.keys(own).sort());
+        for (const [entry, target] of Object.entries(own)) {
+          assert.equal(target, rootImports[entry], entry);
+        }
+      },
+    );
 
-    await t.step(`${name}: supabase/config.toml deploys it with that deno.json`, () => {
-      const section = configToml.split(`[functions.${name}]`)[1]?.split("\n[")[0] ?? "";
-      assert.match(section, new RegExp(`import_map = "\\./functions/${name}/deno\\.json"`));
-      assert.match(section, new RegExp(`entrypoint = "\\./functions/${name}/index\\.ts"`));
-    });
+    await t.step(
+      `${name}: supabase/config.toml deploys it with that deno.json`,
+      () => {
+        const section = configToml.split(`[functions.${name}]`)[1]?.split("\n[")[0] ?? "";
+        assert.match(
+          section,
+          new RegExp(`import_map = "\\./functions/${name}/deno\\.json"`),
+        );
+        assert.match(
+          section,
+          new RegExp(`entrypoint = "\\./functions/${name}/index\\.ts"`),
+        );
+      },
+    );
   }
+
+  await t.step(
+    "tests/deno.json pins every package of the root deno.json at the same version",
+    async () => {
+      const testImports: Record<string, string> = (await readJson("tests/deno.json")).imports;
+      for (const [entry, target] of Object.entries(rootImports)) {
+        assert.equal(testImports[entry], target, entry);
+      }
+    },
+  );
 });

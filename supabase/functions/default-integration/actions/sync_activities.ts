@@ -65,19 +65,17 @@ export async function syncActivities(
   run: Slicer = inline,
 ): Promise<z.infer<typeof syncActivitiesResult>> {
   const rows = (await validate(items, run)).map((a, ord) => asRow(ord, a));
-  const [counts] = await run.slice(() =>
-    db.query<{ processed: number; skipped: number; duplicates: number }>(
-      "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb)",
-      [
-        principal.tenantId,
-        principal.environment,
-        principal.keyId,
-        request.requestId,
-        principal.ip,
-        request.elapsedMs(),
-        rows,
-      ],
-    )
+  const [counts] = await db.query<{ processed: number; skipped: number; duplicates: number }>(
+    "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb)",
+    [
+      principal.tenantId,
+      principal.environment,
+      principal.keyId,
+      request.requestId,
+      principal.ip,
+      request.elapsedMs(),
+      rows,
+    ],
   );
   return { ...counts, errors: [], total: rows.length };
 }

@@ -87,20 +87,18 @@ export async function syncCollaborators(
     }
   });
 
-  const [result] = await run.slice(() =>
-    db.query<{ created: number; existing: number; conflicts: { ord: number }[] }>(
-      "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb)",
-      [
-        principal.tenantId,
-        principal.environment,
-        principal.keyId,
-        request.requestId,
-        principal.ip,
-        request.elapsedMs(),
-        items.length,
-        rows,
-      ],
-    )
+  const [result] = await db.query<{ created: number; existing: number; conflicts: { ord: number }[] }>(
+    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb)",
+    [
+      principal.tenantId,
+      principal.environment,
+      principal.keyId,
+      request.requestId,
+      principal.ip,
+      request.elapsedMs(),
+      items.length,
+      rows,
+    ],
   );
   for (const { ord } of result.conflicts) errors.set(ord, describeItem(items[ord], externalIdTaken));
 
