@@ -3,7 +3,7 @@
 // one way a key is created from them.
 import { z } from "zod";
 import { mintApiKey } from "../_shared/api_key.ts";
-import { checkAllowlistEntry } from "../_shared/client_ip.ts";
+import { allowsEveryAddress, checkAllowlistEntry } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { inIsoYears, storable } from "../_shared/schemas.ts";
 
@@ -11,8 +11,25 @@ export const knownScopes = ["default:sync", "leads:read", "leads:write"] as cons
 export const maxAllowlistEntries = 100;
 
 const allowlistEntry = z.string().max(64).superRefine((entry, ctx) => {
+  // `::ffff:0:0/96` is refused by the list's rule below, for what it means rather than its spelling.
+  if (allowsEveryAddress([entry])) return;
   const result = checkAllowlistEntry(entry);
   if (!result.ok) ctx.addIssue({ code: "custom", message: `${entry.slice(0, 64)}: ${result.reason}` });
+});
+
+/**
+ * An allowlist that lets a whole address family in looks like a restriction without being one:
+ * refused, and whoever means "any address" is told to remove the allowlist.
+ */
+const allowlist = z.array(allowlistEntry).max(maxAllowlistEntries).superRefine((entries, ctx) => {
+  const family = allowsEveryAddress(entries);
+  if (family) {
+    ctx.addIssue({
+      code: "custom",
+      message: `ip_allowlist allows every ${family} address: to allow any address, remove the allowlist ` +
+        "(null, or leave it out) instead",
+    });
+  }
 });
 
 export const keySettingsSchema = z.object({
@@ -26,7 +43,7 @@ export const keySettingsSchema = z.object({
     .refine((at) => Date.parse(at) > Date.now(), "expires_at must be in the future")
     .refine((at) => inIsoYears(new Date(at)), "expires_at must be before 10000-01-01T00:00:00Z")
     .nullish(),
-  ip_allowlist: z.array(allowlistEntry).max(maxAllowlistEntries).nullish(),
+  ip_allowlist: allowlist.nullish(),
 });
 export type KeySettings = z.infer<typeof keySettingsSchema>;
 
