@@ -8,6 +8,8 @@ import type { BcryptJob, BcryptResult } from "./bcrypt_worker.ts";
 export interface BcryptPool {
   compare(text: string, hash: string): Promise<boolean>;
   hash(text: string, cost: number): Promise<string>;
+  /** Hashes and compares asked of this pool so far (read by tests). */
+  readonly counts: { hashes: number; compares: number };
 }
 
 type Pending = { job: BcryptJob; resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -19,6 +21,7 @@ export function createBcryptPool(size = 2): BcryptPool {
   let started = 0;
   let workersFailed = false;
   let nextId = 0;
+  const counts = { hashes: 0, compares: 0 };
 
   function start(): Worker | null {
     if (workersFailed) return null;
@@ -78,8 +81,9 @@ export function createBcryptPool(size = 2): BcryptPool {
   }
 
   return {
-    compare: (text, hash) => run<boolean>({ id: nextId++, op: "compare", text, hash }),
-    hash: (text, cost) => run<string>({ id: nextId++, op: "hash", text, cost }),
+    counts,
+    compare: (text, hash) => (counts.compares++, run<boolean>({ id: nextId++, op: "compare", text, hash })),
+    hash: (text, cost) => (counts.hashes++, run<string>({ id: nextId++, op: "hash", text, cost })),
   };
 }
 

@@ -55,10 +55,20 @@ export interface KeyCreator {
   ip: string | null;
 }
 
+/** Whether the tenant holds `maxActiveKeys` active keys already (counting no further than that). */
+export async function atKeyLimit(db: Database, tenantId: string, maxActiveKeys: number): Promise<boolean> {
+  const [{ active }] = await db.query<{ active: number }>(
+    "select count(*)::int as active from salesos.list_api_keys($1::uuid, 'active', null, $2, null, null)",
+    [tenantId, maxActiveKeys],
+  );
+  return active >= maxActiveKeys;
+}
+
 /**
  * Mints a key and stores it with its audit entry in one call (salesos.create_api_key): the stored
  * key's object plus its plaintext `key` (shown once), or null when the tenant already holds
- * `maxActiveKeys` active keys.
+ * `maxActiveKeys` active keys. The cap is looked at before the bcrypt hash is made, so a tenant at
+ * its cap costs no hashing; salesos.create_api_key checks it again, atomically, when storing.
  */
 export async function createApiKey<Created extends { id: string; key_prefix: string }>(
   db: Database,
@@ -66,6 +76,7 @@ export async function createApiKey<Created extends { id: string; key_prefix: str
   settings: KeySettings,
   limits: { bcryptCost: number; maxActiveKeys: number },
 ): Promise<(Created & { key: string }) | null> {
+  if (await atKeyLimit(db, creator.tenantId, limits.maxActiveKeys)) return null;
   const { key, keyPrefix, hash } = await mintApiKey(settings.environment, limits.bcryptCost);
   const [{ created }] = await db.query<{ created: Created | null }>(
     `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,
