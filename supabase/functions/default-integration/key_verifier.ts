@@ -51,8 +51,8 @@ export interface KeyVerifierOptions {
 }
 
 export const verifierDefaults = {
-  comparesPerSecond: 4,
-  compareBurst: 8,
+  comparesPerSecond: 2,
+  compareBurst: 4,
   maxQueuedPerSource: 32,
   maxQueuedPerKey: 128,
   maxQueued: 1024,
