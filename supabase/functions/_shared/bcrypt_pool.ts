@@ -1,6 +1,7 @@
 // bcrypt off the request thread: a small pool of Deno Web Workers (bcrypt_worker.ts), one job per
 // worker at a time, the rest waiting in order. Sized for the 2 cores of a function instance; one
-// pool per process, started on its first job. Where workers cannot start, bcryptjs runs in this
+// pool per process, started on its first job. A worker keeps a process alive, so idle workers are
+// ended after `idleMs` (a CLI that minted a key exits then). Where workers cannot start, bcryptjs runs in this
 // thread instead (still asynchronous, so the caller's code is the same).
 import bcrypt from "bcryptjs";
 import type { BcryptJob, BcryptResult } from "./bcrypt_worker.ts";
@@ -14,7 +15,7 @@ export interface BcryptPool {
 
 type Pending = { job: BcryptJob; resolve: (value: unknown) => void; reject: (error: Error) => void };
 
-export function createBcryptPool(size = 2): BcryptPool {
+export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
   const idle: Worker[] = [];
   const busy = new Map<Worker, Pending>();
   const waiting: Pending[] = [];
@@ -22,6 +23,21 @@ export function createBcryptPool(size = 2): BcryptPool {
   let workersFailed = false;
   let nextId = 0;
   const counts = { hashes: 0, compares: 0 };
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function endWhenIdle() {
+    clearTimeout(idleTimer);
+    idleTimer = undefined;
+    if (busy.size > 0 || waiting.length > 0 || idle.length === 0) return;
+    idleTimer = setTimeout(() => {
+      idleTimer = undefined;
+      if (busy.size > 0 || waiting.length > 0) return;
+      for (const worker of idle.splice(0)) worker.terminate();
+      started = 0;
+    }, idleMs);
+    // The timer alone does not keep the process alive (the idle workers do, until it fires).
+    Deno.unrefTimer(idleTimer as unknown as number);
+  }
 
   function start(): Worker | null {
     if (workersFailed) return null;
@@ -71,10 +87,13 @@ export function createBcryptPool(size = 2): BcryptPool {
       busy.set(worker, pending);
       worker.postMessage(pending.job);
     }
+    endWhenIdle();
   }
 
   function run<T>(job: BcryptJob): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
       waiting.push({ job, resolve: resolve as (value: unknown) => void, reject });
       pump();
     });
