@@ -64,7 +64,7 @@ const properties: { id: string; name: string; promise: string }[] = [
     id: "9",
     name: "Credential abuse",
     promise:
-      "Wrong secrets for a real key id are throttled per source and key without bcrypt work; unknown ids never reach bcrypt; every refusal is the same bytes.",
+      "bcrypt work is bounded per instance and shared fairly (key id, then source /64): floods delay a correct key but never refuse it, a proven key keeps its throughput; unknown ids never reach bcrypt; a wrong secret is compared once; every refusal is the same bytes.",
   },
 ];
 
@@ -163,14 +163,26 @@ function summary(id: string, f: Figures): string {
         const parts = [
           f.unknown_ids &&
           `${n(f.unknown_ids.requests)} unknown key ids → ${n(f.unknown_ids.bcrypt_compares)} bcrypt compares`,
-          f.wrong_secrets &&
-          `${n(f.wrong_secrets.requests)} wrong secrets for one key from one source → ${
-            n(f.wrong_secrets.bcrypt_compares)
-          } compares (${n(f.wrong_secrets.throttled_without_bcrypt)} throttled)`,
-          f.source_throttle &&
-          `a source after ${n(f.source_throttle.unknown_ids)} failures: ${
-            n(f.source_throttle.then_wrong_secrets)
-          } wrong secrets → ${n(f.source_throttle.bcrypt_compares)} compares`,
+          f.remembered_wrong_secrets &&
+          `${n(f.remembered_wrong_secrets.distinct)} wrong secrets replayed ${
+            n(f.remembered_wrong_secrets.replays)
+          } times → ${n(f.remembered_wrong_secrets.bcrypt_compares)} compares`,
+          f.lockout_floods &&
+          `after ${n(f.lockout_floods.made_up_keys)} made-up keys and ${
+            n(f.lockout_floods.wrong_secrets_for_victim_id)
+          } wrong secrets from its source, a correct key admitted in ${
+            n(f.lockout_floods.correct_key_after_made_up_keys_ms)
+          } / ${n(f.lockout_floods.correct_key_after_wrong_secrets_ms)} ms`,
+          f.flood_one_slash_64 &&
+          `flood of ${n(f.flood_one_slash_64.flood_requests)} wrong secrets from one /64: ${
+            n(f.flood_one_slash_64.bcrypt_compares_during_measure)
+          } compares in ${f.flood_one_slash_64.measure_seconds} s (budget ${f.flood_one_slash_64.budget_per_second}/s); proven key ${
+            n(f.flood_one_slash_64.proven_key_per_second_quiet)
+          } → ${
+            n(f.flood_one_slash_64.proven_key_per_second_flood)
+          } req/s (×${f.flood_one_slash_64.proven_key_ratio}); unproven correct key admitted in ${
+            n(f.flood_one_slash_64.unproven_correct_key_admitted_ms)
+          } ms`,
           f.identical_refusals_in_process &&
           `${f.identical_refusals_in_process.length} kinds of refusal → one identical answer`,
           f.over_http &&
@@ -336,7 +348,7 @@ const notes = [
   "Property 1's `retry_after` is checked against the window's start read from Postgres: it must equal the whole seconds left at the moment of the answer (±1 s for the request's own duration).",
   "Property 5 counts a batch as half written when some but not all of its activities (one external_id prefix per batch) are stored; an unacknowledged batch may be stored in full (the commit happened, the answer was lost), which is why the contract makes every sync safe to retry; the kill -9 step replays those and checks each activity is stored once.",
   "The answer bound of property 5 is two statements' client deadline (`DB_STATEMENT_TIMEOUT_MS` + 2 s each, 1 s + 2 s in the test) plus 2 s.",
-  "Property 9 runs in process, where the verifier's bcrypt counter is read directly, and over HTTP, where `deno task start` serves it on `/metrics` (local only). Timing is not equal: an unknown id or a throttled guess costs one database lookup or none, a first wrong secret one bcrypt compare. The key id is public (it is the key_prefix shown in lists and logs), so telling a known id from an unknown one by time reveals nothing secret; the answer's bytes never differ.",
+  "Property 9 runs in process, where the verifier's bcrypt counter is read directly, and over HTTP, where `deno task start` serves it on `/metrics` (local only). Timing is not equal: an unknown id or a remembered guess costs one database lookup or none, a first wrong secret one bcrypt compare (after its wait in the fair queue). The key id is public (it is the key_prefix shown in lists and logs), so telling a known id from an unknown one by time reveals nothing secret; the answer's bytes never differ.",
   "Property 4 reports its seed; `FUZZ_SEED=<seed> deno test --allow-all tests/properties/bad_input_never_a_5xx_test.ts` replays the same cases.",
   "The log capture: `deno task test:reliability` sets `SALESOS_TEST_LOG_FILE`; every server started by `tests/support/server.ts` and every in-process harness appends its log lines there, and `tests/properties/no_secrets_in_logs_test.ts` (run last) scans it. To scan a full `deno task test` too: `SALESOS_TEST_LOG_FILE=/tmp/all.log deno task test; SALESOS_TEST_LOG_FILE=/tmp/all.log deno task test:reliability`.",
 ];

@@ -253,13 +253,16 @@ Deno.test("platform admins (service_role tokens)", async (t) => {
     assert.equal((await api.call({ token: service, tenant: globex, path: `/${theirs.id}` })).status, 200);
   });
 
-  await t.step("the service_role subject, when it is a user id, is the audited actor", async () => {
-    const operator = crypto.randomUUID();
-    const token = await hs256(serviceRoleClaims({ sub: operator }));
-    const res = await api.call({ method: "POST", token, tenant: acme, body: { name: "by operator" } });
-    assert.equal(res.json.data.created_by, operator);
-    const audit = await api.call({ token, tenant: acme, path: "/audit?action=key.create&limit=1" });
-    assert.deepEqual(audit.json.data[0].actor, { type: "service_role", id: operator, email: null });
+  // It used to be the audited actor; Supabase's service_role key names no user, so a service_role
+  // token with a subject is no longer accepted (jwt_verification_test.ts: finding 8).
+  await t.step("a service_role token with a subject is 401; the actor of a service_role change has no id", async () => {
+    const withSubject = await hs256(serviceRoleClaims({ sub: crypto.randomUUID() }));
+    const refused = await api.call({ method: "POST", token: withSubject, tenant: acme, body: { name: "by operator" } });
+    assert.equal(refused.status, 401);
+    const res = await api.call({ method: "POST", token: service, tenant: acme, body: { name: "by operator" } });
+    assert.equal(res.json.data.created_by, null);
+    const audit = await api.call({ token: service, tenant: acme, path: "/audit?action=key.create&limit=1" });
+    assert.deepEqual(audit.json.data[0].actor, { type: "service_role", id: null, email: null });
   });
 
   await t.step("a user token claiming role service_role in the body changes nothing", async () => {

@@ -13,12 +13,18 @@ import {
   signingKey,
   testSecret,
   unsigned,
-  userClaims,
+  userClaims as baseUserClaims,
 } from "../support/api_keys.ts";
+import type { JWTPayload } from "jose";
 
 const invalidToken = "Invalid or expired access token";
 const jwksPath = "/auth/v1/.well-known/jwks.json";
 const past = () => Math.floor(Date.now() / 1000) - 60;
+/** Claims of a user's access token; without SUPABASE_URL no issuer is required. */
+const userClaims = baseUserClaims;
+/** Claims as the Auth server at `url` issues them (`iss` = <url>/auth/v1). */
+const issuedBy = (url: string) => (userId: string, extra: JWTPayload = {}) =>
+  baseUserClaims(userId, { iss: `${url}/auth/v1`, ...extra });
 
 Deno.test("HS256 Dashboard tokens", async (t) => {
   await using test = await freshDatabase();
@@ -66,6 +72,50 @@ Deno.test("HS256 Dashboard tokens", async (t) => {
 
   await t.step("a subject that is not a user id is 401", async () => {
     await rejected(await hs256(userClaims("not-a-uuid")), "sub");
+  });
+
+  // Finding 8: only what Supabase issues is accepted, each claim checked for its role.
+  await t.step("a role other than authenticated (anon, none) is 401 for a user token", async () => {
+    await rejected(await hs256(userClaims(owner.userId, { role: "anon" })), "role anon");
+    const { role: _, ...noRole } = userClaims(owner.userId);
+    await rejected(await hs256(noRole), "no role");
+  });
+
+  await t.step("an iat in the future beyond 60 s of clock skew is 401; within it, accepted", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await rejected(await hs256(userClaims(owner.userId, { iat: now + 3600 })), "iat an hour ahead");
+    await rejected(await hs256(userClaims(owner.userId, { iat: now + 120 })), "iat two minutes ahead");
+    await rejected(await hs256(userClaims(owner.userId, { iat: "now" as unknown as number })), "iat not a number");
+    assert.equal((await list(await hs256(userClaims(owner.userId, { iat: now + 20 })))).status, 200);
+  });
+
+  await t.step("a service_role token naming a user (sub, aud authenticated) is 401, not a platform admin", async () => {
+    const acting = { method: "POST", token: "", tenant, body: { name: "cross-tenant" } };
+    for (
+      const claims of [
+        serviceRoleClaims({ sub: owner.userId, aud: "authenticated" }),
+        serviceRoleClaims({ sub: crypto.randomUUID() }),
+        userClaims(crypto.randomUUID(), { role: "service_role" }),
+      ]
+    ) {
+      const res = await api.call({ ...acting, token: await hs256(claims) });
+      assert.deepEqual([res.status, res.json.error.message], [401, invalidToken], JSON.stringify(claims));
+    }
+    // Supabase's own service_role key (no sub) still acts for the tenant it names.
+    const res = await api.call({ ...acting, token: await hs256(serviceRoleClaims()) });
+    assert.equal(res.status, 201);
+  });
+
+  await t.step("with SUPABASE_URL set, a user token must be issued by <SUPABASE_URL>/auth/v1", async () => {
+    const project = "https://abcdefghijklmnop.supabase.co";
+    const withUrl = apiKeysHarness(test.db, { jwt: { jwtSecret: testSecret, supabaseUrl: project } });
+    const call = async (claims: JWTPayload) => (await withUrl.call({ token: await hs256(claims) })).status;
+    assert.equal(await call(userClaims(owner.userId, { iss: `${project}/auth/v1` })), 200);
+    assert.equal(await call(userClaims(owner.userId)), 401, "no iss");
+    assert.equal(await call(userClaims(owner.userId, { iss: "https://evil.example/auth/v1" })), 401, "other issuer");
+    assert.equal(await call(userClaims(owner.userId, { iss: project })), 401, "project url without /auth/v1");
+    // The service_role key's issuer is Supabase's own ("supabase"): not checked.
+    assert.equal((await withUrl.call({ token: await hs256(serviceRoleClaims()), tenant })).status, 200);
   });
 
   await t.step("alg none and algorithms outside HS256/ES256/RS256 are 401", async () => {
@@ -141,6 +191,7 @@ Deno.test("ES256 and RS256 Dashboard tokens against the project's JWKS", async (
   const tenant = await createTenant(test.db);
   const owner = await member(test.db, tenant, "owner");
   await using auth = jwksServer();
+  const userClaims = issuedBy(auth.url);
   const es = await signingKey("ES256");
   const rs = await signingKey("RS256");
   auth.publish([es.jwk, rs.jwk]);
@@ -238,6 +289,7 @@ Deno.test("JWKS source, cache and outages", async (t) => {
   const tenant = await createTenant(test.db);
   const owner = await member(test.db, tenant, "owner");
   await using auth = jwksServer();
+  const userClaims = issuedBy(auth.url);
   const es = await signingKey("ES256");
 
   await t.step("SUPABASE_JWKS_URL overrides where the JWKS comes from", async () => {

@@ -13,6 +13,7 @@ import { createJwtVerifier } from "../../supabase/functions/api-keys/jwt.ts";
 import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import type { LogSink } from "../../supabase/functions/_shared/http.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
+import { createMutationThrottle } from "../../supabase/functions/api-keys/mutation_throttle.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
@@ -71,6 +72,9 @@ propertyTest("4", "bad input, generated", import.meta.url, async ({ step, figure
     jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
     config: { trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
     log,
+    // Thousands of generated changes by one owner: the per-minute throttle of changes (tested in
+    // tests/api-keys/abuse_test.ts) would answer most of them 429 before their input is looked at.
+    mutations: createMutationThrottle({ perUser: Number.MAX_SAFE_INTEGER, perTenant: Number.MAX_SAFE_INTEGER }),
   });
 
   // Every key proven once first (its bcrypt proof cached), so the verifier's throttle of a source

@@ -3,6 +3,7 @@ import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { createJwtVerifier, type JwtVerifierOptions } from "../../supabase/functions/api-keys/jwt.ts";
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
+import type { MutationThrottle } from "../../supabase/functions/api-keys/mutation_throttle.ts";
 import { type Answer, inProcess } from "./in_process.ts";
 import { testConfig } from "./database.ts";
 
@@ -26,7 +27,12 @@ export interface ApiKeysHarness {
 
 export function apiKeysHarness(
   db: Database,
-  options: { jwt?: JwtVerifierOptions; trustedProxyHops?: number; maxActiveKeysPerTenant?: number } = {},
+  options: {
+    jwt?: JwtVerifierOptions;
+    trustedProxyHops?: number;
+    maxActiveKeysPerTenant?: number;
+    mutations?: MutationThrottle;
+  } = {},
 ): ApiKeysHarness {
   const { logs, call } = inProcess((log) =>
     createApiKeysApp({
@@ -38,6 +44,7 @@ export function apiKeysHarness(
         bcryptCost: testConfig.bcryptCost,
       },
       log,
+      mutations: options.mutations,
     })
   );
   return {

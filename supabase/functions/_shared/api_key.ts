@@ -2,7 +2,7 @@
 //   sk_<live|test>_ + 8-char public id + 18 random chars + 6-char checksum, all [a-z0-9].
 // checksum = base36(crc32(everything before it) mod 36^6), left-padded with "0" to 6 characters.
 // A secret scanner can check a candidate with nothing but CRC-32 (IEEE 802.3, as in zlib).
-import bcrypt from "bcryptjs";
+import { bcryptPool } from "./bcrypt_pool.ts";
 
 export type Environment = "live" | "test";
 
@@ -62,8 +62,11 @@ export function generateApiKey(environment: Environment): { key: string } & Pars
   return { key, environment, keyPrefix: key.slice(0, 16) };
 }
 
-/** A fresh key, its public prefix and the bcrypt hash that is all the database keeps of it. */
+/**
+ * A fresh key, its public prefix and the bcrypt hash that is all the database keeps of it. The hash
+ * is computed in the bcrypt worker pool, off the thread that serves requests.
+ */
 export async function mintApiKey(environment: Environment, bcryptCost: number) {
   const { key, keyPrefix } = generateApiKey(environment);
-  return { key, keyPrefix, hash: await bcrypt.hash(key, bcryptCost) };
+  return { key, keyPrefix, hash: await bcryptPool().hash(key, bcryptCost) };
 }

@@ -107,3 +107,48 @@ export function checkAllowlistEntry(entry: string): { ok: true } | { ok: false; 
   if ((value & ((1n << hostBits) - 1n)) !== 0n) return hostBitsSet;
   return { ok: true };
 }
+
+/**
+ * The source a request is counted under by the key verifier's fair queue: an IPv4 address as it
+ * is, an IPv6 address by its /64 (one subscriber's whole network: a client can pick any address in
+ * it). `unknown` when there is no address.
+ */
+export function sourcePrefix(ip: string | null): string {
+  if (!ip) return "unknown";
+  if (ipv4.test(ip)) return ip;
+  if (!isIpv6(ip)) return "unknown";
+  const network = addressBits(ip).value >> 64n;
+  const groups = [48n, 32n, 16n, 0n].map((shift) => ((network >> shift) & 0xffffn).toString(16));
+  return `${groups.join(":")}::/64`;
+}
+
+/**
+ * An allowlist whose entries together let every address of a family in (`0.0.0.0/0`, `::/0`,
+ * `::ffff:0:0/96`, or blocks that add up to one, such as `0.0.0.0/1` + `128.0.0.0/1`): it would
+ * look like a restriction without being one. Returns the family's name, or null. Entries that are
+ * no address or block are skipped (they are refused on their own).
+ */
+export function allowsEveryAddress(entries: readonly string[]): "IPv4" | "IPv6" | null {
+  for (const width of [32, 128] as const) {
+    const ranges = entries.flatMap((entry) => {
+      const [address, prefix] = entry.split("/");
+      const ip = normalizeIp(address);
+      if (!ip || (prefix !== undefined && !prefixLength.test(prefix))) return [];
+      const bits = addressBits(ip);
+      if (bits.width !== width) return [];
+      // An IPv4-mapped block (`::ffff:0:0/96`) is the IPv4 block it maps.
+      const mapped = bits.width === 32 && !ipv4.test(address);
+      const length = prefix === undefined ? width : Number(prefix) - (mapped ? 96 : 0);
+      if (length < 0 || length > width) return [];
+      const size = 1n << BigInt(width - length);
+      return [{ start: bits.value, end: bits.value + size }];
+    }).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    let covered = 0n;
+    for (const { start, end } of ranges) {
+      if (start > covered) break;
+      if (end > covered) covered = end;
+    }
+    if (covered === 1n << BigInt(width)) return width === 32 ? "IPv4" : "IPv6";
+  }
+  return null;
+}

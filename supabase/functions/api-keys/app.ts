@@ -6,6 +6,7 @@ import { messages as sharedMessages } from "../_shared/errors.ts";
 import { createFunctionApp, jsonLog, type LogSink } from "../_shared/http.ts";
 import { type DocumentSpec, errorExample, errorResponse, openApiRoute, serveRoutes } from "../_shared/openapi.ts";
 import type { JwtVerifier } from "./jwt.ts";
+import { createMutationThrottle, mutationLimits, type MutationThrottle } from "./mutation_throttle.ts";
 import * as audit from "./routes/audit.ts";
 import * as create from "./routes/create.ts";
 import * as deleteKey from "./routes/delete.ts";
@@ -23,6 +24,8 @@ export interface ApiKeysDeps {
   jwt: JwtVerifier;
   config: Pick<Config, "trustedProxyHops" | "maxActiveKeysPerTenant" | "bcryptCost">;
   log?: LogSink;
+  /** Mutations per actor and tenant (default: createMutationThrottle(), per instance). */
+  mutations?: MutationThrottle;
 }
 
 /** What every route handler gets. */
@@ -32,13 +35,16 @@ export interface RouteDeps {
   trustedProxyHops: number;
   maxActiveKeysPerTenant: number;
   bcryptCost: number;
+  mutations: MutationThrottle;
 }
 
-export function createApiKeysApp({ db, jwt, config, log = jsonLog }: ApiKeysDeps) {
+export function createApiKeysApp(
+  { db, jwt, config, log = jsonLog, mutations = createMutationThrottle() }: ApiKeysDeps,
+) {
   const app = createFunctionApp("api-keys", log);
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
   // they are never taken for a key id.
-  serveRoutes<RouteDeps>(app, document, { db, jwt, ...config }, [
+  serveRoutes<RouteDeps>(app, document, { db, jwt, ...config, mutations }, [
     create,
     list,
     audit,
@@ -71,6 +77,9 @@ JWKS. Anything else (\`alg: none\`, tampered, expired, wrong audience) is 401
   \`X-Tenant-Id\`; with a user token any \`tenant_id\` in a body or query is ignored.
 - A \`service_role\` token names the tenant with \`X-Tenant-Id\` or \`tenant_id\` in the JSON body.
 - A key of another tenant, or a key id that is not a uuid, is 404 for every method.
+- Changes (every method but GET) are limited per instance to ${mutationLimits.perUser} a minute per user (or
+  \`service_role\` token) and ${mutationLimits.perTenant} a minute per tenant, counted whatever their outcome:
+  beyond, 429 \`${sharedMessages.rateLimited}\` with \`retry_after\`.
 
 ## Errors
 
@@ -134,6 +143,11 @@ const document: DocumentSpec = {
       TenantNotFound: errorResponse("A `service_role` token named a tenant that does not exist.", [
         errorExample("Unknown tenant", "NOT_FOUND", messages.tenantNotFound),
       ]),
+      RateLimited: errorResponse(
+        "Too many changes by this user or in this tenant within a minute: wait `retry_after` seconds.",
+        [errorExample("Over the mutation limit", "RATE_LIMITED", sharedMessages.rateLimited, { retry_after: 42 })],
+        ["Retry-After"],
+      ),
       KeyNotActive: errorResponse("The key is revoked or expired.", [keyNotActiveExample]),
       ServiceUnavailable: errorResponse(
         "The database (or the project's JWKS) is unreachable or timed out; nothing was written.",

@@ -14,6 +14,7 @@ import type { Database } from "../_shared/database.ts";
 import { ApiError, messages as sharedMessages } from "../_shared/errors.ts";
 import { type AppEnv, readJsonBody } from "../_shared/http.ts";
 import { type DashboardIdentity, JwksUnavailable, JwtRejected, type JwtVerifier } from "./jwt.ts";
+import type { MutationThrottle } from "./mutation_throttle.ts";
 import { isUuid, messages } from "./schemas.ts";
 
 /** The caller of a request, resolved to one tenant. */
@@ -28,6 +29,7 @@ export interface AuthDeps {
   db: Database;
   jwt: JwtVerifier;
   trustedProxyHops: number;
+  mutations?: MutationThrottle;
 }
 
 /** The request's JSON body, read at most once (and only if someone asks for it). */
@@ -128,6 +130,11 @@ export async function authorize(c: Context<AppEnv>, deps: AuthDeps, body?: BodyR
     ? { tenantId: await userTenant(c, deps.db, identity.userId), actorId: identity.userId, actorType: "user", ip }
     : { tenantId: await platformTenant(c, deps.db, body), actorId: identity.subject, actorType: "service_role", ip };
   Object.assign(c.get("log"), { tenant_id: actor.tenantId, actor_type: actor.actorType, actor_id: actor.actorId });
+  // Changes are throttled per actor and tenant before any of their own work (body, bcrypt, SQL).
+  if (deps.mutations && c.req.method !== "GET" && c.req.method !== "HEAD") {
+    const retryAfter = deps.mutations.take(actor.actorId ?? actor.actorType, actor.tenantId);
+    if (retryAfter !== null) throw new ApiError("RATE_LIMITED", sharedMessages.rateLimited, { retryAfter });
+  }
   return actor;
 }
 

@@ -12,9 +12,11 @@
 // unknown key ids cannot make every request fetch the JWKS. It answers every other request of
 // supabase-js with 401: when a token's key id is in no JWKS, getClaims falls back to asking the
 // Auth server (`/auth/v1/user`); this service never hands a token on, and refuses it instead.
-// After the signature: `exp` must be in the future, and a user token needs `aud` = "authenticated"
-// and a uuid `sub`. A token whose `role` claim is `service_role` is a platform admin's; Supabase's
-// service_role key carries no `aud`, so none is required of it.
+// After the signature, exactly what Supabase issues: `exp` in the future and `iat` (when present)
+// not more than 60 s ahead. A user's access token: `role` "authenticated", `aud` "authenticated",
+// a uuid `sub`, and `iss` = SUPABASE_URL + "/auth/v1" when SUPABASE_URL is configured. The
+// service_role key (a platform admin's): `role` "service_role" and no `sub` (it names no user;
+// it carries no `aud` either, so none is required of it). Any other `role` (`anon`) is refused.
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { decodeProtectedHeader, jwtVerify } from "jose";
 import type { Config } from "../_shared/config.ts";
@@ -50,6 +52,8 @@ export type JwtVerifierOptions = Pick<Config, "jwtSecret" | "supabaseUrl" | "jwk
   jwksTimeoutMs?: number;
 };
 
+/** How far a token's `iat` may be ahead of this instance's clock. */
+const clockSkewSeconds = 60;
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const jwksPath = "/auth/v1/.well-known/jwks.json";
 
@@ -147,12 +151,26 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     return result.data!.claims as Record<string, unknown>;
   }
 
+  // Supabase Auth's issuer, when the project is known.
+  const issuer = options.supabaseUrl && `${options.supabaseUrl.replace(/\/+$/, "")}/auth/v1`;
+
+  /** Exactly what Supabase issues: a user's access token, or the service_role key. */
   function identify(claims: Record<string, unknown>): DashboardIdentity {
-    if (typeof claims.exp !== "number" || claims.exp <= Date.now() / 1000) reject("expired or without exp");
-    const sub = typeof claims.sub === "string" && uuid.test(claims.sub) ? claims.sub.toLowerCase() : null;
-    if (claims.role === "service_role") return { kind: "service_role", subject: sub };
+    const now = Date.now() / 1000;
+    if (typeof claims.exp !== "number" || claims.exp <= now) reject("expired or without exp");
+    if (claims.iat !== undefined && (typeof claims.iat !== "number" || claims.iat > now + clockSkewSeconds)) {
+      reject("issued in the future");
+    }
+    if (claims.role === "service_role") {
+      // Supabase's service_role key names no user: a token with a subject is someone's, not the platform's.
+      if (claims.sub !== undefined) reject("service_role token with a subject");
+      return { kind: "service_role", subject: null };
+    }
+    if (claims.role !== "authenticated") reject("role");
+    if (issuer && claims.iss !== issuer) reject("issuer");
     const aud = claims.aud;
     if (aud !== "authenticated" && !(Array.isArray(aud) && aud.includes("authenticated"))) reject("audience");
+    const sub = typeof claims.sub === "string" && uuid.test(claims.sub) ? claims.sub.toLowerCase() : null;
     if (!sub) reject("subject is not a user id");
     return { kind: "user", userId: sub };
   }

@@ -3,7 +3,7 @@
 // one way a key is created from them.
 import { z } from "zod";
 import { mintApiKey } from "../_shared/api_key.ts";
-import { checkAllowlistEntry } from "../_shared/client_ip.ts";
+import { allowsEveryAddress, checkAllowlistEntry } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { inIsoYears, storable } from "../_shared/schemas.ts";
 
@@ -11,8 +11,25 @@ export const knownScopes = ["default:sync", "leads:read", "leads:write"] as cons
 export const maxAllowlistEntries = 100;
 
 const allowlistEntry = z.string().max(64).superRefine((entry, ctx) => {
+  // `::ffff:0:0/96` is refused by the list's rule below, for what it means rather than its spelling.
+  if (allowsEveryAddress([entry])) return;
   const result = checkAllowlistEntry(entry);
   if (!result.ok) ctx.addIssue({ code: "custom", message: `${entry.slice(0, 64)}: ${result.reason}` });
+});
+
+/**
+ * An allowlist that lets a whole address family in looks like a restriction without being one:
+ * refused, and whoever means "any address" is told to remove the allowlist.
+ */
+const allowlist = z.array(allowlistEntry).max(maxAllowlistEntries).superRefine((entries, ctx) => {
+  const family = allowsEveryAddress(entries);
+  if (family) {
+    ctx.addIssue({
+      code: "custom",
+      message: `ip_allowlist allows every ${family} address: to allow any address, remove the allowlist ` +
+        "(null, or leave it out) instead",
+    });
+  }
 });
 
 export const keySettingsSchema = z.object({
@@ -26,7 +43,7 @@ export const keySettingsSchema = z.object({
     .refine((at) => Date.parse(at) > Date.now(), "expires_at must be in the future")
     .refine((at) => inIsoYears(new Date(at)), "expires_at must be before 10000-01-01T00:00:00Z")
     .nullish(),
-  ip_allowlist: z.array(allowlistEntry).max(maxAllowlistEntries).nullish(),
+  ip_allowlist: allowlist.nullish(),
 });
 export type KeySettings = z.infer<typeof keySettingsSchema>;
 
@@ -38,10 +55,20 @@ export interface KeyCreator {
   ip: string | null;
 }
 
+/** Whether the tenant holds `maxActiveKeys` active keys already (counting no further than that). */
+export async function atKeyLimit(db: Database, tenantId: string, maxActiveKeys: number): Promise<boolean> {
+  const [{ active }] = await db.query<{ active: number }>(
+    "select count(*)::int as active from salesos.list_api_keys($1::uuid, 'active', null, $2, null, null)",
+    [tenantId, maxActiveKeys],
+  );
+  return active >= maxActiveKeys;
+}
+
 /**
  * Mints a key and stores it with its audit entry in one call (salesos.create_api_key): the stored
  * key's object plus its plaintext `key` (shown once), or null when the tenant already holds
- * `maxActiveKeys` active keys.
+ * `maxActiveKeys` active keys. The cap is looked at before the bcrypt hash is made, so a tenant at
+ * its cap costs no hashing; salesos.create_api_key checks it again, atomically, when storing.
  */
 export async function createApiKey<Created extends { id: string; key_prefix: string }>(
   db: Database,
@@ -49,6 +76,7 @@ export async function createApiKey<Created extends { id: string; key_prefix: str
   settings: KeySettings,
   limits: { bcryptCost: number; maxActiveKeys: number },
 ): Promise<(Created & { key: string }) | null> {
+  if (await atKeyLimit(db, creator.tenantId, limits.maxActiveKeys)) return null;
   const { key, keyPrefix, hash } = await mintApiKey(settings.environment, limits.bcryptCost);
   const [{ created }] = await db.query<{ created: Created | null }>(
     `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,

@@ -242,7 +242,7 @@ export function keysRoute(config: RouteConfig) {
     request: forKey ? { params: keyPathSchema, ...config.request } : config.request,
     responses: {
       ...errorResponses(400, 401, 403, 500, 503),
-      ...(config.method === "get" ? {} : errorResponses(413, 415)),
+      ...(config.method === "get" ? {} : errorResponses(413, 415, 429)),
       404: responseRef(forKey ? "KeyNotFound" : "TenantNotFound"),
       ...config.responses,
     },

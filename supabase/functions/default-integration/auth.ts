@@ -7,7 +7,7 @@ import { clientIp } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import { type AppEnv, elapsedMs } from "../_shared/http.ts";
-import type { KeyVerifier } from "./key_verifier.ts";
+import { type KeyVerifier, VerifierBusy } from "./key_verifier.ts";
 
 export const requiredScope = "default:sync";
 
@@ -55,6 +55,21 @@ export interface AuthDeps {
   trustedProxyHops: number;
 }
 
+/**
+ * The verifier's answer; when its fair queue is full, 503 with Retry-After: that says nothing about
+ * the key (which may well be right), only to send it again.
+ */
+async function verify(keys: KeyVerifier, token: string, keyPrefix: string, ip: string | null) {
+  try {
+    return await keys.verify(token, keyPrefix, ip);
+  } catch (error) {
+    if (error instanceof VerifierBusy) {
+      throw new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: error.retryAfterSeconds });
+    }
+    throw error;
+  }
+}
+
 export async function authenticate(c: Context<AppEnv>, deps: AuthDeps): Promise<Principal> {
   const token = bearer.exec(c.req.header("authorization") ?? "")?.[1];
   if (!token) throw new ApiError("UNAUTHORIZED", messages.missingAuthorization);
@@ -62,7 +77,7 @@ export async function authenticate(c: Context<AppEnv>, deps: AuthDeps): Promise<
 
   const ip = clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, deps.trustedProxyHops);
   const parsed = parseApiKey(token);
-  const keyId = parsed && (await deps.keys.verify(token, parsed.keyPrefix, ip ?? "unknown"));
+  const keyId = parsed && (await verify(deps.keys, token, parsed.keyPrefix, ip));
   if (!parsed || !keyId) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
   c.get("log").key_prefix = parsed.keyPrefix;
 

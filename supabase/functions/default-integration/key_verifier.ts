@@ -1,29 +1,64 @@
 // Proves that a presented API key matches its stored bcrypt hash, at most once per key and
 // instance. Only the proof is cached (SHA-256 of the key -> key id); the key's status, scopes,
 // allowlist and limit are read from Postgres on every request by salesos.admit_request.
-import bcrypt from "bcryptjs";
+//
+// bcrypt is the one costly step, so it is bounded and shared fairly, never refused:
+// - an unknown key id never reaches bcrypt; a wrong secret compared once is refused from memory
+//   (by its SHA-256) from any source;
+// - every other compare waits in a fair queue: round-robin over key ids, and within a key id over
+//   source prefixes (an IPv4 address, an IPv6 /64), first come first served within one of those;
+// - compares leave the queue at a global budget per instance (a token bucket, in compares at cost
+//   10 per second; a hash of cost c counts 2^(c-10)), and run in the bcrypt worker pool, off the
+//   thread that serves requests;
+// - a queue that is full, or a wait past its deadline, is answered with VerifierBusy (503 with
+//   Retry-After: try again), never with a 401: others' failures can delay a correct key, not deny it.
 import { createHash } from "node:crypto";
+import { type BcryptPool, bcryptPool } from "../_shared/bcrypt_pool.ts";
+import { sourcePrefix } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 
 export interface KeyVerifier {
-  /** The key's id when `token` is the key with this public prefix; null otherwise. */
-  verify(token: string, keyPrefix: string, source: string): Promise<string | null>;
+  /** The key's id when `token` is the key with this public prefix; null otherwise. Throws VerifierBusy. */
+  verify(token: string, keyPrefix: string, source: string | null): Promise<string | null>;
   /** bcrypt compares done by this instance (read by the benchmark). */
   readonly bcryptCompares: number;
 }
 
-export interface KeyVerifierOptions {
-  /** Wrong secrets tolerated per (source, key id) in a window before bcrypt is no longer tried. */
-  maxFailures?: number;
-  /** Failed verifications (unknown ids or wrong secrets) tolerated per source in a window before
-   *  that source's unverified keys are refused without any database or bcrypt work. */
-  maxSourceFailures?: number;
-  /** Window of the per (source, key id) count. */
-  failureWindowMs?: number;
-  /** Window of the per-source count: short, since it also holds back new keys from that source. */
-  sourceFailureWindowMs?: number;
-  cacheSize?: number;
+/** The verifier's queue cannot take this compare now: not an answer about the key (503, retry). */
+export class VerifierBusy extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super("key verification queue is full");
+    this.name = "VerifierBusy";
+  }
 }
+
+export interface KeyVerifierOptions {
+  /** Global budget: compares (at bcrypt cost 10) per second. */
+  comparesPerSecond?: number;
+  /** How many such compares may run back to back after a quiet time. */
+  compareBurst?: number;
+  /** Compares waiting per (key id, source prefix). */
+  maxQueuedPerSource?: number;
+  /** Compares waiting per key id, all sources together. */
+  maxQueuedPerKey?: number;
+  /** Compares waiting in all. */
+  maxQueued?: number;
+  /** Longest wait in the queue; then VerifierBusy. */
+  maxWaitMs?: number;
+  cacheSize?: number;
+  /** Where compares run (default: the process's worker pool). */
+  pool?: BcryptPool;
+}
+
+export const verifierDefaults = {
+  comparesPerSecond: 2,
+  compareBurst: 4,
+  maxQueuedPerSource: 32,
+  maxQueuedPerKey: 128,
+  maxQueued: 1024,
+  maxWaitMs: 10_000,
+  cacheSize: 10_000,
+};
 
 /** A Map that forgets its oldest entry beyond `limit`, so no flood can grow memory without bound. */
 class BoundedMap<K, V> extends Map<K, V> {
@@ -42,33 +77,124 @@ function sha256Hex(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}): KeyVerifier {
-  const maxFailures = options.maxFailures ?? 10;
-  const maxSourceFailures = options.maxSourceFailures ?? 100;
-  const failureWindowMs = options.failureWindowMs ?? 10 * 60_000;
-  const sourceFailureWindowMs = options.sourceFailureWindowMs ?? 60_000;
-  const cacheSize = options.cacheSize ?? 10_000;
+/** What one compare against `hash` costs of the budget: 1 at bcrypt cost 10, doubling per step. */
+function compareCost(hash: string): number {
+  const cost = Number(/^\$2[abxy]?\$(\d\d)\$/.exec(hash)?.[1] ?? 10);
+  return 2 ** (cost - 10);
+}
 
-  const verified = new BoundedMap<string, string>(cacheSize); // sha256(key) -> key id
-  const rejected = new BoundedMap<string, true>(cacheSize); // sha256(key) of wrong secrets
+interface Job {
+  keyId: string;
+  source: string;
+  cost: number;
+  start: () => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}): KeyVerifier {
+  const settings = { ...verifierDefaults, ...options };
+  const pool = options.pool ?? bcryptPool();
+
+  const verified = new BoundedMap<string, string>(settings.cacheSize); // sha256(key) -> key id
+  const rejected = new BoundedMap<string, true>(settings.cacheSize); // sha256(key) of wrong secrets
   const inFlight = new Map<string, Promise<string | null>>(); // one compare for concurrent firsts
-  const failures = new BoundedMap<string, { count: number; since: number }>(cacheSize);
   let bcryptCompares = 0;
 
-  function throttled(counterKey: string, limit: number, windowMs: number): boolean {
-    const entry = failures.get(counterKey);
-    if (!entry) return false;
-    if (Date.now() - entry.since > windowMs) {
-      failures.delete(counterKey);
-      return false;
-    }
-    return entry.count >= limit;
+  // The fair queue: key id -> source prefix -> jobs. Maps keep insertion order, so taking the
+  // first entry and putting it back at the end is a round-robin.
+  const queue = new Map<string, Map<string, Job[]>>();
+  const queuedPerKey = new Map<string, number>();
+  let queued = 0;
+  let tokens = settings.compareBurst;
+  let refilledAt = performance.now();
+  let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function refill() {
+    const now = performance.now();
+    tokens = Math.min(settings.compareBurst, tokens + ((now - refilledAt) / 1000) * settings.comparesPerSecond);
+    refilledAt = now;
   }
 
-  function recordFailure(counterKey: string): void {
-    const entry = failures.get(counterKey);
-    if (entry) entry.count++;
-    else failures.set(counterKey, { count: 1, since: Date.now() });
+  function remove(job: Job) {
+    const sources = queue.get(job.keyId)!;
+    const jobs = sources.get(job.source)!;
+    jobs.splice(jobs.indexOf(job), 1);
+    if (jobs.length === 0) sources.delete(job.source);
+    if (sources.size === 0) queue.delete(job.keyId);
+    const left = queuedPerKey.get(job.keyId)! - 1;
+    if (left === 0) queuedPerKey.delete(job.keyId);
+    else queuedPerKey.set(job.keyId, left);
+    queued--;
+  }
+
+  function next(): Job | undefined {
+    const [keyId, sources] = queue.entries().next().value ?? [];
+    if (!keyId || !sources) return undefined;
+    const [source, jobs] = sources.entries().next().value!;
+    const job = jobs[0];
+    remove(job);
+    // Round-robin: this key id and this source go to the back of their lines.
+    if (queue.has(keyId)) {
+      queue.delete(keyId);
+      queue.set(keyId, sources);
+      if (sources.has(source)) {
+        sources.delete(source);
+        sources.set(source, jobs);
+      }
+    }
+    return job;
+  }
+
+  /** Starts queued compares while the budget allows; otherwise wakes when it will. */
+  function pump() {
+    refill();
+    // A compare may take the budget below zero (one costlier than the burst still runs); the debt
+    // is paid back before the next.
+    while (queued > 0 && tokens > 0) {
+      const job = next()!;
+      clearTimeout(job.timer);
+      tokens -= job.cost;
+      job.start();
+    }
+    if (queued > 0 && wakeTimer === undefined) {
+      const waitMs = Math.max(1, ((-tokens + 0.001) / settings.comparesPerSecond) * 1000);
+      wakeTimer = setTimeout(() => {
+        wakeTimer = undefined;
+        pump();
+      }, waitMs);
+    }
+  }
+
+  /** Resolves when this compare may run. */
+  function admit(keyId: string, source: string, cost: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const perKey = queuedPerKey.get(keyId) ?? 0;
+      const perSource = queue.get(keyId)?.get(source)?.length ?? 0;
+      if (
+        queued >= settings.maxQueued || perKey >= settings.maxQueuedPerKey || perSource >= settings.maxQueuedPerSource
+      ) {
+        reject(new VerifierBusy(Math.max(1, Math.ceil(1 / settings.comparesPerSecond))));
+        return;
+      }
+      const job: Job = {
+        keyId,
+        source,
+        cost,
+        start: resolve,
+        timer: setTimeout(() => {
+          remove(job);
+          reject(new VerifierBusy(1));
+        }, settings.maxWaitMs),
+      };
+      let sources = queue.get(keyId);
+      if (!sources) queue.set(keyId, sources = new Map());
+      let jobs = sources.get(source);
+      if (!jobs) sources.set(source, jobs = []);
+      jobs.push(job);
+      queuedPerKey.set(keyId, perKey + 1);
+      queued++;
+      pump();
+    });
   }
 
   async function compareWithStoredHash(token: string, digest: string, keyPrefix: string, source: string) {
@@ -76,18 +202,14 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
       "select id, key_hash from salesos.find_api_key($1)",
       [keyPrefix],
     );
-    if (!row) {
-      recordFailure(source); // unknown id: no bcrypt work at all
-      return null;
-    }
+    if (!row) return null; // unknown id: no bcrypt work at all
+    await admit(row.id, source, compareCost(row.key_hash));
     bcryptCompares++;
-    if (await bcrypt.compare(token, row.key_hash)) {
+    if (await pool.compare(token, row.key_hash)) {
       verified.set(digest, row.id);
       return row.id;
     }
     rejected.set(digest, true);
-    recordFailure(source);
-    recordFailure(`${source}|${keyPrefix}`);
     return null;
   }
 
@@ -100,15 +222,9 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
       const known = verified.get(digest);
       if (known) return known;
       if (rejected.has(digest)) return null;
-      // A source that keeps failing gets no more work for keys it has not proven (cached ones pass above).
-      if (
-        throttled(source, maxSourceFailures, sourceFailureWindowMs) ||
-        throttled(`${source}|${keyPrefix}`, maxFailures, failureWindowMs)
-      ) return null;
-
       let pending = inFlight.get(digest);
       if (!pending) {
-        pending = compareWithStoredHash(token, digest, keyPrefix, source)
+        pending = compareWithStoredHash(token, digest, keyPrefix, sourcePrefix(source))
           .finally(() => inFlight.delete(digest));
         inFlight.set(digest, pending);
       }

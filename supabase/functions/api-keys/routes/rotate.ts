@@ -2,9 +2,10 @@
 // once, 201); the old one expires after the grace period, never later than it would have anyway.
 // A grace period keeps the old key active beside the new one, so it needs a free place under the
 // tenant's cap (409 as for a creation); without one the count does not change.
-// The key's environment is read first (it is fixed for a key's life) to mint the new key with the
-// right prefix; the rotation itself checks the key's state under a row lock (409, or 404 when the
-// key was deleted in between).
+// The key is read first: its environment (fixed for a key's life) to mint the new key with the
+// right prefix, and its status and the tenant's cap, so that a refusal costs no bcrypt hash; the
+// rotation itself checks the key's state under a row lock (409, or 404 when the key was deleted in
+// between).
 import { z } from "zod";
 import { mintApiKey } from "../../_shared/api_key.ts";
 import { ApiError } from "../../_shared/errors.ts";
@@ -12,6 +13,7 @@ import { errorResponse, jsonResponse, okExample, type RouteHandler } from "../..
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
+import { atKeyLimit } from "../key_settings.ts";
 import {
   type ApiKey,
   apiKeySchema,
@@ -111,6 +113,12 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
     [actor.tenantId, keyId],
   );
   if (!current) throw new ApiError("NOT_FOUND", messages.keyNotFound);
+  // Everything that can refuse the rotation is looked at before the bcrypt hash is made; the SQL
+  // function checks it all again, under its row lock.
+  if (current.status !== "active") throw new ApiError("CONFLICT", messages.keyNotActive);
+  if (grace_period_seconds > 0 && await atKeyLimit(deps.db, actor.tenantId, deps.maxActiveKeysPerTenant)) {
+    throw new ApiError("CONFLICT", messages.keyLimit(deps.maxActiveKeysPerTenant));
+  }
 
   const { key, keyPrefix, hash } = await mintApiKey(current.environment, deps.bcryptCost);
   const [result] = await deps.db.query<
