@@ -75,12 +75,11 @@ Deno.test("each function deploys with its own deno.json", async (t) => {
   }
 
   await t.step(
-    "tests/deno.json pins every package of the root deno.json at the same version",
+    "tests/deno.json pins every package of the root at the same version, with the same fmt and lint",
     async () => {
-      const testImports: Record<string, string> = (await readJson("tests/deno.json")).imports;
-      for (const [entry, target] of Object.entries(rootImports)) {
-        assert.equal(testImports[entry], target, entry);
-      }
+      const [rootConfig, testConfig] = await Promise.all([readJson("deno.json"), readJson("tests/deno.json")]);
+      for (const [entry, target] of Object.entries(rootImports)) assert.equal(testConfig.imports[entry], target, entry);
+      assert.deepEqual([testConfig.fmt, testConfig.lint], [rootConfig.fmt, rootConfig.lint]);
     },
   );
 });
