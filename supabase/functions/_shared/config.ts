@@ -29,6 +29,11 @@ export const configSchema = z.object({
   dbStatementTimeoutMs: intInRange(100, 600_000, 10_000),
   /** Prepared statements; off by default on Supabase's transaction pooler (port 6543). */
   dbPrepare: booleanFlag.optional(),
+  /**
+   * The URL is a transaction pooler (Supavisor, PgBouncer): no session state, the statement timeout
+   * applied by the client's cancel. Default: port 6543, or once the server refuses the startup parameter.
+   */
+  dbTransactionPooler: booleanFlag.optional(),
   bcryptCost: intInRange(4, 15, 10),
   /** Proxies in front of the service whose X-Forwarded-For entries are trusted (0: socket peer). */
   trustedProxyHops: intInRange(0, 10, 0),
@@ -67,6 +72,7 @@ export function configInput(env: Record<string, string | undefined>) {
     dbPoolSize: nonEmpty("DB_POOL_SIZE"),
     dbStatementTimeoutMs: nonEmpty("DB_STATEMENT_TIMEOUT_MS"),
     dbPrepare: nonEmpty("DB_PREPARE"),
+    dbTransactionPooler: nonEmpty("DB_TRANSACTION_POOLER"),
     bcryptCost: nonEmpty("BCRYPT_COST"),
     trustedProxyHops: nonEmpty("TRUSTED_PROXY_HOPS"),
     maxActiveKeysPerTenant: nonEmpty("MAX_ACTIVE_KEYS_PER_TENANT"),

@@ -1,64 +1,134 @@
 // The Postgres implementation of Database, on postgres.js (what Supabase recommends for edge
 // functions). Each call has a hard deadline so a silent network never turns into a hang.
+//
+// Direct to Postgres, the statement timeout is a startup parameter of each connection: the server
+// cancels a slower statement itself. Through a transaction pooler (Supabase's Supavisor on port
+// 6543, PgBouncer) a connection is shared by every client between transactions, so nothing may be
+// session state: no startup parameter or session SET (PgBouncer refuses `statement_timeout` at
+// startup), no prepared statement (DB_PREPARE defaults off there). There the client cancels a
+// statement still running at the timeout (a CancelRequest, which the pooler forwards to the server
+// connection the statement runs on): the server answers 57014 as it would for its own timeout, 503.
 import postgres from "postgres";
 import { classifyDatabaseError, type Database } from "./database.ts";
 import type { Config } from "./config.ts";
 import { DatabaseUnavailableError } from "./errors.ts";
 
-type PostgresConfig = Pick<Config, "dbPoolSize" | "dbStatementTimeoutMs" | "dbPrepare">;
+type PostgresConfig =
+  & Pick<Config, "dbPoolSize" | "dbStatementTimeoutMs" | "dbPrepare">
+  & Partial<Pick<Config, "dbTransactionPooler">>;
+
+/** A pooler's refusal of a startup parameter (PgBouncer: "unsupported startup parameter: …"). */
+function refusedStartupParameter(error: unknown): boolean {
+  const message = (error as { message?: unknown })?.message;
+  return typeof message === "string" &&
+    /unsupported startup parameter/i.test(message);
+}
 
 export function connectPostgres(url: string, config: PostgresConfig): Database {
-  // Supabase's transaction pooler (port 6543) cannot keep prepared statements.
-  const prepare = config.dbPrepare ?? new URL(url).port !== "6543";
-  const sql = postgres(url, {
-    max: config.dbPoolSize,
-    prepare,
-    // A connection attempt into a silent network gives up after 2 s and is retried, so the pool is
-    // back within seconds once the network answers again.
-    connect_timeout: 2,
-    idle_timeout: 60,
-    // postgres.js waits 3^failures/100 s (up to 20 s) before reconnecting after failed connects: after
-    // an outage the pool would stay closed for seconds after the database is back. At most 1 s here.
-    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
-    onnotice: () => {},
-    connection: {
-      application_name: "salesos-integration",
-      statement_timeout: config.dbStatementTimeoutMs,
-    },
-  });
-  // The server cancels slow statements first; this deadline only covers a network that went silent.
-  const deadlineMs = config.dbStatementTimeoutMs + 2_000;
+  let pooled = config.dbTransactionPooler ?? new URL(url).port === "6543";
+  const prepareFor = (pooled: boolean) => config.dbPrepare ?? !pooled;
+
+  const open = (pooled: boolean) =>
+    postgres(url, {
+      max: config.dbPoolSize,
+      prepare: prepareFor(pooled),
+      // A connection attempt into a silent network gives up after 2 s and is retried, so the pool is
+      // back within seconds once the network answers again.
+      connect_timeout: 2,
+      idle_timeout: 60,
+      // postgres.js waits 3^failures/100 s (up to 20 s) before reconnecting after failed connects: after
+      // an outage the pool would stay closed for seconds after the database is back. At most 1 s here.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+      onnotice: () => {},
+      connection: pooled ? { application_name: "salesos-integration" } : {
+        application_name: "salesos-integration",
+        statement_timeout: config.dbStatementTimeoutMs,
+      },
+    });
+  let sql = open(pooled);
+
+  /**
+   * A URL not known as a pooler whose server refused the startup parameter is one: the pool is
+   * opened again without session state, once. True when the call should be tried again.
+   */
+  const switchedToPooled = (error: unknown): boolean => {
+    if (pooled || !refusedStartupParameter(error)) return false;
+    pooled = true;
+    const refused = sql;
+    sql = open(true);
+    refused.end({ timeout: 0 }).catch(() => {});
+    return true;
+  };
+
+  async function once<Row>(
+    text: string,
+    params: readonly unknown[],
+  ): Promise<Row[]> {
+    const timeoutMs = config.dbStatementTimeoutMs;
+    // The server cancels slow statements first when it has the timeout; this deadline only covers
+    // a network that went silent.
+    const deadlineMs = timeoutMs + 2_000;
+    // The connection the statement went out on, so a silent one can be dropped (below).
+    let connection: { terminate(): void } | undefined;
+    const pending = sql.unsafe(
+      text,
+      params as postgres.ParameterOrJSON<never>[],
+      {
+        prepare: prepareFor(pooled),
+        onexecute: (c: { terminate(): void }) => ((connection = c), true),
+      } as postgres.UnsafeQueryOptions,
+    );
+    // Through a pooler, the statement timeout is this cancel: the server answers 57014.
+    const cancelTimer = pooled ? setTimeout(() => pending.cancel(), timeoutMs) : undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        pending.cancel();
+        // No answer, not even to the statement timeout: the connection is dead or silent.
+        // Drop it, with whatever else was queued on it, so the pool reconnects instead of
+        // queueing later statements behind an answer that will never come.
+        connection?.terminate();
+        reject(
+          new DatabaseUnavailableError(
+            new Error(`no answer within ${deadlineMs} ms`),
+          ),
+        );
+      }, deadlineMs);
+    });
+    try {
+      return (await Promise.race([pending, deadline])) as unknown as Row[];
+    } finally {
+      clearTimeout(cancelTimer);
+      clearTimeout(timer);
+    }
+  }
 
   return {
-    async query<Row>(text: string, params: readonly unknown[] = []): Promise<Row[]> {
-      // The connection the statement went out on, so a silent one can be dropped (below).
-      let connection: { terminate(): void } | undefined;
-      const pending = sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
-        prepare,
-        onexecute: (c: { terminate(): void }) => ((connection = c), true),
-      } as postgres.UnsafeQueryOptions);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          pending.cancel();
-          // No answer, not even the server's statement timeout: the connection is dead or silent.
-          // Drop it, with whatever else was queued on it, so the pool reconnects instead of
-          // queueing later statements behind an answer that will never come.
-          connection?.terminate();
-          reject(new DatabaseUnavailableError(new Error(`no answer within ${deadlineMs} ms`)));
-        }, deadlineMs);
-      });
+    async query<Row>(
+      text: string,
+      params: readonly unknown[] = [],
+    ): Promise<Row[]> {
       try {
-        return (await Promise.race([pending, deadline])) as unknown as Row[];
+        try {
+          return await once<Row>(text, params);
+        } catch (error) {
+          if (!switchedToPooled(error)) throw error;
+          return await once<Row>(text, params);
+        }
       } catch (error) {
         throw classifyDatabaseError(error);
-      } finally {
-        clearTimeout(timer);
       }
     },
     async exec(script: string): Promise<void> {
+      // Scripts (migrations) are simple-protocol, one implicit transaction each: through a pooler
+      // too. They set their own `set local statement_timeout`, and have no client deadline.
       try {
-        await sql.unsafe(script);
+        try {
+          await sql.unsafe(script);
+        } catch (error) {
+          if (!switchedToPooled(error)) throw error;
+          await sql.unsafe(script);
+        }
       } catch (error) {
         throw classifyDatabaseError(error);
       }
