@@ -75,11 +75,15 @@ Deno.test("each function deploys with its own deno.json", async (t) => {
   }
 
   await t.step(
-    "tests/deno.json pins every package of the root at the same version, with the same fmt and lint",
+    "tests/deno.json pins every package of the root at the same version, with the same fmt, lint and allowScripts",
     async () => {
       const [rootConfig, testConfig] = await Promise.all([readJson("deno.json"), readJson("tests/deno.json")]);
       for (const [entry, target] of Object.entries(rootImports)) assert.equal(testConfig.imports[entry], target, entry);
-      assert.deepEqual([testConfig.fmt, testConfig.lint], [rootConfig.fmt, rootConfig.lint]);
+      assert.deepEqual([testConfig.fmt, testConfig.lint, testConfig.allowScripts], [
+        rootConfig.fmt,
+        rootConfig.lint,
+        rootConfig.allowScripts,
+      ]);
     },
   );
 });
