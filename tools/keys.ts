@@ -69,7 +69,7 @@ const { db } = await openDatabase(config).catch((error) => {
 
 /** What the command answers, or the message of a failure that is the caller's (exit code 2). */
 async function answer(): Promise<{ output: unknown } | { refusal: string }> {
-  await applyMigrations(db);
+  await applyMigrations(db, (message) => console.error(message));
   if (settings?.success) {
     const [{ tenantId }] = await db.query<{ tenantId: string }>(
       `select salesos.ensure_tenant($1) as "tenantId"`,

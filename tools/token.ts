@@ -40,7 +40,7 @@ const { db } = await openDatabase(config).catch((error) => {
   Deno.exit(1);
 });
 try {
-  await applyMigrations(db);
+  await applyMigrations(db, (message) => console.error(message));
   const [{ tenant_id }] = await db.query<{ tenant_id: string }>("select salesos.ensure_tenant($1) as tenant_id", [
     tenant,
   ]);
