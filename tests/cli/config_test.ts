@@ -4,10 +4,7 @@ import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import { readLocalConfig } from "../../tools/config.ts";
 
-const refusal = (
-  env: Record<string, string>,
-  read: (env: Record<string, string>) => unknown = readConfig,
-) => {
+const refusal = (env: Record<string, string>, read: (env: Record<string, string>) => unknown = readConfig) => {
   try {
     read(env);
   } catch (error) {
@@ -18,69 +15,39 @@ const refusal = (
 
 Deno.test("defaults, and whole numbers, postgres and http(s) URLs as given", () => {
   const defaults = readConfig({});
-  assert.deepEqual([defaults.port, defaults.dbPoolSize, defaults.databaseUrl], [
-    54321,
-    8,
-    undefined,
-  ]);
+  assert.deepEqual([defaults.port, defaults.dbPoolSize, defaults.databaseUrl], [54321, 8, undefined]);
   const local = readLocalConfig({});
-  assert.deepEqual([
-    local.port,
-    local.embeddedPostgresPort,
-    local.embeddedPostgresDir,
-    local.dbPoolSize,
-  ], [
+  assert.deepEqual([local.port, local.embeddedPostgresPort, local.embeddedPostgresDir, local.dbPoolSize], [
     54321,
     54322,
     ".data/postgres",
     8,
   ]);
-  const embedded = readLocalConfig({
-    EMBEDDED_POSTGRES_DIR: "/tmp/pg",
-    EMBEDDED_POSTGRES_PORT: "5433",
-    PORT: "0",
-  });
-  assert.deepEqual([
-    embedded.embeddedPostgresDir,
-    embedded.embeddedPostgresPort,
-    embedded.port,
-  ], ["/tmp/pg", 5433, 0]);
+  const embedded = readLocalConfig({ EMBEDDED_POSTGRES_DIR: "/tmp/pg", EMBEDDED_POSTGRES_PORT: "5433", PORT: "0" });
+  assert.deepEqual([embedded.embeddedPostgresDir, embedded.embeddedPostgresPort, embedded.port], ["/tmp/pg", 5433, 0]);
   const set = readConfig({
     PORT: "0",
     DB_POOL_SIZE: "16",
     DATABASE_URL: "postgresql://user:p%23ss@db.example.com:6543/postgres",
     SUPABASE_URL: "https://project.supabase.co",
   });
-  assert.deepEqual(
-    [set.port, set.dbPoolSize, set.databaseUrl, set.supabaseUrl],
-    [
-      0,
-      16,
-      "postgresql://user:p%23ss@db.example.com:6543/postgres",
-      "https://project.supabase.co",
-    ],
-  );
+  assert.deepEqual([set.port, set.dbPoolSize, set.databaseUrl, set.supabaseUrl], [
+    0,
+    16,
+    "postgresql://user:p%23ss@db.example.com:6543/postgres",
+    "https://project.supabase.co",
+  ]);
 });
 
 Deno.test("numbers are digits only: hex, exponents, signs and spaces are refused", () => {
   for (const value of [" 0x10 ", "1e1", "-1", "+8", "8.0", "eight"]) {
-    assert.equal(
-      refusal({ DB_POOL_SIZE: value }),
-      "Invalid configuration: dbPoolSize: must be a whole number",
-      value,
-    );
+    assert.equal(refusal({ DB_POOL_SIZE: value }), "Invalid configuration: dbPoolSize: must be a whole number", value);
   }
   assert.match(refusal({ PORT: "70000" }), /^Invalid configuration: port: /);
 });
 
 Deno.test("a database URL that does not parse is refused without repeating it (it holds the password)", () => {
-  for (
-    const url of [
-      "postgres://postgres:s3cr3t#pw@127.0.0.1:5432/postgres",
-      "mysql://u:s3cr3t@h/d",
-      "s3cr3t",
-    ]
-  ) {
+  for (const url of ["postgres://postgres:s3cr3t#pw@127.0.0.1:5432/postgres", "mysql://u:s3cr3t@h/d", "s3cr3t"]) {
     const message = refusal({ DATABASE_URL: url });
     assert.match(message, /databaseUrl: must be a postgres:\/\/ URL/, url);
     assert.doesNotMatch(message, /s3cr3t/, url);
@@ -88,21 +55,9 @@ Deno.test("a database URL that does not parse is refused without repeating it (i
 });
 
 Deno.test("Supabase and JWKS URLs must be http(s); the embedded Postgres port may not be 0", () => {
-  assert.match(
-    refusal({ SUPABASE_URL: "javascript:alert(1)" }),
-    /supabaseUrl: must be an http\(s\) URL/,
-  );
-  assert.match(
-    refusal({ SUPABASE_JWKS_URL: "file:///etc/passwd" }),
-    /jwksUrl: must be an http\(s\) URL/,
-  );
-  assert.match(
-    refusal({ EMBEDDED_POSTGRES_PORT: "0" }, readLocalConfig),
-    /embeddedPostgresPort: /,
-  );
+  assert.match(refusal({ SUPABASE_URL: "javascript:alert(1)" }), /supabaseUrl: must be an http\(s\) URL/);
+  assert.match(refusal({ SUPABASE_JWKS_URL: "file:///etc/passwd" }), /jwksUrl: must be an http\(s\) URL/);
+  assert.match(refusal({ EMBEDDED_POSTGRES_PORT: "0" }, readLocalConfig), /embeddedPostgresPort: /);
   // The local tools refuse what the functions refuse.
-  assert.match(
-    refusal({ DB_POOL_SIZE: "0x10" }, readLocalConfig),
-    /dbPoolSize: must be a whole number/,
-  );
+  assert.match(refusal({ DB_POOL_SIZE: "0x10" }, readLocalConfig), /dbPoolSize: must be a whole number/);
 });

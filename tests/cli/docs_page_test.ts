@@ -22,29 +22,24 @@ async function launch(): Promise<BrowserContext> {
   try {
     await Deno.stat(chromiumPath);
   } catch {
-    throw new Error(
-      `Chromium not found at ${chromiumPath}: apt-get install chromium (or set CHROMIUM_PATH)`,
-    );
+    throw new Error(`Chromium not found at ${chromiumPath}: apt-get install chromium (or set CHROMIUM_PATH)`);
   }
   // A fresh profile per run; nothing that phones home (updates, sync, background networking).
-  return await chromium.launchPersistentContext(
-    await Deno.makeTempDir({ prefix: "salesos-docs-chromium-" }),
-    {
-      executablePath: chromiumPath,
-      headless: true,
-      viewport: { width: 1400, height: 1000 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    },
-  );
+  return await chromium.launchPersistentContext(await Deno.makeTempDir({ prefix: "salesos-docs-chromium-" }), {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
 }
 
 interface Visit {
@@ -56,26 +51,13 @@ interface Visit {
 
 /** Opens `url` recording console errors, page errors, failed loads and any request not to 127.0.0.1. */
 async function visit(context: BrowserContext, url: string): Promise<Visit> {
-  const visit: Visit = {
-    page: await context.newPage(),
-    errors: [],
-    outside: [],
-    requested: [],
-  };
+  const visit: Visit = { page: await context.newPage(), errors: [], outside: [], requested: [] };
   const { page } = visit;
   page.on("console", (message) => {
-    if (message.type() === "error") {
-      visit.errors.push(`console: ${message.text()}`);
-    }
+    if (message.type() === "error") visit.errors.push(`console: ${message.text()}`);
   });
   page.on("pageerror", (error) => visit.errors.push(`page: ${error.message}`));
-  page.on(
-    "requestfailed",
-    (request) =>
-      visit.errors.push(
-        `failed: ${request.url()} ${request.failure()?.errorText}`,
-      ),
-  );
+  page.on("requestfailed", (request) => visit.errors.push(`failed: ${request.url()} ${request.failure()?.errorText}`));
   await page.route("**/*", (route) => {
     const target = new URL(route.request().url());
     visit.requested.push(target.href);
@@ -85,27 +67,19 @@ async function visit(context: BrowserContext, url: string): Promise<Visit> {
   });
   await page.goto(url, { waitUntil: "load" });
   for (const name of Object.keys(documents)) {
-    await page.waitForSelector(`#swagger-${name} .opblock`, {
-      timeout: 30_000,
-    });
+    await page.waitForSelector(`#swagger-${name} .opblock`, { timeout: 30_000 });
   }
   return visit;
 }
 
 /** The operations Swagger UI shows for a function, as "METHOD /path". */
 async function shownOperations(page: Page, name: string): Promise<string[]> {
-  const shown = await page.$$eval(
-    `#swagger-${name} .opblock`,
-    (blocks) =>
-      blocks.map((block) => {
-        const method = block.querySelector(".opblock-summary-method")?.textContent?.trim() ??
-          "";
-        const path = block.querySelector(".opblock-summary-path")?.getAttribute(
-          "data-path",
-        ) ?? "";
-        return `${method} ${path}`;
-      }),
-  );
+  const shown = await page.$$eval(`#swagger-${name} .opblock`, (blocks) =>
+    blocks.map((block) => {
+      const method = block.querySelector(".opblock-summary-method")?.textContent?.trim() ?? "";
+      const path = block.querySelector(".opblock-summary-path")?.getAttribute("data-path") ?? "";
+      return `${method} ${path}`;
+    }));
   return shown.sort();
 }
 
@@ -121,23 +95,12 @@ async function openEveryOperation(page: Page) {
 
 async function assertCleanPage(visit: Visit) {
   for (const name of Object.keys(documents) as (keyof typeof documents)[]) {
-    assert.deepEqual(
-      await shownOperations(visit.page, name),
-      documentedOperations(name),
-      `${name}: operations shown`,
-    );
+    assert.deepEqual(await shownOperations(visit.page, name), documentedOperations(name), `${name}: operations shown`);
   }
   await openEveryOperation(visit.page);
-  const resolverErrors = await visit.page.$$eval(
-    ".errors-wrapper",
-    (els) => els.map((e) => e.textContent),
-  );
+  const resolverErrors = await visit.page.$$eval(".errors-wrapper", (els) => els.map((e) => e.textContent));
   assert.deepEqual(resolverErrors, [], "Swagger UI shows no error");
-  assert.deepEqual(
-    visit.errors,
-    [],
-    "no console error, page error or failed load",
-  );
+  assert.deepEqual(visit.errors, [], "no console error, page error or failed load");
   assert.deepEqual(visit.outside, [], "no request beyond 127.0.0.1");
   assert.ok(visit.requested.length > 0);
 }
@@ -151,201 +114,129 @@ function serveFolder(root: string) {
     json: "application/json",
     png: "image/png",
   };
-  return Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      const path = decodeURIComponent(new URL(request.url).pathname);
-      const file = path.endsWith("/") ? `${path}index.html` : path;
-      if (file.includes("..")) return new Response("no", { status: 400 });
-      try {
-        const body = await Deno.readFile(`${root}${file}`);
-        return new Response(body, {
-          headers: {
-            "Content-Type": types[file.split(".").pop() ?? ""] ?? "text/plain",
-          },
-        });
-      } catch {
-        return new Response("not found", { status: 404 });
-      }
-    },
-  );
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const path = decodeURIComponent(new URL(request.url).pathname);
+    const file = path.endsWith("/") ? `${path}index.html` : path;
+    if (file.includes("..")) return new Response("no", { status: 400 });
+    try {
+      const body = await Deno.readFile(`${root}${file}`);
+      return new Response(body, { headers: { "Content-Type": types[file.split(".").pop() ?? ""] ?? "text/plain" } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
 }
 
 Deno.test("API reference page", async (t) => {
   await using test = await freshDatabase();
   const tenant = await createTenant(test.db);
   const key = await createKey(test.db, tenant);
-  await using server = await startServer({
-    DATABASE_URL: test.url,
-    LOG_REQUESTS: "false",
-  });
+  await using server = await startServer({ DATABASE_URL: test.url, LOG_REQUESTS: "false" });
   const out = await Deno.makeTempDir({ prefix: "salesos-docs-" });
   const context = await launch();
 
   try {
-    await t.step(
-      "deno task start serves /docs/ and every asset it names from itself",
-      async () => {
-        const redirect = await fetch(`${server.baseUrl}/docs`, {
-          redirect: "manual",
-        });
-        await redirect.body?.cancel();
-        assert.deepEqual([redirect.status, redirect.headers.get("location")], [
-          301,
-          "/docs/",
-        ]);
-        const page = await fetch(`${server.baseUrl}/docs/`);
-        assert.equal(page.status, 200);
-        assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
-        const html = await page.text();
-        const assets = [...html.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1]);
-        assert.ok(
-          assets.includes("swagger-ui/swagger-ui-bundle.js") &&
-            assets.includes("swagger-ui/swagger-ui.css"),
-        );
-        for (const asset of assets) {
-          assert.doesNotMatch(
-            asset,
-            /^(https?:)?\/\//,
-            `${asset}: every asset is local`,
-          );
-          const res = await fetch(`${server.baseUrl}/docs/${asset}`);
-          await res.body?.cancel();
-          assert.equal(res.status, 200, asset);
-        }
-        const missing = await fetch(`${server.baseUrl}/docs/nope.js`);
-        await missing.body?.cancel();
-        assert.equal(missing.status, 404);
-      },
-    );
+    await t.step("deno task start serves /docs/ and every asset it names from itself", async () => {
+      const redirect = await fetch(`${server.baseUrl}/docs`, { redirect: "manual" });
+      await redirect.body?.cancel();
+      assert.deepEqual([redirect.status, redirect.headers.get("location")], [301, "/docs/"]);
+      const page = await fetch(`${server.baseUrl}/docs/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+      const html = await page.text();
+      const assets = [...html.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1]);
+      assert.ok(assets.includes("swagger-ui/swagger-ui-bundle.js") && assets.includes("swagger-ui/swagger-ui.css"));
+      for (const asset of assets) {
+        assert.doesNotMatch(asset, /^(https?:)?\/\//, `${asset}: every asset is local`);
+        const res = await fetch(`${server.baseUrl}/docs/${asset}`);
+        await res.body?.cancel();
+        assert.equal(res.status, 200, asset);
+      }
+      const missing = await fetch(`${server.baseUrl}/docs/nope.js`);
+      await missing.body?.cancel();
+      assert.equal(missing.status, 404);
+    });
 
-    await t.step(
-      "the documents the page loads are the ones the functions serve",
-      async () => {
-        for (const name of Object.keys(documents)) {
-          const fromPage = await (await fetch(`${server.baseUrl}/docs/openapi/${name}.json`))
-            .json();
-          const fromFunction = await (await fetch(
-            `${server.baseUrl}/functions/v1/${name}/openapi.json`,
-          )).json();
-          assert.deepEqual(fromPage, fromFunction, name);
-          assert.deepEqual(
-            fromFunction,
-            documents[name as keyof typeof documents],
-            name,
-          );
-        }
-      },
-    );
+    await t.step("the documents the page loads are the ones the functions serve", async () => {
+      for (const name of Object.keys(documents)) {
+        const fromPage = await (await fetch(`${server.baseUrl}/docs/openapi/${name}.json`)).json();
+        const fromFunction = await (await fetch(`${server.baseUrl}/functions/v1/${name}/openapi.json`)).json();
+        assert.deepEqual(fromPage, fromFunction, name);
+        assert.deepEqual(fromFunction, documents[name as keyof typeof documents], name);
+      }
+    });
 
-    await t.step(
-      "in Chromium, /docs shows every operation of both functions with no error",
-      async () => {
-        const page = await visit(context, `${server.baseUrl}/docs/`);
+    await t.step("in Chromium, /docs shows every operation of both functions with no error", async () => {
+      const page = await visit(context, `${server.baseUrl}/docs/`);
+      await assertCleanPage(page);
+      await page.page.close();
+    });
+
+    await t.step("Try it out: GET health and an authorized POST sync are sent from the page", async () => {
+      const { page, errors, outside } = await visit(context, `${server.baseUrl}/docs/`);
+      const execute = async (operation: string) => {
+        const block = page.locator(operation);
+        await block.locator(".opblock-summary-control").click();
+        await block.locator(".try-out__btn").click();
+        await block.locator(".execute").click();
+        const status = block.locator(".live-responses-table .response .response-col_status").first();
+        await status.waitFor({ timeout: 15_000 });
+        return (await status.textContent())?.trim();
+      };
+      assert.equal(
+        await execute("#swagger-default-integration .opblock-get:has([data-path='/default-integration/health'])"),
+        "200",
+      );
+
+      const integration = page.locator("#swagger-default-integration");
+      await integration.locator(".auth-wrapper .authorize").click();
+      await page.locator(".dialog-ux input[type=text], .dialog-ux input[type=password]").first().fill(key.key);
+      await page.locator(".dialog-ux .auth-btn-wrapper .authorize").click();
+      await page.locator(".dialog-ux .close-modal").click();
+      assert.equal(await execute("#swagger-default-integration .opblock-post"), "200");
+      const body = await page.locator(
+        "#swagger-default-integration .opblock-post .live-responses-table .response-col_description pre",
+      ).first().textContent();
+      assert.match(body ?? "", /"created": 1/);
+      assert.deepEqual(errors, []);
+      assert.deepEqual(outside, []);
+      await page.close();
+    });
+
+    await t.step("deno task docs:build writes a static folder with every asset in it", async () => {
+      const built = await runTask("docs:build", ["--out", out], {});
+      assert.equal(built.code, 0, built.stderr);
+      const { files } = JSON.parse(built.stdout.trim().split("\n").at(-1)!);
+      for (
+        const file of [
+          "index.html",
+          "docs.js",
+          "docs.css",
+          "swagger-ui/swagger-ui-bundle.js",
+          "swagger-ui/swagger-ui.css",
+        ]
+      ) {
+        assert.ok(files.includes(file), file);
+        assert.ok((await Deno.stat(`${out}/${file}`)).size > 0, file);
+      }
+      for (const name of Object.keys(documents)) {
+        const written = JSON.parse(await Deno.readTextFile(`${out}/openapi/${name}.json`));
+        assert.deepEqual(written, documents[name as keyof typeof documents], name);
+      }
+      const html = await Deno.readTextFile(`${out}/index.html`);
+      assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "no remote asset");
+    });
+
+    await t.step("in Chromium, the static folder on any web server shows the same, with no error", async () => {
+      const files = serveFolder(out);
+      try {
+        const page = await visit(context, `http://127.0.0.1:${files.addr.port}/`);
         await assertCleanPage(page);
         await page.page.close();
-      },
-    );
-
-    await t.step(
-      "Try it out: GET health and an authorized POST sync are sent from the page",
-      async () => {
-        const { page, errors, outside } = await visit(
-          context,
-          `${server.baseUrl}/docs/`,
-        );
-        const execute = async (operation: string) => {
-          const block = page.locator(operation);
-          await block.locator(".opblock-summary-control").click();
-          await block.locator(".try-out__btn").click();
-          await block.locator(".execute").click();
-          const status = block.locator(
-            ".live-responses-table .response .response-col_status",
-          ).first();
-          await status.waitFor({ timeout: 15_000 });
-          return (await status.textContent())?.trim();
-        };
-        assert.equal(
-          await execute(
-            "#swagger-default-integration .opblock-get:has([data-path='/default-integration/health'])",
-          ),
-          "200",
-        );
-
-        const integration = page.locator("#swagger-default-integration");
-        await integration.locator(".auth-wrapper .authorize").click();
-        await page.locator(
-          ".dialog-ux input[type=text], .dialog-ux input[type=password]",
-        ).first().fill(key.key);
-        await page.locator(".dialog-ux .auth-btn-wrapper .authorize").click();
-        await page.locator(".dialog-ux .close-modal").click();
-        assert.equal(
-          await execute("#swagger-default-integration .opblock-post"),
-          "200",
-        );
-        const body = await page.locator(
-          "#swagger-default-integration .opblock-post .live-responses-table .response-col_description pre",
-        ).first().textContent();
-        assert.match(body ?? "", /"created": 1/);
-        assert.deepEqual(errors, []);
-        assert.deepEqual(outside, []);
-        await page.close();
-      },
-    );
-
-    await t.step(
-      "deno task docs:build writes a static folder with every asset in it",
-      async () => {
-        const built = await runTask("docs:build", ["--out", out], {});
-        assert.equal(built.code, 0, built.stderr);
-        const { files } = JSON.parse(built.stdout.trim().split("\n").at(-1)!);
-        for (
-          const file of [
-            "index.html",
-            "docs.js",
-            "docs.css",
-            "swagger-ui/swagger-ui-bundle.js",
-            "swagger-ui/swagger-ui.css",
-          ]
-        ) {
-          assert.ok(files.includes(file), file);
-          assert.ok((await Deno.stat(`${out}/${file}`)).size > 0, file);
-        }
-        for (const name of Object.keys(documents)) {
-          const written = JSON.parse(
-            await Deno.readTextFile(`${out}/openapi/${name}.json`),
-          );
-          assert.deepEqual(
-            written,
-            documents[name as keyof typeof documents],
-            name,
-          );
-        }
-        const html = await Deno.readTextFile(`${out}/index.html`);
-        assert.doesNotMatch(
-          html,
-          /(src|href)="(https?:)?\/\//,
-          "no remote asset",
-        );
-      },
-    );
-
-    await t.step(
-      "in Chromium, the static folder on any web server shows the same, with no error",
-      async () => {
-        const files = serveFolder(out);
-        try {
-          const page = await visit(
-            context,
-            `http://127.0.0.1:${files.addr.port}/`,
-          );
-          await assertCleanPage(page);
-          await page.page.close();
-        } finally {
-          await files.shutdown();
-        }
-      },
-    );
+      } finally {
+        await files.shutdown();
+      }
+    });
   } finally {
     await context.close();
     await Deno.remove(out, { recursive: true });

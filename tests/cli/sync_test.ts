@@ -13,38 +13,19 @@ const syncTask: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`))
 type Summary = Record<string, any>;
 
 async function sync(args: string[], apiKey?: string) {
-  const result = await runTask(
-    "sync",
-    args,
-    apiKey === undefined ? {} : { SALESOS_API_KEY: apiKey },
-  );
+  const result = await runTask("sync", args, apiKey === undefined ? {} : { SALESOS_API_KEY: apiKey });
   const lines = result.stdout.split("\n").filter(Boolean);
-  return {
-    ...result,
-    lines,
-    summary: (lines.length === 1 ? JSON.parse(lines[0]) : null) as
-      | Summary
-      | null,
-  };
+  return { ...result, lines, summary: (lines.length === 1 ? JSON.parse(lines[0]) : null) as Summary | null };
 }
 
 /**
  * The task's own command (`deno run <flags> tools/sync.ts`) as one process, so a signal reaches
  * the CLI itself and /proc shows its memory; `runtimeFlags` go before the script.
  */
-function spawnSync(
-  args: string[],
-  env: Record<string, string>,
-  runtimeFlags: string[] = [],
-) {
+function spawnSync(args: string[], env: Record<string, string>, runtimeFlags: string[] = []) {
   const [, ...taskArgs] = syncTask.split(" ");
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      ...taskArgs.slice(0, -1),
-      ...runtimeFlags,
-      ...taskArgs.slice(-1),
-      ...args,
-    ],
+    args: [...taskArgs.slice(0, -1), ...runtimeFlags, ...taskArgs.slice(-1), ...args],
     cwd: root,
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
@@ -54,29 +35,16 @@ function spawnSync(
 }
 
 /** Writes `count` lines made by `line(i)` in blocks, never the whole file in memory. */
-async function writeLines(
-  path: string,
-  count: number,
-  line: (i: number) => string,
-  header?: string,
-) {
-  using file = await Deno.open(path, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
+async function writeLines(path: string, count: number, line: (i: number) => string, header?: string) {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
   const encoder = new TextEncoder();
   if (header) await file.write(encoder.encode(`${header}\n`));
   for (let start = 0; start < count; start += 10_000) {
     let block = "";
-    for (let i = start; i < Math.min(count, start + 10_000); i++) {
-      block += `${line(i)}\n`;
-    }
+    for (let i = start; i < Math.min(count, start + 10_000); i++) block += `${line(i)}\n`;
     const bytes = encoder.encode(block);
     let written = 0;
-    while (written < bytes.byteLength) {
-      written += await file.write(bytes.subarray(written));
-    }
+    while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
   }
 }
 
@@ -84,11 +52,7 @@ const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 const readJsonl = async (path: string) =>
   (await Deno.readTextFile(path)).split("\n").filter(Boolean).map((l) => JSON.parse(l));
 const activity = (i: number, emails: number) =>
-  JSON.stringify({
-    activity_code: "001",
-    external_id: `act-${i}`,
-    collaborator_email: `rep${i % emails}@example.com`,
-  });
+  JSON.stringify({ activity_code: "001", external_id: `act-${i}`, collaborator_email: `rep${i % emails}@example.com` });
 
 Deno.test("deno task sync against the running service", async (t) => {
   await using service = await startService();
@@ -98,22 +62,12 @@ Deno.test("deno task sync against the running service", async (t) => {
   try {
     const { key, tenantId } = await service.key();
     const people = `${dir}/people.csv`;
-    await writeLines(
-      people,
-      200,
-      (i) => `rep-${i},Rep ${i},rep${i}@example.com`,
-      "external_id,name,email",
-    );
+    await writeLines(people, 200, (i) => `rep-${i},Rep ${i},rep${i}@example.com`, "external_id,name,email");
 
     await t.step(
       "collaborators CSV, then 25,000 activities JSONL in 25 batches: exit 0, one summary line",
       async () => {
-        const first = await sync([
-          "collaborators",
-          people,
-          "--url",
-          service.baseUrl,
-        ], key);
+        const first = await sync(["collaborators", people, "--url", service.baseUrl], key);
         assert.equal(first.code, 0, first.stderr);
         assert.deepEqual(
           { ...first.summary, duration_ms: undefined },
@@ -134,12 +88,7 @@ Deno.test("deno task sync against the running service", async (t) => {
 
         const calls = `${dir}/calls.jsonl`;
         await writeLines(calls, 25_000, (i) => activity(i, 200));
-        const second = await sync([
-          "activities",
-          calls,
-          "--url",
-          service.baseUrl,
-        ], key);
+        const second = await sync(["activities", calls, "--url", service.baseUrl], key);
         assert.equal(second.code, 0, second.stderr);
         assert.equal(second.lines.length, 1, second.stdout);
         assert.deepEqual(
@@ -158,33 +107,14 @@ Deno.test("deno task sync against the running service", async (t) => {
           "a plain progress line, not a bar",
         );
         assert.doesNotMatch(second.stderr, /\r/);
-        assert.deepEqual(
-          await count(
-            "select count(*) as n from salesos.activities where tenant_id = $1",
-            [tenantId],
-          ),
-          [
-            25_000,
-          ],
-        );
-        assert.equal(
-          await exists(`${calls}.checkpoint.json`),
-          false,
-          "a finished run leaves no checkpoint",
-        );
+        assert.deepEqual(await count("select count(*) as n from salesos.activities where tenant_id = $1", [tenantId]), [
+          25_000,
+        ]);
+        assert.equal(await exists(`${calls}.checkpoint.json`), false, "a finished run leaves no checkpoint");
         assert.equal(await exists(`${calls}.rejected.jsonl`), false);
 
-        const again = await sync([
-          "activities",
-          calls,
-          "--url",
-          service.baseUrl,
-        ], key);
-        assert.deepEqual([
-          again.code,
-          again.summary!.processed,
-          again.summary!.duplicates,
-        ], [0, 0, 25_000]);
+        const again = await sync(["activities", calls, "--url", service.baseUrl], key);
+        assert.deepEqual([again.code, again.summary!.processed, again.summary!.duplicates], [0, 0, 25_000]);
       },
     );
 
@@ -200,17 +130,9 @@ Deno.test("deno task sync against the running service", async (t) => {
             "\r\n" +
             'q-3,Plain,ana@quoted.example,"",\r\n',
         );
-        const result = await sync([
-          "collaborators",
-          file,
-          "--url",
-          service.baseUrl,
-        ], key);
+        const result = await sync(["collaborators", file, "--url", service.baseUrl], key);
         assert.equal(result.code, 0, result.stderr);
-        assert.deepEqual([result.summary!.rows, result.summary!.created], [
-          3,
-          3,
-        ]);
+        assert.deepEqual([result.summary!.rows, result.summary!.created], [3, 3]);
         const rows = await service.query<Record<string, unknown>>(
           "select external_id, name, email, team, metadata from salesos.collaborators where tenant_id = $1 and email like '%@quoted.example' order by external_id",
           [tenantId],
@@ -223,148 +145,99 @@ Deno.test("deno task sync against the running service", async (t) => {
             team: 'Sales "North"',
             metadata: { region: "Norte", note: "a,b" },
           },
-          {
-            external_id: "q-2",
-            name: "Line\nbreak",
-            email: "joao@quoted.example",
-            team: null,
-            metadata: null,
-          },
-          {
-            external_id: "q-3",
-            name: "Plain",
-            email: "ana@quoted.example",
-            team: null,
-            metadata: null,
-          },
+          { external_id: "q-2", name: "Line\nbreak", email: "joao@quoted.example", team: null, metadata: null },
+          { external_id: "q-3", name: "Plain", email: "ana@quoted.example", team: null, metadata: null },
         ]);
       },
     );
 
-    await t.step(
-      "rejected rows go to <file>.rejected.jsonl with their reasons; exit 1",
-      async () => {
-        const file = `${dir}/mixed.csv`;
-        await Deno.writeTextFile(
+    await t.step("rejected rows go to <file>.rejected.jsonl with their reasons; exit 1", async () => {
+      const file = `${dir}/mixed.csv`;
+      await Deno.writeTextFile(
+        file,
+        "activity_code,external_id,collaborator_email,data\n" +
+          "001,mixed-1,rep1@example.com,\n" +
+          "1,mixed-2,rep2@example.com,\n" + // Excel ate the leading zeros
+          "002,mixed-3,rep3@example.com,{not json}\n" +
+          "003,mixed-4,rep4@example.com\n" +
+          '004,mixed-5,not-an-email,"{""k"":1}"\n' +
+          "005,mixed-6,nobody@example.com,\n",
+      );
+      const result = await sync(["activities", file, "--url", service.baseUrl], key);
+      assert.equal(result.code, 1, result.stderr);
+      assert.deepEqual(
+        { ...result.summary, duration_ms: undefined },
+        {
+          action: "sync_activities",
           file,
-          "activity_code,external_id,collaborator_email,data\n" +
-            "001,mixed-1,rep1@example.com,\n" +
-            "1,mixed-2,rep2@example.com,\n" + // Excel ate the leading zeros
-            "002,mixed-3,rep3@example.com,{not json}\n" +
-            "003,mixed-4,rep4@example.com\n" +
-            '004,mixed-5,not-an-email,"{""k"":1}"\n' +
-            "005,mixed-6,nobody@example.com,\n",
-        );
-        const result = await sync([
-          "activities",
-          file,
-          "--url",
-          service.baseUrl,
-        ], key);
-        assert.equal(result.code, 1, result.stderr);
-        assert.deepEqual(
-          { ...result.summary, duration_ms: undefined },
-          {
-            action: "sync_activities",
-            file,
-            status: "completed_with_rejections",
-            rows: 6,
-            rejected: 4,
-            batches: 1,
-            processed: 1,
-            skipped: 1,
-            duplicates: 0,
-            resumed_after_row: 0,
-            rejected_file: `${file}.rejected.jsonl`,
-            duration_ms: undefined,
+          status: "completed_with_rejections",
+          rows: 6,
+          rejected: 4,
+          batches: 1,
+          processed: 1,
+          skipped: 1,
+          duplicates: 0,
+          resumed_after_row: 0,
+          rejected_file: `${file}.rejected.jsonl`,
+          duration_ms: undefined,
+        },
+      );
+      const rejected = (await readJsonl(`${file}.rejected.jsonl`)).sort((a, b) => a.row - b.row);
+      assert.deepEqual(rejected, [
+        {
+          row: 2,
+          line: 3,
+          reason: 'Activity mixed-2 (rep2@example.com): activity_code: Required 3-digit string (001-999), e.g. "001"',
+          details: [{ field: "activity_code", message: 'Required 3-digit string (001-999), e.g. "001"' }],
+          input: { activity_code: "1", external_id: "mixed-2", collaborator_email: "rep2@example.com" },
+        },
+        {
+          row: 3,
+          line: 4,
+          reason: "data: not JSON",
+          input: {
+            activity_code: "002",
+            external_id: "mixed-3",
+            collaborator_email: "rep3@example.com",
+            data: "{not json}",
           },
-        );
-        const rejected = (await readJsonl(`${file}.rejected.jsonl`)).sort((
-          a,
-          b,
-        ) => a.row - b.row);
-        assert.deepEqual(rejected, [
-          {
-            row: 2,
-            line: 3,
-            reason: 'Activity mixed-2 (rep2@example.com): activity_code: Required 3-digit string (001-999), e.g. "001"',
-            details: [{
-              field: "activity_code",
-              message: 'Required 3-digit string (001-999), e.g. "001"',
-            }],
-            input: {
-              activity_code: "1",
-              external_id: "mixed-2",
-              collaborator_email: "rep2@example.com",
-            },
-          },
-          {
-            row: 3,
-            line: 4,
-            reason: "data: not JSON",
-            input: {
-              activity_code: "002",
-              external_id: "mixed-3",
-              collaborator_email: "rep3@example.com",
-              data: "{not json}",
-            },
-          },
-          {
-            row: 4,
-            line: 5,
-            reason: "3 fields, the header has 4",
-            input: ["003", "mixed-4", "rep4@example.com"],
-          },
-          {
-            row: 5,
-            line: 6,
-            reason: "Activity mixed-5 (not-an-email): collaborator_email: Required valid email",
-            details: [{
-              field: "collaborator_email",
-              message: "Required valid email",
-            }],
-            input: {
-              activity_code: "004",
-              external_id: "mixed-5",
-              collaborator_email: "not-an-email",
-              data: { k: 1 },
-            },
-          },
-        ]);
+        },
+        { row: 4, line: 5, reason: "3 fields, the header has 4", input: ["003", "mixed-4", "rep4@example.com"] },
+        {
+          row: 5,
+          line: 6,
+          reason: "Activity mixed-5 (not-an-email): collaborator_email: Required valid email",
+          details: [{ field: "collaborator_email", message: "Required valid email" }],
+          input: { activity_code: "004", external_id: "mixed-5", collaborator_email: "not-an-email", data: { k: 1 } },
+        },
+      ]);
 
-        const jsonl = `${dir}/people.jsonl`;
-        await Deno.writeTextFile(
-          jsonl,
-          '{"external_id":"j-1","name":"J","email":"j1@example.com"}\n' +
-            "{broken\n" +
-            '{"external_id":"j-3","name":"J","email":"bad"}\n' +
-            "[1,2]\n",
-        );
-        const people = await sync([
-          "collaborators",
-          jsonl,
-          "--url",
-          service.baseUrl,
-          "--rejected",
-          `${dir}/people-rejected.jsonl`,
-        ], key);
-        assert.equal(people.code, 1);
-        assert.deepEqual([
-          people.summary!.rows,
-          people.summary!.created,
-          people.summary!.rejected,
-        ], [4, 1, 3]);
-        const reasons = (await readJsonl(`${dir}/people-rejected.jsonl`)).map((
-          r,
-        ) => [r.row, r.reason]).sort();
-        assert.deepEqual(reasons, [
-          [2, reasons[0][1]],
-          [3, "Collaborator j-3 (bad): email must be a valid email"],
-          [4, "not a JSON object"],
-        ]);
-        assert.match(reasons[0][1], /^not JSON: /);
-      },
-    );
+      const jsonl = `${dir}/people.jsonl`;
+      await Deno.writeTextFile(
+        jsonl,
+        '{"external_id":"j-1","name":"J","email":"j1@example.com"}\n' +
+          "{broken\n" +
+          '{"external_id":"j-3","name":"J","email":"bad"}\n' +
+          "[1,2]\n",
+      );
+      const people = await sync([
+        "collaborators",
+        jsonl,
+        "--url",
+        service.baseUrl,
+        "--rejected",
+        `${dir}/people-rejected.jsonl`,
+      ], key);
+      assert.equal(people.code, 1);
+      assert.deepEqual([people.summary!.rows, people.summary!.created, people.summary!.rejected], [4, 1, 3]);
+      const reasons = (await readJsonl(`${dir}/people-rejected.jsonl`)).map((r) => [r.row, r.reason]).sort();
+      assert.deepEqual(reasons, [
+        [2, reasons[0][1]],
+        [3, "Collaborator j-3 (bad): email must be a valid email"],
+        [4, "not a JSON object"],
+      ]);
+      assert.match(reasons[0][1], /^not JSON: /);
+    });
 
     await t.step(
       "killed with SIGKILL mid-run, a rerun resumes from the checkpoint: every row stored once",
@@ -380,18 +253,12 @@ Deno.test("deno task sync against the running service", async (t) => {
             ? `{"activity_code":"0","external_id":"big-${i}"}`
             : activity(i, 200).replace("act-", "big-")),
         );
-        const child = spawnSync(
-          ["activities", file, "--url", service.baseUrl],
-          { SALESOS_API_KEY: key },
-        );
+        const child = spawnSync(["activities", file, "--url", service.baseUrl], { SALESOS_API_KEY: key });
         const checkpointPath = `${file}.checkpoint.json`;
         let rowsDone = 0;
         while (rowsDone < 10_000) {
           await new Promise((r) => setTimeout(r, 5));
-          rowsDone = await Deno.readTextFile(checkpointPath).then(
-            (text) => JSON.parse(text).rows_done,
-            () => 0,
-          );
+          rowsDone = await Deno.readTextFile(checkpointPath).then((text) => JSON.parse(text).rows_done, () => 0);
         }
         child.kill("SIGKILL");
         const status = await child.status;
@@ -402,29 +269,14 @@ Deno.test("deno task sync against the running service", async (t) => {
           "select count(*) as n from salesos.activities where tenant_id = $1 and external_id like 'big-%'",
           [tenantId],
         ))[0];
-        assert.ok(
-          stored >= 9_999 && stored < 39_997,
-          `${stored} stored before the kill`,
-        ); // row 5 is invalid
+        assert.ok(stored >= 9_999 && stored < 39_997, `${stored} stored before the kill`); // row 5 is invalid
 
-        const resumed = await sync([
-          "activities",
-          file,
-          "--url",
-          service.baseUrl,
-        ], key);
+        const resumed = await sync(["activities", file, "--url", service.baseUrl], key);
         assert.equal(resumed.code, 1, resumed.stderr); // the three invalid rows
         const summary = resumed.summary!;
-        assert.ok(
-          summary.resumed_after_row >= 10_000 &&
-            summary.resumed_after_row < 40_000,
-        );
+        assert.ok(summary.resumed_after_row >= 10_000 && summary.resumed_after_row < 40_000);
         assert.match(resumed.stderr, /resuming after row \d+/);
-        assert.deepEqual([summary.rows, summary.rejected, summary.skipped], [
-          40_000,
-          3,
-          0,
-        ]);
+        assert.deepEqual([summary.rows, summary.rejected, summary.skipped], [40_000, 3, 0]);
         // Batches answered after the last checkpoint are sent again: their rows count as duplicates.
         assert.equal(summary.processed + summary.duplicates, 39_997);
         assert.ok(summary.duplicates <= 1_000);
@@ -435,11 +287,7 @@ Deno.test("deno task sync against the running service", async (t) => {
         );
         assert.deepEqual([total, distinct], [39_997, 39_997]);
         const rejected = await readJsonl(`${file}.rejected.jsonl`);
-        assert.deepEqual(
-          rejected.map((r) => r.row).sort((a, b) => a - b),
-          invalidRows,
-          "each rejected row once",
-        );
+        assert.deepEqual(rejected.map((r) => r.row).sort((a, b) => a - b), invalidRows, "each rejected row once");
         assert.equal(await exists(checkpointPath), false);
       },
     );
@@ -449,65 +297,26 @@ Deno.test("deno task sync against the running service", async (t) => {
       async () => {
         const limited = await service.key({ rate_limit_per_hour: 4 });
         const file = `${dir}/limited.csv`;
-        await writeLines(
-          file,
-          10,
-          (i) => `lim-${i},Lim ${i},lim${i}@example.com`,
-          "external_id,name,email",
-        );
-        assert.equal(
-          (await sync(
-            ["collaborators", file, "--url", service.baseUrl],
-            limited.key,
-          )).code,
-          0,
-        );
+        await writeLines(file, 10, (i) => `lim-${i},Lim ${i},lim${i}@example.com`, "external_id,name,email");
+        assert.equal((await sync(["collaborators", file, "--url", service.baseUrl], limited.key)).code, 0);
         const calls = `${dir}/limited.jsonl`;
-        await writeLines(
-          calls,
-          5_500,
-          (i) => activity(i, 10).replace("rep", "lim").replace("act-", "lim-"),
-        );
+        await writeLines(calls, 5_500, (i) => activity(i, 10).replace("rep", "lim").replace("act-", "lim-"));
 
         const stopped = await sync(
-          [
-            "activities",
-            calls,
-            "--url",
-            service.baseUrl,
-            "--max-retry-after",
-            "5",
-          ],
+          ["activities", calls, "--url", service.baseUrl, "--max-retry-after", "5"],
           limited.key,
         );
         assert.equal(stopped.code, 3, stopped.stderr);
         assert.deepEqual(
-          [
-            stopped.summary!.status,
-            stopped.summary!.rows,
-            stopped.summary!.processed,
-            stopped.summary!.error.code,
-          ],
+          [stopped.summary!.status, stopped.summary!.rows, stopped.summary!.processed, stopped.summary!.error.code],
           ["stopped", 3_000, 3_000, "RATE_LIMITED"],
         );
         assert.ok(stopped.summary!.error.retry_after > 5);
         assert.equal(stopped.summary!.checkpoint, `${calls}.checkpoint.json`);
-        assert.equal(
-          JSON.parse(await Deno.readTextFile(`${calls}.checkpoint.json`))
-            .rows_done,
-          3_000,
-        );
+        assert.equal(JSON.parse(await Deno.readTextFile(`${calls}.checkpoint.json`)).rows_done, 3_000);
 
-        await service.query(
-          "update salesos.api_keys set rate_limit_per_hour = 100 where id = $1",
-          [limited.id],
-        );
-        const resumed = await sync([
-          "activities",
-          calls,
-          "--url",
-          service.baseUrl,
-        ], limited.key);
+        await service.query("update salesos.api_keys set rate_limit_per_hour = 100 where id = $1", [limited.id]);
+        const resumed = await sync(["activities", calls, "--url", service.baseUrl], limited.key);
         assert.equal(resumed.code, 0, resumed.stderr);
         assert.deepEqual(
           [
@@ -521,197 +330,92 @@ Deno.test("deno task sync against the running service", async (t) => {
       },
     );
 
-    await t.step(
-      "usage and configuration errors: exit 2, a message, nothing sent",
-      async () => {
-        const calls = `${dir}/usage.jsonl`;
-        await writeLines(calls, 10, (i) => activity(i, 200));
-        const cases: [string[], string | undefined, RegExp][] = [
-          [
-            ["activities", calls, "--url", service.baseUrl],
-            undefined,
-            /SALESOS_API_KEY is not set/,
-          ],
-          [
-            ["activities", calls, "--url", service.baseUrl],
-            "my-key",
-            /SALESOS_API_KEY is not an API key/,
-          ],
-          [["leads", calls, "--url", service.baseUrl], key, /usage:/],
-          [["activities", calls], key, /--url must be an http\(s\) URL/],
-          [
-            ["activities", calls, "--url", "http://exa mple.com"],
-            key,
-            /--url must be an http\(s\) URL/,
-          ],
-          [
-            ["activities", `${dir}/calls.txt`, "--url", service.baseUrl],
-            key,
-            /must end in \.csv, \.jsonl or \.ndjson/,
-          ],
-          [
-            ["activities", `${dir}/missing.jsonl`, "--url", service.baseUrl],
-            key,
-            /missing\.jsonl/,
-          ],
-          [
-            [
-              "collaborators",
-              people.replace("people", "nothing"),
-              "--url",
-              service.baseUrl,
-            ],
-            key,
-            /nothing\.csv/,
-          ],
-        ];
-        await Deno.writeTextFile(
-          `${dir}/bad-header.csv`,
-          "external_id,name,emial\nx,y,z\n",
-        );
-        cases.push([
-          ["collaborators", `${dir}/bad-header.csv`, "--url", service.baseUrl],
-          key,
-          /unknown columns: emial; missing columns: email/,
-        ]);
-        const logged = () =>
-          count(
-            "select count(*) as n from salesos.request_log where tenant_id = $1",
-            [tenantId],
-          );
-        const loggedBefore = await logged();
-        for (const [args, apiKey, message] of cases) {
-          const result = await sync(args, apiKey);
-          assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
-          assert.match(result.stderr, message);
-          assert.equal(result.stdout, "");
-          if (apiKey && apiKey !== "my-key") {
-            assert.equal(
-              result.stderr.includes(apiKey),
-              false,
-              "the key is never printed",
-            );
-          }
+    await t.step("usage and configuration errors: exit 2, a message, nothing sent", async () => {
+      const calls = `${dir}/usage.jsonl`;
+      await writeLines(calls, 10, (i) => activity(i, 200));
+      const cases: [string[], string | undefined, RegExp][] = [
+        [["activities", calls, "--url", service.baseUrl], undefined, /SALESOS_API_KEY is not set/],
+        [["activities", calls, "--url", service.baseUrl], "my-key", /SALESOS_API_KEY is not an API key/],
+        [["leads", calls, "--url", service.baseUrl], key, /usage:/],
+        [["activities", calls], key, /--url must be an http\(s\) URL/],
+        [["activities", calls, "--url", "http://exa mple.com"], key, /--url must be an http\(s\) URL/],
+        [["activities", `${dir}/calls.txt`, "--url", service.baseUrl], key, /must end in \.csv, \.jsonl or \.ndjson/],
+        [["activities", `${dir}/missing.jsonl`, "--url", service.baseUrl], key, /missing\.jsonl/],
+        [["collaborators", people.replace("people", "nothing"), "--url", service.baseUrl], key, /nothing\.csv/],
+      ];
+      await Deno.writeTextFile(`${dir}/bad-header.csv`, "external_id,name,emial\nx,y,z\n");
+      cases.push([
+        ["collaborators", `${dir}/bad-header.csv`, "--url", service.baseUrl],
+        key,
+        /unknown columns: emial; missing columns: email/,
+      ]);
+      const logged = () => count("select count(*) as n from salesos.request_log where tenant_id = $1", [tenantId]);
+      const loggedBefore = await logged();
+      for (const [args, apiKey, message] of cases) {
+        const result = await sync(args, apiKey);
+        assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+        assert.match(result.stderr, message);
+        assert.equal(result.stdout, "");
+        if (apiKey && apiKey !== "my-key") {
+          assert.equal(result.stderr.includes(apiKey), false, "the key is never printed");
         }
-        assert.deepEqual(
-          await logged(),
-          loggedBefore,
-          "no request reached the service",
-        );
+      }
+      assert.deepEqual(await logged(), loggedBefore, "no request reached the service");
 
-        // A rejected-rows file that cannot be written stops the run (3) with its summary line.
-        const mixed = `${dir}/mixed.csv`;
-        await Deno.writeTextFile(
-          mixed,
-          "external_id,name,email\nok-1,Ok,ok1@example.com\nbad-1,Bad,not-an-email\n",
-        );
-        const unwritable = await sync(
-          [
-            "collaborators",
-            mixed,
-            "--url",
-            service.baseUrl,
-            "--rejected",
-            `${dir}/no-such-dir/rejected.jsonl`,
-          ],
-          key,
-        );
-        assert.equal(unwritable.code, 3, unwritable.stderr);
-        const stopped = JSON.parse(unwritable.stdout);
-        assert.deepEqual([stopped.status, stopped.error.code], [
-          "stopped",
-          "LOCAL_ERROR",
-        ]);
-        assert.doesNotMatch(unwritable.stderr, /\bat \S+ \(/, "no stack trace");
+      // A rejected-rows file that cannot be written stops the run (3) with its summary line.
+      const mixed = `${dir}/mixed.csv`;
+      await Deno.writeTextFile(mixed, "external_id,name,email\nok-1,Ok,ok1@example.com\nbad-1,Bad,not-an-email\n");
+      const unwritable = await sync(
+        ["collaborators", mixed, "--url", service.baseUrl, "--rejected", `${dir}/no-such-dir/rejected.jsonl`],
+        key,
+      );
+      assert.equal(unwritable.code, 3, unwritable.stderr);
+      const stopped = JSON.parse(unwritable.stdout);
+      assert.deepEqual([stopped.status, stopped.error.code], ["stopped", "LOCAL_ERROR"]);
+      assert.doesNotMatch(unwritable.stderr, /\bat \S+ \(/, "no stack trace");
 
-        // A file that is not UTF-8 stops the run where it becomes unreadable, with a summary.
-        const latin1 = `${dir}/latin1.csv`;
-        await Deno.writeFile(
-          latin1,
-          new Uint8Array([
-            ...new TextEncoder().encode("external_id,name,email\nl-1,Jos"),
-            0xe9,
-            0x0a,
-          ]),
-        );
-        const unreadable = await sync([
-          "collaborators",
-          latin1,
-          "--url",
-          service.baseUrl,
-        ], key);
-        assert.equal(unreadable.code, 2);
-        assert.deepEqual([
-          unreadable.summary!.status,
-          unreadable.summary!.error.code,
-        ], ["stopped", "INPUT_ERROR"]);
-        assert.match(unreadable.summary!.error.message, /not UTF-8/);
+      // A file that is not UTF-8 stops the run where it becomes unreadable, with a summary.
+      const latin1 = `${dir}/latin1.csv`;
+      await Deno.writeFile(
+        latin1,
+        new Uint8Array([...new TextEncoder().encode("external_id,name,email\nl-1,Jos"), 0xe9, 0x0a]),
+      );
+      const unreadable = await sync(["collaborators", latin1, "--url", service.baseUrl], key);
+      assert.equal(unreadable.code, 2);
+      assert.deepEqual([unreadable.summary!.status, unreadable.summary!.error.code], ["stopped", "INPUT_ERROR"]);
+      assert.match(unreadable.summary!.error.message, /not UTF-8/);
 
-        // A checkpoint left by a run on another version of the file is not resumed from.
-        await Deno.writeTextFile(
-          `${calls}.checkpoint.json`,
-          JSON.stringify({
-            version: 1,
-            action: "sync_activities",
-            input: { size: 1, modified: null },
-            rows_done: 5,
-            rejected_file: `${calls}.rejected.jsonl`,
-            rejected_bytes: 0,
-            counts: {},
-            updated_at: new Date().toISOString(),
-          }),
-        );
-        const stale = await sync([
-          "activities",
-          calls,
-          "--url",
-          service.baseUrl,
-        ], key);
-        assert.equal(stale.code, 2);
-        assert.match(
-          stale.stderr,
-          /belongs to another run .* delete it or pass --restart/,
-        );
-        const restarted = await sync([
-          "activities",
-          calls,
-          "--url",
-          service.baseUrl,
-          "--restart",
-        ], key);
-        assert.deepEqual([
-          restarted.code,
-          restarted.summary!.rows,
-          restarted.summary!.resumed_after_row,
-        ], [0, 10, 0]);
-      },
-    );
+      // A checkpoint left by a run on another version of the file is not resumed from.
+      await Deno.writeTextFile(
+        `${calls}.checkpoint.json`,
+        JSON.stringify({
+          version: 1,
+          action: "sync_activities",
+          input: { size: 1, modified: null },
+          rows_done: 5,
+          rejected_file: `${calls}.rejected.jsonl`,
+          rejected_bytes: 0,
+          counts: {},
+          updated_at: new Date().toISOString(),
+        }),
+      );
+      const stale = await sync(["activities", calls, "--url", service.baseUrl], key);
+      assert.equal(stale.code, 2);
+      assert.match(stale.stderr, /belongs to another run .* delete it or pass --restart/);
+      const restarted = await sync(["activities", calls, "--url", service.baseUrl, "--restart"], key);
+      assert.deepEqual([restarted.code, restarted.summary!.rows, restarted.summary!.resumed_after_row], [0, 10, 0]);
+    });
 
-    const hasScript = await new Deno.Command("script", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output()
+    const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" }).output()
       .then((o) => o.success, () => false);
     await t.step({
       name: "on a terminal: a progress bar redrawn in place",
       ignore: !hasScript,
       fn: async () => {
         const calls = `${dir}/tty.jsonl`;
-        await writeLines(
-          calls,
-          3_000,
-          (i) => activity(i, 200).replace("act-", "tty-"),
-        );
+        await writeLines(calls, 3_000, (i) => activity(i, 200).replace("act-", "tty-"));
         const [, ...taskArgs] = syncTask.split(" ");
-        const command = [
-          Deno.execPath(),
-          ...taskArgs,
-          "activities",
-          calls,
-          "--url",
-          service.baseUrl,
-        ].join(" ");
+        const command = [Deno.execPath(), ...taskArgs, "activities", calls, "--url", service.baseUrl].join(" ");
         // `script` runs the CLI on a pseudo-terminal, as an operator's shell would.
         const output = await new Deno.Command("script", {
           args: ["-qec", command, "/dev/null"],
@@ -721,14 +425,8 @@ Deno.test("deno task sync against the running service", async (t) => {
         }).output();
         const text = new TextDecoder().decode(output.stdout);
         assert.equal(output.code, 0, text);
-        assert.ok(
-          text.includes("\r\u001b[2Ksync activities ["),
-          "the bar is redrawn in place",
-        );
-        assert.match(
-          text,
-          /sync activities \[#+\] 100% 3,000 rows, 0 rejected/,
-        );
+        assert.ok(text.includes("\r\u001b[2Ksync activities ["), "the bar is redrawn in place");
+        assert.match(text, /sync activities \[#+\] 100% 3,000 rows, 0 rejected/);
       },
     });
   } finally {
@@ -754,25 +452,12 @@ async function peakMemoryMiB(pid: number): Promise<number | null> {
 Deno.test("a 1,000,000-row CSV (160 MiB) streams through in bounded memory", async () => {
   const dir = await Deno.makeTempDir({ prefix: "salesos-sync-big-" });
   let requests = 0;
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-  }, async (request) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
     const { activities } = await request.json();
     requests++;
     return Response.json({
-      data: {
-        processed: activities.length,
-        skipped: 0,
-        duplicates: 0,
-        errors: [],
-        total: activities.length,
-      },
-      meta: {
-        request_id: crypto.randomUUID(),
-        timestamp: new Date().toISOString(),
-      },
+      data: { processed: activities.length, skipped: 0, duplicates: 0, errors: [], total: activities.length },
+      meta: { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() },
     });
   });
   try {
@@ -794,11 +479,7 @@ Deno.test("a 1,000,000-row CSV (160 MiB) streams through in bounded memory", asy
     );
     let peak = 0;
     const sampling = (async () => {
-      for (
-        let sample = await peakMemoryMiB(child.pid);
-        sample !== null;
-        sample = await peakMemoryMiB(child.pid)
-      ) {
+      for (let sample = await peakMemoryMiB(child.pid); sample !== null; sample = await peakMemoryMiB(child.pid)) {
         peak = Math.max(peak, sample);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -807,12 +488,7 @@ Deno.test("a 1,000,000-row CSV (160 MiB) streams through in bounded memory", asy
     await sampling;
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
     const summary = JSON.parse(new TextDecoder().decode(output.stdout));
-    assert.deepEqual([
-      summary.rows,
-      summary.processed,
-      summary.batches,
-      requests,
-    ], [
+    assert.deepEqual([summary.rows, summary.processed, summary.batches, requests], [
       1_000_000,
       1_000_000,
       1_000,
