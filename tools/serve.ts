@@ -105,6 +105,15 @@ function waitingForMigrations(
   };
 }
 
+const usage = `usage: deno task start
+  Serves every function at http://127.0.0.1:$PORT/functions/v1/<name> (PORT default 54321) and the API
+  reference at /docs/, on the Postgres at DATABASE_URL, else on the embedded one (EMBEDDED_POSTGRES_DIR,
+  EMBEDDED_POSTGRES_PORT default 54322). Applies pending migrations first. Settings: docs/configuration.md.`;
+if (Deno.args.some((arg) => arg === "--help" || arg === "-h")) {
+  console.log(usage);
+  Deno.exit(0);
+}
+
 /** Exits (1) with one line when `error` is this server's port held by another program; rethrows anything else. */
 async function exitIfPortTaken(error: unknown, beforeExit: () => Promise<void>): Promise<never> {
   if (!(error instanceof Deno.errors.AddrInUse)) throw error;
