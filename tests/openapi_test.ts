@@ -3,8 +3,9 @@
 // examples, and describing the answers the service really gives.
 import assert from "node:assert/strict";
 import { createConfig, lintFromString } from "@redocly/openapi-core";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import type { Database } from "../supabase/functions/_shared/database.ts";
-import { DatabaseUnavailableError } from "../supabase/functions/_shared/errors.ts";
+import { DatabaseUnavailableError, errorStatus } from "../supabase/functions/_shared/errors.ts";
 import type { OpenApiDocument } from "../supabase/functions/_shared/openapi.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
@@ -230,6 +231,20 @@ Deno.test("OpenAPI documents are served and describe the real answers", async (t
     return res;
   };
 
+  await t.step("the error code is an open set: an unknown code validates, the known ones are listed", () => {
+    for (const [name, document] of Object.entries(documents) as [string, any][]) {
+      const ajv = new Ajv2020({ strict: false, validateSchema: false });
+      ajv.addSchema(document, "openapi");
+      const validCode = ajv.compile({ $ref: "openapi#/components/schemas/ErrorCode" });
+      for (const code of ["VALIDATION_ERROR", "NOT_FOUND", "A_CODE_ADDED_LATER"]) {
+        assert.ok(validCode(code), `${name}: ${code}`);
+      }
+      const schema = document.components.schemas.ErrorCode;
+      assert.deepEqual([...schema["x-extensible-enum"]].sort(), Object.keys(errorStatus).sort(), name);
+      assert.match(schema.description, /unknown|do not know/i, `${name}: says how to treat an unknown code`);
+    }
+  });
+
   await t.step("GET <function>/openapi.json answers the document without authentication", async () => {
     const a = await integration.call({ method: "GET", path: "/default-integration/openapi.json" });
     assert.equal(a.status, 200);
@@ -278,7 +293,7 @@ Deno.test("OpenAPI documents are served and describe the real answers", async (t
       await sync(scopeless.key, { action: "sync_activities", activities: [] }),
       await sync(allowlisted.key, { action: "sync_activities", activities: [] }),
       await sync(key.key, "{}", { "content-type": "application/json", "content-length": String(6 * 1024 * 1024) }),
-      await sync(key.key, "{}", { "content-type": "text/plain" }),
+      await sync(key.key, "action=sync_activities", { "content-type": "text/plain" }),
       await sync(limited.key, { action: "sync_activities", activities: [] }),
       await sync(limited.key, { action: "sync_activities", activities: [] }),
     ].map((r) => r.status);
@@ -365,8 +380,8 @@ Deno.test("OpenAPI documents are served and describe the real answers", async (t
       method: "POST",
       path: "",
       token: owner.token,
-      body: "{}",
-      headers: { "content-type": "text/plain" },
+      body: "name=k",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
     });
     assert.equal(wrongType.status, 415);
     keysDoc.check("POST", "/api-keys", wrongType);

@@ -97,11 +97,12 @@ async function appliedVersions(db: Database): Promise<Set<string>> {
 }
 
 /**
- * Applies pending migrations, each in its own transaction; returns the versions applied. A pending
+ * Applies pending migrations, each in its own transaction; returns the versions applied. `log` is
+ * told each migration applied, then a summary (`3 applied, 8 already applied`). A pending
  * migration older than the newest applied one is refused, as `supabase db push` refuses it: applied
  * here out of order, it would leave this database's history unlike the hosted one's.
  */
-export async function applyMigrations(db: Database): Promise<string[]> {
+export async function applyMigrations(db: Database, log: (message: string) => void = () => {}): Promise<string[]> {
   const [applied, migrations] = await Promise.all([appliedVersions(db), migrationFiles()]);
   const newest = [...applied].sort().at(-1);
   const late = migrations.find((m) => !applied.has(m.version) && newest !== undefined && m.version < newest);
@@ -122,11 +123,13 @@ export async function applyMigrations(db: Database): Promise<string[]> {
         values (${quote(migration.version)}, ${quote(migration.name)})`;
       await db.exec(`set local statement_timeout = 0;\n${sql}\n;${record};`);
       appliedNow.push(migration.version);
+      log(`migration ${migration.version}_${migration.name} applied`);
     } catch (error) {
       // Another process starting on the same database may have applied it first.
       if (!(await appliedVersions(db)).has(migration.version)) throw error;
     }
   }
+  log(`migrations: ${appliedNow.length} applied, ${migrations.length - appliedNow.length} already applied`);
   return appliedNow;
 }
 

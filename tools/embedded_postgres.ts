@@ -157,6 +157,10 @@ async function collectedLog(dataDir: string, printed: string): Promise<string> {
   return newest ? (await Deno.readTextFile(join(folder, newest))).slice(-8_000) : "";
 }
 
+/** The one line for a port of 127.0.0.1 another program holds, naming the variable that moves it. */
+export const portTaken = (port: number, variable: string) =>
+  `port ${port} of 127.0.0.1 is taken by another program: set ${variable} to a free port`;
+
 /** The one-line reason a cluster did not start, from what postgres printed. */
 function startFailure(printed: string, dataDir: string, port: number): Error {
   const other = /lock file "postmaster\.pid" already exists[\s\S]*?PID (\d+)/.exec(printed);
@@ -167,9 +171,7 @@ function startFailure(printed: string, dataDir: string, port: number): Error {
     );
   }
   if (/could not bind .*Address already in use/.test(printed)) {
-    return new Error(
-      `port ${port} of 127.0.0.1 is taken by another program: set EMBEDDED_POSTGRES_PORT to a free port`,
-    );
+    return new Error(portTaken(port, "EMBEDDED_POSTGRES_PORT"));
   }
   const fatal = printed.split("\n").filter((line) => /FATAL|ERROR/.test(line)).join(" ");
   return new Error(

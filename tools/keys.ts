@@ -1,8 +1,10 @@
 // `deno task keys`: bootstrap API keys without the Dashboard, on the same database as `start`.
-//   keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO]
+//   keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--output json|key]
 //   keys revoke <id>
 //   keys list --tenant <slug>
-// Prints one JSON object; the plaintext key appears only in the output of `create`.
+// Prints one JSON object (`create --output key`: the plaintext key alone, for a shell variable); the
+// plaintext key appears only in the output of `create`. Any failure exits non-zero with nothing on
+// stdout; notes (the migrations applied) go to stderr.
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createApiKey, keySettingsSchema } from "../supabase/functions/api-keys/key_settings.ts";
@@ -10,9 +12,11 @@ import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = `usage:
-  deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO]
+  deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--output json|key]
   deno task keys revoke <id>
-  deno task keys list --tenant <slug>`;
+  deno task keys list --tenant <slug>
+  --output key   print only the plaintext key (e.g. export SALESOS_API_KEY=$(deno task --quiet keys create ... --output key))
+Exit codes: 0 done, 1 the database could not be used, 2 a usage error or a refusal.`;
 
 function fail(message: string): never {
   console.error(message);
@@ -32,12 +36,18 @@ const { values, positionals } = (() => {
         "rate-limit": { type: "string" },
         ip: { type: "string" },
         expires: { type: "string" },
+        output: { type: "string", default: "json" },
+        help: { type: "boolean", short: "h", default: false },
       },
     });
   } catch (error) {
     fail(`${(error as Error).message}\n${usage}`);
   }
 })();
+if (values.help) {
+  console.log(usage);
+  Deno.exit(0);
+}
 if (values.tenant !== undefined && !tenantSlug.test(values.tenant)) {
   fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
 }
@@ -60,6 +70,9 @@ if (settings && !settings.success) fail(z.prettifyError(settings.error));
 const revoking = command === "revoke" && id !== undefined && z.uuid().safeParse(id).success;
 const listing = command === "list" && values.tenant !== undefined;
 if (!settings && !revoking && !listing) fail(usage);
+if (values.output !== "json" && (values.output !== "key" || !settings)) {
+  fail(`--output must be json, or key (with create)\n${usage}`);
+}
 
 const config = readLocalConfig();
 const { db } = await openDatabase(config).catch((error) => {
@@ -69,7 +82,7 @@ const { db } = await openDatabase(config).catch((error) => {
 
 /** What the command answers, or the message of a failure that is the caller's (exit code 2). */
 async function answer(): Promise<{ output: unknown } | { refusal: string }> {
-  await applyMigrations(db);
+  await applyMigrations(db, (message) => console.error(message));
   if (settings?.success) {
     const [{ tenantId }] = await db.query<{ tenantId: string }>(
       `select salesos.ensure_tenant($1) as "tenantId"`,
@@ -82,7 +95,7 @@ async function answer(): Promise<{ output: unknown } | { refusal: string }> {
     if (!created) {
       return { refusal: `Tenant ${values.tenant} already has ${config.maxActiveKeysPerTenant} active keys` };
     }
-    return { output: created };
+    return { output: values.output === "key" ? created.key : created };
   }
   if (revoking) {
     const [{ key }] = await db.query<{ key: unknown }>(
@@ -108,4 +121,4 @@ try {
   await db.close();
 }
 if ("refusal" in result) fail(result.refusal);
-console.log(JSON.stringify(result.output));
+console.log(typeof result.output === "string" ? result.output : JSON.stringify(result.output));

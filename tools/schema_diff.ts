@@ -422,7 +422,16 @@ export async function schemaDiff(serverUrl: string): Promise<{ sql: string; rema
   }
 }
 
+const usage = `usage: deno task db:diff > new_migration.sql
+  Prints the SQL of a migration from what supabase/migrations build to what supabase/schemas define
+  (nothing when they agree); notes go to stderr. Uses scratch databases on the Postgres server at
+  DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres).`;
+
 if (import.meta.main) {
+  if (Deno.args.some((arg) => arg === "--help" || arg === "-h")) {
+    console.log(usage);
+    Deno.exit(0);
+  }
   const serverUrl = Deno.env.get("DATABASE_URL") || Deno.env.get("TEST_DATABASE_URL") ||
     "postgres://postgres@127.0.0.1:5432/postgres";
   try {

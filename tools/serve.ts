@@ -8,6 +8,7 @@ import { createKeyVerifier } from "../supabase/functions/default-integration/key
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
+import { portTaken } from "./embedded_postgres.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { onFirstUse } from "./on_first_use.ts";
 
@@ -59,7 +60,7 @@ function waitingForMigrations(
   (async () => {
     for (let attempt = 0;; attempt++) {
       try {
-        await applyMigrations(database);
+        await applyMigrations(database, (message) => console.log(JSON.stringify({ level: "info", message })));
         applied = true;
         for (const wake of waiting) wake();
         return;
@@ -104,7 +105,31 @@ function waitingForMigrations(
   };
 }
 
+const usage = `usage: deno task start
+  Serves every function at http://127.0.0.1:$PORT/functions/v1/<name> (PORT default 54321) and the API
+  reference at /docs/, on the Postgres at DATABASE_URL, else on the embedded one (EMBEDDED_POSTGRES_DIR,
+  EMBEDDED_POSTGRES_PORT default 54322). Applies pending migrations first. Settings: docs/configuration.md.`;
+if (Deno.args.some((arg) => arg === "--help" || arg === "-h")) {
+  console.log(usage);
+  Deno.exit(0);
+}
+
+/** Exits (1) with one line when `error` is this server's port held by another program; rethrows anything else. */
+async function exitIfPortTaken(error: unknown, beforeExit: () => Promise<void>): Promise<never> {
+  if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+  console.error(JSON.stringify({ level: "error", message: portTaken(config.port, "PORT") }));
+  await beforeExit();
+  Deno.exit(1);
+}
+
 const config = readLocalConfig();
+// The port is tried before the database is opened (which may start the embedded one), so a port
+// another program holds (`supabase start`) is said at once.
+try {
+  Deno.listen({ hostname: "127.0.0.1", port: config.port }).close();
+} catch (error) {
+  await exitIfPortTaken(error, async () => {});
+}
 const local = await openDatabase(config, { owner: true }).catch((error) => {
   console.error(JSON.stringify({ level: "error", message: "the database could not be opened", error: error.message }));
   Deno.exit(1);
@@ -169,42 +194,50 @@ const functions: Record<string, FunctionApp> = {
 const docs = onFirstUse(() => import("./docs.ts"));
 
 const prefix = "/functions/v1/";
-const server = Deno.serve({
-  hostname: "127.0.0.1",
-  port: config.port,
-  onListen: ({ hostname, port }) =>
-    console.log(JSON.stringify({
-      level: "info",
-      message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
-      docs: `http://${hostname}:${port}/docs/`,
-      pid: Deno.pid,
-      database: local.description,
-      ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
-    })),
-}, (request, info) => {
-  const url = new URL(request.url);
-  // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
-  if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
-  // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
-  // function's HTML as text/plain.
-  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
-    return docs().then((m) => m.docsResponse(url.pathname), (error) => {
-      console.error(
-        JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
-      );
-      return new Response("The API reference could not be loaded; try again.\n", {
-        status: 503,
-        headers: { "Content-Type": "text/plain", "Retry-After": "5" },
-      });
+const server = await listen();
+async function listen(): Promise<Deno.HttpServer> {
+  try {
+    return Deno.serve({
+      hostname: "127.0.0.1",
+      port: config.port,
+      onListen: ({ hostname, port }) =>
+        console.log(JSON.stringify({
+          level: "info",
+          message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
+          docs: `http://${hostname}:${port}/docs/`,
+          pid: Deno.pid,
+          database: local.description,
+          ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
+        })),
+    }, (request, info) => {
+      const url = new URL(request.url);
+      // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
+      if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
+      // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
+      // function's HTML as text/plain.
+      if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
+        return docs().then((m) => m.docsResponse(url.pathname), (error) => {
+          console.error(
+            JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
+          );
+          return new Response("The API reference could not be loaded; try again.\n", {
+            status: 503,
+            headers: { "Content-Type": "text/plain", "Retry-After": "5" },
+          });
+        });
+      }
+      const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
+      const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
+      if (!app) {
+        return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
+      }
+      return app.fetch(request, info);
     });
+  } catch (error) {
+    // Taken between the check above and now: what was started is stopped first.
+    return await exitIfPortTaken(error, closing);
   }
-  const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
-  const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
-  if (!app) {
-    return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
-  }
-  return app.fetch(request, info);
-});
+}
 
 async function stop(code: number) {
   stopping = true; // before the server's shutdown, which waits for requests in flight

@@ -251,11 +251,11 @@ function parseCommandLine(args: string[]) {
       rejected: { type: "string" },
       restart: { type: "boolean", default: false },
       "max-retry-after": { type: "string", default: "3600" },
-      help: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
-    console.error(usage);
+    console.log(usage);
     Deno.exit(exitCodes.ok);
   }
   const [kind, file, ...rest] = positionals;

@@ -259,16 +259,24 @@ Deno.test("create", async (t) => {
     );
   });
 
-  await t.step("a body that is no JSON object is 400; without application/json it is 415", async () => {
-    for (const body of ["{not json", "[1,2]", '"name"', "null"]) {
-      const res = await post(body, { "content-type": "application/json" });
-      assert.deepEqual([res.status, res.json.error.code], [400, "VALIDATION_ERROR"], body);
-    }
-    const plain = await post(JSON.stringify({ name: "k" }), { "content-type": "text/plain" });
-    assert.deepEqual([plain.status, plain.json.error.code], [415, "UNSUPPORTED_MEDIA_TYPE"]);
-    const missing = await api.call({ method: "POST", token: owner.token });
-    assert.equal(missing.status, 415);
-  });
+  await t.step(
+    "a body that is no JSON object is 400; under another type a non-JSON body is 415, an object is read",
+    async () => {
+      for (const body of ["{not json", "[1,2]", '"name"', "null"]) {
+        const res = await post(body, { "content-type": "application/json" });
+        assert.deepEqual([res.status, res.json.error.code], [400, "VALIDATION_ERROR"], body);
+      }
+      const plain = await post("name=k", { "content-type": "application/x-www-form-urlencoded" });
+      assert.deepEqual([plain.status, plain.json.error.code], [415, "UNSUPPORTED_MEDIA_TYPE"]);
+      // What `curl -d '{...}'` sends without -H 'Content-Type: application/json'.
+      const form = await post(JSON.stringify({ name: "from curl -d" }), {
+        "content-type": "application/x-www-form-urlencoded",
+      });
+      assert.equal(form.status, 201, JSON.stringify(form.json));
+      const missing = await api.call({ method: "POST", token: owner.token });
+      assert.equal(missing.status, 415);
+    },
+  );
 
   await t.step("a body over 5 MiB is 413", async () => {
     const res = await post(JSON.stringify({ name: "k", pad: "x".repeat(5 * 1024 * 1024) }), {

@@ -354,3 +354,57 @@ Deno.test("keys create rejects invalid settings with a message and exit code 2",
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /usage:/);
 });
+
+Deno.test("deno task start on a port another program holds: a one-line message naming PORT, exit 1", async () => {
+  using holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = holder.addr.port;
+  const refused = await runTask("start", [], serverEnv(serverUrl, { PORT: String(port) }));
+  assert.deepEqual([refused.code, refused.stdout], [1, ""]);
+  assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+  assert.deepEqual(JSON.parse(refused.stderr), {
+    level: "error",
+    message: `port ${port} of 127.0.0.1 is taken by another program: set PORT to a free port`,
+  });
+});
+
+/** The migration files, as `<version>_<name>`. */
+function migrationNames(): string[] {
+  const folder = new URL("../../supabase/migrations/", import.meta.url);
+  return [...Deno.readDirSync(folder)].map((e) => e.name.replace(/\.sql$/, "")).sort();
+}
+
+Deno.test("deno task start logs each migration it applies and a summary, as JSON lines", async () => {
+  await using empty = await emptyDatabase();
+  const names = migrationNames();
+  const env = serverEnv(empty.url);
+  const logged = async () => {
+    await using server = await startServer(env);
+    await onceMigrated(server.baseUrl);
+    return (await server.stop()).split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      .filter((line) => /^migration/.test(line.message ?? ""));
+  };
+  assert.deepEqual(await logged(), [
+    ...names.map((name) => ({ level: "info", message: `migration ${name} applied` })),
+    { level: "info", message: `migrations: ${names.length} applied, 0 already applied` },
+  ]);
+  assert.deepEqual(await logged(), [
+    { level: "info", message: `migrations: 0 applied, ${names.length} already applied` },
+  ]);
+});
+
+Deno.test("keys and token say on stderr which migrations they applied; stdout stays one JSON line", async () => {
+  await using empty = await emptyDatabase();
+  const names = migrationNames();
+  const env = serverEnv(empty.url);
+  const listed = await runTask("keys", ["list", "--tenant", "acme"], env);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout), { tenant: "acme", keys: [] });
+  assert.deepEqual(listed.stderr.trim().split("\n"), [
+    ...names.map((name) => `migration ${name} applied`),
+    `migrations: ${names.length} applied, 0 already applied`,
+  ]);
+  const token = await runTask("token", ["--tenant", "acme"], env);
+  assert.equal(token.code, 0, token.stderr);
+  assert.ok(JSON.parse(token.stdout).token);
+  assert.equal(token.stderr.trim(), `migrations: 0 applied, ${names.length} already applied`);
+});

@@ -109,4 +109,15 @@ Deno.test("numbers in metadata and data: stored exactly or refused", async (t) =
     assert.equal(res.json.data.errors.length, 1);
     assert.match(res.json.data.errors[0], /external_id must be a string/);
   });
+
+  await t.step("a body with such a number, nested deeper than the parser can follow, is a 400, not a 500", async () => {
+    const depth = 100_000;
+    const deep = `{"a":`.repeat(depth) + "1" + "}".repeat(depth);
+    const res = await raw(`{"action":"sync_collaborators","n":1.5e-323,"collaborators":[],"x":${deep}}`);
+    assert.deepEqual([res.status, res.json.error?.code, res.json.error?.message], [
+      400,
+      "VALIDATION_ERROR",
+      "Request body is nested too deeply",
+    ]);
+  });
 });

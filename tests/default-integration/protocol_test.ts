@@ -112,7 +112,7 @@ Deno.test("protocol", async (t) => {
       ],
       [
         "media type",
-        { key: live.key, body: "{}", headers: { "content-type": "text/plain" } },
+        { key: live.key, body: "action=sync_activities", headers: { "content-type": "text/plain" } },
         415,
         "UNSUPPORTED_MEDIA_TYPE",
       ],
@@ -198,26 +198,45 @@ Deno.test("protocol", async (t) => {
     }
   });
 
-  await t.step("a body without Content-Type application/json is 415, checked after authentication", async () => {
-    const bodyBytes = new TextEncoder().encode(JSON.stringify(empty));
+  await t.step("a body that is not JSON under another Content-Type is 415, checked after authentication", async () => {
     const cases: [string, CallOptions][] = [
-      ["none", { body: bodyBytes }],
-      ["text/plain", { body: JSON.stringify(empty), headers: { "content-type": "text/plain" } }],
+      ["none", { body: new TextEncoder().encode("action=sync_activities") }],
+      ["text/plain", { body: "sync please", headers: { "content-type": "text/plain" } }],
       ["form", { body: "action=sync_activities", headers: { "content-type": "application/x-www-form-urlencoded" } }],
-      ["json-like", { body: JSON.stringify(empty), headers: { "content-type": "application/jsonl" } }],
-      ["vendor json", { body: JSON.stringify(empty), headers: { "content-type": "application/vnd.api+json" } }],
+      ["JSON array", { body: "[]", headers: { "content-type": "application/x-www-form-urlencoded" } }],
+      ["empty", { body: "", headers: { "content-type": "text/plain" } }],
     ];
     for (const [label, options] of cases) {
       const res = await send({ ...options, key: live.key }, api, `415 ${label}`);
       assert.equal(res.status, 415, label);
       assert.equal(res.json.error.code, "UNSUPPORTED_MEDIA_TYPE", label);
+      assert.equal(res.json.error.message, "Request body must be JSON (Content-Type: application/json)", label);
       const anonymous = await send(options, api, `401 before 415 ${label}`);
       assert.equal(anonymous.status, 401, `authentication first: ${label}`);
     }
-    for (const contentType of ["application/json; charset=utf-8", "Application/JSON"]) {
-      const res = await send({ key: live.key, body: JSON.stringify(empty), headers: { "content-type": contentType } });
-      assert.equal(res.status, 200, contentType);
+  });
+
+  await t.step("a JSON object body is read whatever the Content-Type says (curl -d sends a form type)", async () => {
+    const json = JSON.stringify(empty);
+    const cases: [string, CallOptions][] = [
+      ["none", { body: new TextEncoder().encode(json) }],
+      ["form", { body: json, headers: { "content-type": "application/x-www-form-urlencoded" } }],
+      ["text/plain", { body: json, headers: { "content-type": "text/plain" } }],
+      ["json-like", { body: json, headers: { "content-type": "application/jsonl" } }],
+      ["vendor json", { body: json, headers: { "content-type": "application/vnd.api+json" } }],
+      ["charset", { body: json, headers: { "content-type": "application/json; charset=utf-8" } }],
+      ["upper case", { body: json, headers: { "content-type": "Application/JSON" } }],
+    ];
+    for (const [label, options] of cases) {
+      const res = await send({ ...options, key: live.key }, api, `200 ${label}`);
+      assert.equal(res.status, 200, `${label}: ${JSON.stringify(res.json)}`);
     }
+    const invalid = await send({
+      key: live.key,
+      body: JSON.stringify({ action: "nope" }),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    assert.deepEqual([invalid.status, invalid.json.error.code], [400, "VALIDATION_ERROR"]);
   });
 
   await t.step("a Content-Length over 5 MiB is 413 without reading the body", async () => {
@@ -305,7 +324,7 @@ Deno.test("protocol", async (t) => {
         await post(fresh.key, empty),
         await post(fresh.key, { action: "nope" }),
         await post(fresh.key, { action: "sync_activities", activities: [{ activity_code: "x" }] }),
-        await send({ key: fresh.key, body: "{}", headers: { "content-type": "text/plain" } }),
+        await send({ key: fresh.key, body: "action=sync", headers: { "content-type": "text/plain" } }),
         await send({
           key: fresh.key,
           body: "{}",
@@ -348,7 +367,7 @@ Deno.test("protocol", async (t) => {
     const refusals: [string, CallOptions, number, string | null][] = [
       ["not JSON", { body: "{", headers: { "content-type": "application/json" } }, 400, null],
       ["no action", { body: { hello: "world" } }, 400, null],
-      ["media type", { body: "{}", headers: { "content-type": "text/plain" } }, 415, null],
+      ["media type", { body: "action=sync", headers: { "content-type": "text/plain" } }, 415, null],
       [
         "announced size",
         { body: "{}", headers: { "content-type": "application/json", "content-length": String(6 * mib) } },

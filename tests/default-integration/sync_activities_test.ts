@@ -187,11 +187,48 @@ Deno.test("sync_activities", async (t) => {
     }
   });
 
+  await t.step("occurred_at as RFC 3339 also allows it (t, z, a space) is stored as that instant", async () => {
+    const cases: [string, string][] = [
+      ["2026-03-17t12:15:00z", "2026-03-17T12:15:00.000Z"],
+      ["2026-03-17 12:15:00-03", "2026-03-17T15:15:00.000Z"],
+      ["2026-03-17 12:15:00+05:30", "2026-03-17T06:45:00.000Z"],
+      ["2026-03-17 12:15:00Z", "2026-03-17T12:15:00.000Z"],
+      ["2026-03-17 12:15:00.5-0300", "2026-03-17T15:15:00.500Z"],
+      ["2026-03-17T12:15:00-0300", "2026-03-17T15:15:00.000Z"],
+      ["2026-03-17T12:15:00-03", "2026-03-17T15:15:00.000Z"],
+    ];
+    const items = cases.map(([occurredAt]) => activity({ occurred_at: occurredAt }));
+    const res = await sync(items);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(res.json.data.processed, cases.length);
+    for (const [i, [, instant]] of cases.entries()) {
+      assert.equal((await stored(items[i].external_id)).occurred_at.toISOString(), instant, cases[i][0]);
+    }
+  });
+
+  await t.step("occurred_at without an offset is refused with a message saying the offset is missing", async () => {
+    const local = ["2026-03-17T09:15:00", "2026-03-17 09:15:00", "2026-03-17t09:15:00.250"];
+    const details = await refused([...local, "2026-02-30 10:00:00Z"].map((at) => activity({ occurred_at: at })));
+    const missing = "Offset missing: add Z or an offset such as -03:00 to the date-time (at most 24 hours ahead)";
+    assert.deepEqual(details, [
+      ...local.map((_, index) => ({ index, field: "occurred_at", message: missing })),
+      {
+        index: local.length,
+        field: "occurred_at",
+        message: "Optional ISO 8601 date-time with offset or Z, at most 24 hours ahead",
+      },
+    ]);
+  });
+
   await t.step("occurred_at without an offset, malformed, or more than 24 h ahead is refused", async () => {
     const bad = [
       "2026-03-17T09:15:00",
       "2026-03-17 09:15:00",
       "2026-03-17",
+      "2026-03-17  09:15:00Z",
+      "2026-03-17x09:15:00Z",
+      "2026-03-17 25:00:00-03",
+      new Date(Date.now() + 25 * 3600_000).toISOString().replace("T", " ").toLowerCase(),
       "17/03/2026 09:15",
       "2026-02-30T10:00:00Z",
       "2025-02-29T10:00:00Z",

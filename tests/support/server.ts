@@ -7,7 +7,7 @@ const root = new URL("../../", import.meta.url).pathname;
  * package's metadata the first time a process loads that package, and without them it prints a
  * failed "Download" line at every start.
  */
-function environment(env: Record<string, string>): Record<string, string> {
+export function environment(env: Record<string, string>): Record<string, string> {
   const network = ["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"];
   const certificates = ["NODE_EXTRA_CA_CERTS", "DENO_CERT", "DENO_TLS_CA_STORE"];
   const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "NO_COLOR", ...network, ...certificates];

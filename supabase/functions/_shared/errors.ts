@@ -65,7 +65,7 @@ export const messages = {
   serverError: "Internal server error",
   serviceUnavailable: "Service temporarily unavailable. Retry later.",
   payloadTooLarge: "Request body exceeds 5 MiB",
-  unsupportedMediaType: "Content-Type must be application/json",
+  unsupportedMediaType: "Request body must be JSON (Content-Type: application/json)",
   invalidJson: "Request body must be a JSON object",
   notFound: "Not found",
   methodNotAllowed: (allow: string) => `Method not allowed. Allowed: ${allow}`,

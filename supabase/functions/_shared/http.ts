@@ -133,8 +133,10 @@ export function elapsedMs(c: Context<AppEnv>): number {
 }
 
 /**
- * Reads the body as a JSON value: 415 unless the media type is application/json, 413 past 5 MiB
- * (announced or while reading), 400 when it is not JSON or arrives incomplete or too slowly.
+ * Reads the body as a JSON value: 413 past 5 MiB (announced or while reading), 400 when it arrives
+ * incomplete or too slowly. Under application/json a body that is not JSON is 400; under any other
+ * media type (or none: `curl -d` sends a form type) a JSON object is read all the same, anything
+ * else is 415.
  */
 export async function readJsonBody(
   request: Request,
@@ -142,22 +144,36 @@ export async function readJsonBody(
 ): Promise<unknown> {
   announcedLength(request);
   const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  const text = await readLimited(request);
   // An optional body may be left out however the client sends "nothing" (no body, an empty one,
-  // with or without a media type); a body with content must be JSON.
+  // with or without a media type).
+  if (optional && text === "") return undefined;
   if (mediaType !== "application/json") {
-    if (optional && (await readLimited(request)) === "") return undefined;
+    const value = await parseOr(text, parse, () => undefined);
+    if (isJsonObject(value)) return value;
     throw new ApiError("UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType);
   }
+  return await parseOr(text, parse, () => {
+    throw new ApiError("VALIDATION_ERROR", messages.invalidJson);
+  });
+}
 
-  const text = await readLimited(request);
-  if (optional && text === "") return undefined;
+/** `parse(text)`, or `otherwise()` when the text is not JSON. */
+async function parseOr(
+  text: string,
+  parse: (text: string) => unknown | Promise<unknown>,
+  otherwise: () => unknown,
+): Promise<unknown> {
   try {
     return await parse(text);
   } catch (error) {
-    if (error instanceof SyntaxError) throw new ApiError("VALIDATION_ERROR", messages.invalidJson);
+    if (error instanceof SyntaxError) return otherwise();
     throw error;
   }
 }
+
+const isJsonObject = (value: unknown) =>
+  value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype;
 
 /** The body's announced Content-Length (null when none or not a number); 413 when over 5 MiB. */
 export function announcedLength(request: Request): number | null {

@@ -216,9 +216,12 @@ const sharedResponses: Record<string, Response> = {
   PayloadTooLarge: errorResponse("The body is over 5 MiB.", [
     errorExample("Over 5 MiB", "PAYLOAD_TOO_LARGE", messages.payloadTooLarge),
   ]),
-  UnsupportedMediaType: errorResponse("The body was not sent as `application/json`.", [
-    errorExample("Not application/json", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
-  ]),
+  UnsupportedMediaType: errorResponse(
+    "A body that is not JSON, sent under a media type other than `application/json` (a JSON object body is read whatever the header says).",
+    [
+      errorExample("Not JSON", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
+    ],
+  ),
   ServerError: errorResponse("Unexpected failure; nothing about it is disclosed.", [
     errorExample("A bug", "SERVER_ERROR", messages.serverError),
   ]),

@@ -28,9 +28,18 @@ export const pageMetaSchema = z.strictObject({
   next_cursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last." }),
 }).meta({ id: "PageMeta" });
 
-export const errorCodeSchema = z.enum(Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]]).meta({
+const knownCodes = Object.keys(errorStatus) as ErrorCode[];
+
+/**
+ * An open set: a code may be added without a new API version, so the document lists the known
+ * ones (`x-extensible-enum`, and as examples) and accepts any string.
+ */
+export const errorCodeSchema = z.string().meta({
   id: "ErrorCode",
-  description: Object.entries(errorStatus).map(([code, status]) => `${code}: HTTP ${status}`).join("; "),
+  description: `Known codes: ${knownCodes.map((code) => `${code} (HTTP ${errorStatus[code]})`).join(", ")}. ` +
+    "The list is open: treat a code you do not know by the answer's HTTP status.",
+  examples: knownCodes,
+  "x-extensible-enum": knownCodes,
 });
 
 export const errorDetailSchema = z.strictObject({

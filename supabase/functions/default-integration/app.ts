@@ -164,9 +164,13 @@ const document: DocumentSpec = {
       PayloadTooLarge: errorResponse("The body is over 5 MiB (announced or while reading).", [
         errorExample("Over 5 MiB", "PAYLOAD_TOO_LARGE", messages.payloadTooLarge),
       ], rateLimitHeaderNames),
-      UnsupportedMediaType: errorResponse("The body was not sent as `application/json`.", [
-        errorExample("Not application/json", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
-      ], rateLimitHeaderNames),
+      UnsupportedMediaType: errorResponse(
+        "A body that is not JSON, sent under a media type other than `application/json` (a JSON object body is read whatever the header says).",
+        [
+          errorExample("Not JSON", "UNSUPPORTED_MEDIA_TYPE", messages.unsupportedMediaType),
+        ],
+        rateLimitHeaderNames,
+      ),
       RateLimited: errorResponse(
         "The key's hourly limit is reached, or too many of its (or its tenant's) bodies over 1 MiB are in " +
           "progress at once: wait `retry_after` seconds, then send the same request.",

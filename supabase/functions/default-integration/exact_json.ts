@@ -4,6 +4,8 @@
 // which the item schemas refuse where it would be stored (metadata, data). Other numbers (0.1, 1.5e3)
 // are the client's number as a double, as JSON.stringify and Postgres jsonb give it back.
 
+import { ApiError } from "../_shared/errors.ts";
+
 /** A number literal JSON.parse cannot represent exactly, kept as its source text. */
 export class InexactNumber {
   constructor(readonly source: string) {}
@@ -33,9 +35,18 @@ function exact(_key: string, value: unknown, context?: ReviverContext): unknown 
   return value;
 }
 
-/** JSON.parse, with the numbers it cannot hold exactly read as InexactNumber. Throws SyntaxError. */
+/**
+ * JSON.parse, with the numbers it cannot hold exactly read as InexactNumber. Throws SyntaxError; a
+ * 400 for a body nested too deeply for the reviver, which recurses (JSON.parse alone does not).
+ */
 export function parseExactJson(text: string): unknown {
-  return risky.test(text) ? JSON.parse(text, exact as (key: string, value: unknown) => unknown) : JSON.parse(text);
+  if (!risky.test(text)) return JSON.parse(text);
+  try {
+    return JSON.parse(text, exact as (key: string, value: unknown) => unknown);
+  } catch (error) {
+    if (error instanceof RangeError) throw new ApiError("VALIDATION_ERROR", "Request body is nested too deeply");
+    throw error;
+  }
 }
 
 /**

@@ -41,9 +41,11 @@ const jsonObject = z.custom<Record<string, unknown>>((value) => {
 /** jsonObject, null or left out. */
 const optionalJsonObject = jsonObject.nullish().meta({ type: ["object", "null"] });
 
-// The offset as ISO 8601 allows it: ±hh:mm, ±hhmm or ±hh.
-const isoWithOffset =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2})(?::?(\d{2}))?)$/;
+// RFC 3339 (`T`, `t` or a space between date and time; `Z` or `z`), with the offset as ISO 8601
+// also allows it: ±hh:mm, ±hhmm or ±hh.
+const dateTime = String.raw`(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?`;
+const isoWithOffset = new RegExp(String.raw`^${dateTime}([Zz]|[+-](\d{2})(?::?(\d{2}))?)$`);
+const withoutOffset = new RegExp(`^${dateTime}$`);
 
 const daysInMonth = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const isLeapYear = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
@@ -61,7 +63,7 @@ const occurredAt = z.string().refine((value) => {
   if (month === 2 && day === 29 && !isLeapYear(year)) return false;
   // Postgres takes offsets up to ±15:59 (real ones stay within ±14:00).
   if (+h > 23 || +mi > 59 || +s > 59 || +oh > 15 || +om > 59) return false;
-  const offsetMinutes = zone === "Z" ? 0 : (zone[0] === "-" ? -1 : 1) * (+oh * 60 + +om);
+  const offsetMinutes = zone === "Z" || zone === "z" ? 0 : (zone[0] === "-" ? -1 : 1) * (+oh * 60 + +om);
   const instant = Date.UTC(year, month - 1, day, +h, +mi, +s) - offsetMinutes * 60_000;
   return instant <= Date.now() + maxFutureMs;
 }).meta({ pattern: isoWithOffset.source });
@@ -70,7 +72,7 @@ const text = (max: number) => z.string().min(1).max(max).refine(storable);
 const optionalText = (max: number) => z.string().max(max).refine(storable).nullish();
 const email = z.string().trim().max(320).pipe(z.email()).meta({ format: "email" });
 
-/** The `details` message per activity field (contract 3.5); also each field's description. */
+/** The `details` message per activity field; also each field's description. */
 const activityMessages = {
   activity_code: 'Required 3-digit string (001-999), e.g. "001"',
   external_id: "Required string (1-255 characters)",
@@ -95,6 +97,12 @@ export const activitySchema = z.object({
 export type Activity = z.infer<typeof activitySchema>;
 
 export const activityFieldMessages: Record<keyof Activity, string> = activityMessages;
+
+/** The `details` message of an invalid occurred_at: a local time without offset is named as such. */
+export const occurredAtMessage = (value: unknown) =>
+  typeof value === "string" && withoutOffset.test(value)
+    ? "Offset missing: add Z or an offset such as -03:00 to the date-time (at most 24 hours ahead)"
+    : activityMessages.occurred_at;
 
 export const collaboratorFieldMessages = {
   external_id: "external_id must be a string of 1-255 characters",

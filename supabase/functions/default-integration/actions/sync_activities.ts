@@ -8,6 +8,7 @@ import {
   activityFieldMessages,
   activitySchema,
   maxActivitiesPerRequest,
+  occurredAtMessage,
   type syncActivitiesResult,
 } from "../schemas.ts";
 import type { z } from "zod";
@@ -43,9 +44,14 @@ async function validate(items: unknown, run: Slicer): Promise<Activity[]> {
   return valid;
 }
 
-/** The field's contract message; for `data` refused for an inexact number, which number. */
+/**
+ * The field's message; for `data` refused for an inexact number, which number; for occurred_at
+ * without an offset, that the offset is missing.
+ */
 function fieldMessage(item: object, field: keyof typeof activityFieldMessages): string {
-  const inexact = field === "data" ? findInexact((item as Record<string, unknown>).data) : null;
+  const value = (item as Record<string, unknown>)[field];
+  if (field === "occurred_at") return occurredAtMessage(value);
+  const inexact = field === "data" ? findInexact(value) : null;
   return inexact === null ? activityFieldMessages[field] : `Data ${inexactReason(inexact)}`;
 }
 
