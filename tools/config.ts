@@ -20,6 +20,8 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
   return parseConfig(localConfigSchema, {
     ...configInput(env),
+    // Locally, signed keys work out of the box: SIGNING_KEK, else the development default.
+    signingKek: nonEmpty("SIGNING_KEK") ?? developmentSigningKek,
     embeddedPostgresDir: nonEmpty("EMBEDDED_POSTGRES_DIR"),
     embeddedPostgresPort: nonEmpty("EMBEDDED_POSTGRES_PORT"),
     requestLogRetentionDays: nonEmpty("SALESOS_REQUEST_LOG_RETENTION_DAYS"),
@@ -33,6 +35,13 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
  * `deno task token`) fall back to it; the deployed api-keys function never does.
  */
 export const developmentJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+/**
+ * The key-encryption key of signed keys' k1 in local development when SIGNING_KEK is unset (32
+ * bytes, base64; public, like the JWT default). Only the local tools fall back to it; deployed
+ * functions without SIGNING_KEK refuse to create signed keys.
+ */
+export const developmentSigningKek = "c2FsZXNvcy1sb2NhbC1kZXZlbG9wbWVudC1rZWstMDE=";
 
 /** The HS256 secret for local tools: SUPABASE_JWT_SECRET, else the development default. */
 export function localJwtSecret(config: Pick<LocalConfig, "jwtSecret">): string {

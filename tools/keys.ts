@@ -1,16 +1,17 @@
 // `deno task keys`: bootstrap API keys without the Dashboard, on the same database as `start`.
-//   keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO]
+//   keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--auth bearer|signed]
 //   keys revoke <id>
 //   keys list --tenant <slug>
-// Prints one JSON object; the plaintext key appears only in the output of `create`.
+// Prints one JSON object; the plaintext key (and a signed key's "secret") appears only in the output of `create`.
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createApiKey, keySettingsSchema } from "../supabase/functions/api-keys/key_settings.ts";
+import { createKeyring } from "../supabase/functions/_shared/signing.ts";
 import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = `usage:
-  deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO]
+  deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--auth bearer|signed]
   deno task keys revoke <id>
   deno task keys list --tenant <slug>`;
 
@@ -32,6 +33,7 @@ const { values, positionals } = (() => {
         "rate-limit": { type: "string" },
         ip: { type: "string" },
         expires: { type: "string" },
+        auth: { type: "string" },
       },
     });
   } catch (error) {
@@ -54,6 +56,7 @@ const settings = command === "create" && values.tenant
     rate_limit_per_hour: values["rate-limit"] === undefined ? undefined : Number(values["rate-limit"]),
     ip_allowlist: list(values.ip),
     expires_at: values.expires,
+    auth_scheme: values.auth,
   })
   : undefined;
 if (settings && !settings.success) fail(z.prettifyError(settings.error));
@@ -78,6 +81,7 @@ async function answer(): Promise<{ output: unknown } | { refusal: string }> {
     const created = await createApiKey(db, { tenantId, actorId: null, actorType: "cli", ip: null }, settings.data, {
       bcryptCost: config.bcryptCost,
       maxActiveKeys: config.maxActiveKeysPerTenant,
+      keyring: createKeyring(config),
     });
     if (!created) {
       return { refusal: `Tenant ${values.tenant} already has ${config.maxActiveKeysPerTenant} active keys` };

@@ -10,6 +10,7 @@ import { isoMs, uuidPattern } from "../support/patterns.ts";
 import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 const keyObjectFields = [
+  "auth_scheme",
   "created_at",
   "created_by",
   "environment",
