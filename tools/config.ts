@@ -51,22 +51,32 @@ export function localJwtSecret(config: Pick<LocalConfig, "jwtSecret">): string {
 /** `deno task sync`: its API key comes from the environment only, since an argument would show in `ps`. */
 export interface SyncCliConfig {
   apiKey: string;
+  /** A signed key's secret (SALESOS_API_SECRET): requests are signed (P2S-SIGN-V1). */
+  secret?: string;
 }
 
 const syncCliConfigSchema = z.object({
   apiKey: z.string({ error: "SALESOS_API_KEY is not set" })
     .trim()
     .regex(/^sk_(live|test)_[a-z0-9]{32}$/, "SALESOS_API_KEY is not an API key (sk_live_… or sk_test_…)"),
+  secret: z.string().trim().regex(/^[0-9a-f]{64}$/, "SALESOS_API_SECRET is not a secret (64 lowercase hex characters)")
+    .optional(),
 });
 
 /**
- * Reads only SALESOS_API_KEY (so the CLI can run with `--allow-env=SALESOS_API_KEY`). The value
+ * Reads only SALESOS_API_KEY and SALESOS_API_SECRET (so the CLI can run with `--allow-env=SALESOS_API_KEY,SALESOS_API_SECRET`). The value
  * is never part of an error message.
  */
 export function readSyncCliConfig(
-  env: Record<string, string | undefined> = { SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY") },
+  env: Record<string, string | undefined> = {
+    SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY"),
+    SALESOS_API_SECRET: Deno.env.get("SALESOS_API_SECRET"),
+  },
 ): SyncCliConfig {
-  const parsed = syncCliConfigSchema.safeParse({ apiKey: env.SALESOS_API_KEY || undefined });
+  const parsed = syncCliConfigSchema.safeParse({
+    apiKey: env.SALESOS_API_KEY || undefined,
+    secret: env.SALESOS_API_SECRET || undefined,
+  });
   if (!parsed.success) {
     throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
   }

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { signatureSteps } from "../../supabase/functions/_shared/signing.ts";
+import { signedAuthorization as clientSignature } from "../../clients/typescript/src/signing.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant, type TestKey } from "../support/fixtures.ts";
 import { apiKeysHarness, hs256, member } from "../support/api_keys.ts";
@@ -115,6 +116,10 @@ Deno.test("P2S-SIGN-V1 test vectors (docs/authentication.md)", () => {
     createHash("sha256").update("").digest("hex"),
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
   );
+  // The TypeScript client (WebCrypto) signs the same.
+  return clientSignature({ ...vector, timestamp: Number(vector.timestamp) }).then((header) => {
+    assert.equal(header, `P2S-SIGN-V1 ${vector.apiKey}:${vector.timestamp}:${expected.signature}`);
+  });
 });
 
 Deno.test("signed requests", async (t) => {
