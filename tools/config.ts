@@ -20,6 +20,8 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
   return parseConfig(localConfigSchema, {
     ...configInput(env),
+    // Locally, signed keys work out of the box: SIGNING_KEK, else the development default.
+    signingKek: nonEmpty("SIGNING_KEK") ?? developmentSigningKek,
     embeddedPostgresDir: nonEmpty("EMBEDDED_POSTGRES_DIR"),
     embeddedPostgresPort: nonEmpty("EMBEDDED_POSTGRES_PORT"),
     requestLogRetentionDays: nonEmpty("SALESOS_REQUEST_LOG_RETENTION_DAYS"),
@@ -34,6 +36,13 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
  */
 export const developmentJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
 
+/**
+ * The key-encryption key of signed keys' k1 in local development when SIGNING_KEK is unset (32
+ * bytes, base64; public, like the JWT default). Only the local tools fall back to it; deployed
+ * functions without SIGNING_KEK refuse to create signed keys.
+ */
+export const developmentSigningKek = "c2FsZXNvcy1sb2NhbC1kZXZlbG9wbWVudC1rZWstMDE=";
+
 /** The HS256 secret for local tools: SUPABASE_JWT_SECRET, else the development default. */
 export function localJwtSecret(config: Pick<LocalConfig, "jwtSecret">): string {
   return config.jwtSecret ?? developmentJwtSecret;
@@ -42,22 +51,32 @@ export function localJwtSecret(config: Pick<LocalConfig, "jwtSecret">): string {
 /** `deno task sync`: its API key comes from the environment only, since an argument would show in `ps`. */
 export interface SyncCliConfig {
   apiKey: string;
+  /** A signed key's secret (SALESOS_API_SECRET): requests are signed (P2S-SIGN-V1). */
+  secret?: string;
 }
 
 const syncCliConfigSchema = z.object({
   apiKey: z.string({ error: "SALESOS_API_KEY is not set" })
     .trim()
     .regex(/^sk_(live|test)_[a-z0-9]{32}$/, "SALESOS_API_KEY is not an API key (sk_live_… or sk_test_…)"),
+  secret: z.string().trim().regex(/^[0-9a-f]{64}$/, "SALESOS_API_SECRET is not a secret (64 lowercase hex characters)")
+    .optional(),
 });
 
 /**
- * Reads only SALESOS_API_KEY (so the CLI can run with `--allow-env=SALESOS_API_KEY`). The value
+ * Reads only SALESOS_API_KEY and SALESOS_API_SECRET (so the CLI can run with `--allow-env=SALESOS_API_KEY,SALESOS_API_SECRET`). The value
  * is never part of an error message.
  */
 export function readSyncCliConfig(
-  env: Record<string, string | undefined> = { SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY") },
+  env: Record<string, string | undefined> = {
+    SALESOS_API_KEY: Deno.env.get("SALESOS_API_KEY"),
+    SALESOS_API_SECRET: Deno.env.get("SALESOS_API_SECRET"),
+  },
 ): SyncCliConfig {
-  const parsed = syncCliConfigSchema.safeParse({ apiKey: env.SALESOS_API_KEY || undefined });
+  const parsed = syncCliConfigSchema.safeParse({
+    apiKey: env.SALESOS_API_KEY || undefined,
+    secret: env.SALESOS_API_SECRET || undefined,
+  });
   if (!parsed.success) {
     throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
   }

@@ -1,18 +1,19 @@
 // `deno task keys`: bootstrap API keys without the Dashboard, on the same database as `start`.
-//   keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--output json|key]
+//   keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--auth bearer|signed] [--output json|key]
 //   keys revoke <id>
 //   keys list --tenant <slug>
 // Prints one JSON object (`create --output key`: the plaintext key alone, for a shell variable); the
-// plaintext key appears only in the output of `create`. Any failure exits non-zero with nothing on
-// stdout; notes (the migrations applied) go to stderr.
+// plaintext key (and a signed key's "secret") appears only in the output of `create`. Any failure exits
+// non-zero with nothing on stdout; notes (the migrations applied) go to stderr.
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createApiKey, keySettingsSchema } from "../supabase/functions/api-keys/key_settings.ts";
+import { createKeyring } from "../supabase/functions/_shared/signing.ts";
 import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
 const usage = `usage:
-  deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--output json|key]
+  deno task keys create --tenant <slug> --name <name> [--env live|test] [--scopes a,b] [--rate-limit N] [--ip a,b] [--expires ISO] [--auth bearer|signed] [--output json|key]
   deno task keys revoke <id>
   deno task keys list --tenant <slug>
   --output key   print only the plaintext key (e.g. export SALESOS_API_KEY=$(deno task --quiet keys create ... --output key))
@@ -38,6 +39,7 @@ const { values, positionals } = (() => {
         expires: { type: "string" },
         output: { type: "string", default: "json" },
         help: { type: "boolean", short: "h", default: false },
+        auth: { type: "string" },
       },
     });
   } catch (error) {
@@ -64,6 +66,7 @@ const settings = command === "create" && values.tenant
     rate_limit_per_hour: values["rate-limit"] === undefined ? undefined : Number(values["rate-limit"]),
     ip_allowlist: list(values.ip),
     expires_at: values.expires,
+    auth_scheme: values.auth,
   })
   : undefined;
 if (settings && !settings.success) fail(z.prettifyError(settings.error));
@@ -72,6 +75,10 @@ const listing = command === "list" && values.tenant !== undefined;
 if (!settings && !revoking && !listing) fail(usage);
 if (values.output !== "json" && (values.output !== "key" || !settings)) {
   fail(`--output must be json, or key (with create)\n${usage}`);
+}
+// A signed key's secret is shown once, beside the key: printing the key alone would lose it.
+if (values.output === "key" && values.auth === "signed") {
+  fail(`--output key cannot show a signed key's secret: use --output json\n${usage}`);
 }
 
 const config = readLocalConfig();
@@ -91,6 +98,7 @@ async function answer(): Promise<{ output: unknown } | { refusal: string }> {
     const created = await createApiKey(db, { tenantId, actorId: null, actorType: "cli", ip: null }, settings.data, {
       bcryptCost: config.bcryptCost,
       maxActiveKeys: config.maxActiveKeysPerTenant,
+      keyring: createKeyring(config),
     });
     if (!created) {
       return { refusal: `Tenant ${values.tenant} already has ${config.maxActiveKeysPerTenant} active keys` };

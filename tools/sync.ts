@@ -19,7 +19,8 @@ import { InputError, type Line, readCsvRecords, readLines } from "./sync_records
 
 const usage = `usage: deno task sync <collaborators|activities> <file.csv|file.jsonl> --url <base>
          [--rejected <path>] [--restart] [--max-retry-after <seconds>]
-  The API key is read from SALESOS_API_KEY (never an argument: it would show in ps).
+  The API key is read from SALESOS_API_KEY (never an argument: it would show in ps); with
+  SALESOS_API_SECRET (a signed key's secret) every request is signed (P2S-SIGN-V1).
   --url               the project URL, e.g. http://127.0.0.1:54321 or https://<ref>.supabase.co
   --rejected          where rejected rows go (default <file>.rejected.jsonl)
   --restart           ignore <file>.checkpoint.json and start from the first row
@@ -283,7 +284,7 @@ function parseCommandLine(args: string[]) {
 async function main(): Promise<number> {
   const started = performance.now();
   const options = parseCommandLine(Deno.args);
-  const { apiKey } = (() => {
+  const { apiKey, secret } = (() => {
     try {
       return readSyncCliConfig();
     } catch (error) {
@@ -339,6 +340,7 @@ async function main(): Promise<number> {
 
   const client = new SalesOSClient({
     apiKey,
+    ...(secret ? { secret } : {}),
     baseUrl: options.url,
     retry: { maxRetryAfterSeconds: options.maxRetryAfter },
     onRetry: (event) => progress.note(describeRetry(event)),

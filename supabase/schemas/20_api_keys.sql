@@ -22,7 +22,16 @@ create table salesos.api_keys (
   -- The fixed one-hour rate-limit window, counted by salesos.admit_request in the key's own row.
   window_started_at timestamptz,
   window_request_count integer not null default 0 check (window_request_count >= 0),
+  -- P2S-SIGN-V1 (signed requests): a signed key keeps k1 = HMAC_SHA256(secret, key), encrypted with
+  -- AES-256-GCM under the key-encryption key named by signing_kek_id; never the secret itself.
+  auth_scheme text not null default 'bearer' check (auth_scheme in ('bearer', 'signed')),
+  signing_key bytea,
+  signing_kek_id text,
   check (substr(key_prefix, 4, 4) = environment),
+  constraint api_keys_signing_key_check check (
+    (auth_scheme = 'signed') = (signing_key is not null and signing_kek_id is not null)
+    and (signing_key is null or octet_length(signing_key) = 60)
+  ),
   -- The id leads (keys are found by id alone); the tenant is part of every key, for distribution by tenant.
   primary key (id, tenant_id)
 );
@@ -30,6 +39,9 @@ comment on table salesos.api_keys is 'Integration API keys: public key_prefix (s
 create index api_keys_tenant_created_idx on salesos.api_keys (tenant_id, created_at desc, id desc);
 comment on column salesos.api_keys.window_started_at is 'Start of the key''s current fixed one-hour rate-limit window; null before the first request.';
 comment on column salesos.api_keys.window_request_count is 'Requests admitted in the window that started at window_started_at.';
+comment on column salesos.api_keys.auth_scheme is 'bearer: Authorization: Bearer <key>; signed: P2S-SIGN-V1 signed requests only.';
+comment on column salesos.api_keys.signing_key is 'Signed keys: 12-byte IV || AES-256-GCM ciphertext and tag of k1 = HMAC_SHA256(secret, key) (the secret is never stored).';
+comment on column salesos.api_keys.signing_kek_id is 'Signed keys: the id of the key-encryption key (SIGNING_KEK_ID) signing_key is encrypted under.';
 
 create table salesos.audit_log (
   -- Numbered per tenant (salesos.number_audit_entry), so an id tells nothing about other tenants.

@@ -174,6 +174,8 @@ begin
     return next 'deleted ' || v_count || ' expired rows of request_log_default';
   end if;
 
+  delete from salesos.request_signatures s where s.created_at < now() - interval '2 minutes';
+
   delete from salesos.request_counts c
    where c.hour < (v_today - p_counts_retention_days)::timestamp at time zone 'UTC';
   get diagnostics v_count = row_count;
@@ -200,7 +202,7 @@ begin
 end;
 $$;
 comment on function salesos.maintain_request_log(integer, integer, integer) is
-  'Creates the request_log partitions of today and the next p_days_ahead UTC days, drops the day partitions older than p_retention_days (default 90), deletes expired rows of the default partition and request_counts older than p_counts_retention_days (default 400), and folds past hours'' count shards. Returns what it did. Run hourly (pg_cron, or the local server''s timer).';
+  'Creates the request_log partitions of today and the next p_days_ahead UTC days, drops the day partitions older than p_retention_days (default 90), deletes expired rows of the default partition and request_counts older than p_counts_retention_days (default 400) and P2S-SIGN-V1 signatures older than 2 minutes, and folds past hours'' count shards. Returns what it did. Run hourly (pg_cron, or the local server''s timer).';
 
 alter table salesos.request_log enable row level security;
 alter table salesos.request_log_default enable row level security;

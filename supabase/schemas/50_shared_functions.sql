@@ -33,6 +33,7 @@ as $$
     'name', p_key.name,
     'key_prefix', p_key.key_prefix,
     'environment', p_key.environment,
+    'auth_scheme', p_key.auth_scheme,
     'scopes', to_jsonb(p_key.scopes),
     'rate_limit_per_hour', p_key.rate_limit_per_hour,
     'ip_allowlist', (select coalesce(jsonb_agg(case when pg_catalog.masklen(c) = case when pg_catalog.family(c) = 4 then 32 else 128 end

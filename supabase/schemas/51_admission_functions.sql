@@ -1,25 +1,43 @@
 -- The work of default-integration, one function call per request step:
 --   find_api_key     -> the bcrypt hash to verify a presented key once per instance
+--   find_signed_key  -> what a P2S-SIGN-V1 request is checked against (status, scheme, encrypted k1)
 --   admit_request    -> status, IP allowlist, scope and the hourly window, in one update
 --   log_request      -> the log row of an admitted request that did not succeed
 -- (sync_collaborators / sync_activities: 52_sync_functions.sql)
 
 create function salesos.find_api_key(p_key_prefix text)
-returns table (id uuid, key_hash text)
+returns table (id uuid, key_hash text, auth_scheme text)
 language sql
 stable
 set search_path = ''
 as $$
-  select k.id, k.key_hash from salesos.api_keys k where k.key_prefix = p_key_prefix;
+  select k.id, k.key_hash, k.auth_scheme from salesos.api_keys k where k.key_prefix = p_key_prefix;
 $$;
-comment on function salesos.find_api_key(text) is 'Id and bcrypt hash of the key with this public prefix, for the one compare an instance does per key.';
+comment on function salesos.find_api_key(text) is 'Id, bcrypt hash and scheme of the key with this public prefix, for the one compare an instance does per key.';
+
+create function salesos.find_signed_key(p_key_prefix text)
+returns table (id uuid, tenant_id uuid, environment text, auth_scheme text, active boolean,
+               signing_key bytea, signing_kek_id text)
+language sql
+stable
+set search_path = ''
+as $$
+  select k.id, k.tenant_id, k.environment, k.auth_scheme,
+         k.revoked_at is null and (k.expires_at is null or k.expires_at > now()),
+         k.signing_key, k.signing_kek_id
+    from salesos.api_keys k
+   where k.key_prefix = p_key_prefix;
+$$;
+comment on function salesos.find_signed_key(text) is
+  'The key with this public prefix as a P2S-SIGN-V1 request is checked against: whether it is active, its scheme and its encrypted k1 (never the secret).';
 
 create function salesos.admit_request(
   p_key_id uuid,
   p_ip inet,
   p_required_scope text,
   p_request_id uuid,   -- unused since refusals are counted, not logged; kept for the callers
-  p_elapsed_ms integer -- likewise
+  p_elapsed_ms integer, -- likewise
+  p_signature text default null -- P2S-SIGN-V1: the request's signature (64 hex), accepted once
 )
 returns table (
   outcome text,
@@ -36,6 +54,22 @@ declare
   v_key record;
   v_outcome text;
 begin
+  -- A signature is accepted once, across every instance: the unique row is the proof. Checked
+  -- before status, allowlist, scope and limit (contract 6.3); a replay is not counted.
+  if p_signature is not null then
+    insert into salesos.request_signatures (signature, key_id)
+    values (pg_catalog.decode(p_signature, 'hex'), p_key_id)
+    on conflict (signature) do nothing;
+    if not found then
+      return query select 'replayed'::text, null::uuid, null::text, null::integer, null::integer, null::integer;
+      return;
+    end if;
+    -- Now and then, the signatures too old to be inside any window go (maintain_request_log too).
+    if pg_catalog.random() < 0.01 then
+      delete from salesos.request_signatures s where s.created_at < now() - interval '2 minutes';
+    end if;
+  end if;
+
   -- The common case in one statement. Under a concurrent update the where clause is re-checked
   -- against the latest row version, so the count stays exact.
   update salesos.api_keys k
@@ -103,8 +137,8 @@ begin
     end;
 end;
 $$;
-comment on function salesos.admit_request(uuid, inet, text, uuid, integer) is
-  'Checks a verified key''s status, IP allowlist and scope and counts the request in its hourly window, in one update; counts refusals (403, 429) in request_counts, without a request_log row.';
+comment on function salesos.admit_request(uuid, inet, text, uuid, integer, text) is
+  'Checks a verified key''s status, IP allowlist and scope and counts the request in its hourly window, in one update; counts refusals (403, 429) in request_counts, without a request_log row. With p_signature (P2S-SIGN-V1), first records it: outcome replayed when it was accepted before.';
 
 create function salesos.log_request(
   p_request_id uuid,

@@ -86,7 +86,10 @@ create function salesos.create_api_key(
   p_rate_limit_per_hour integer,
   p_expires_at timestamptz,
   p_ip_allowlist cidr[],
-  p_max_active_keys integer
+  p_max_active_keys integer,
+  p_auth_scheme text default 'bearer',
+  p_signing_key bytea default null,
+  p_signing_kek_id text default null
 )
 returns json
 language plpgsql
@@ -104,9 +107,11 @@ begin
   end if;
 
   insert into salesos.api_keys (tenant_id, name, key_prefix, key_hash, environment, scopes,
-                                rate_limit_per_hour, expires_at, ip_allowlist, created_by)
+                                rate_limit_per_hour, expires_at, ip_allowlist, created_by,
+                                auth_scheme, signing_key, signing_kek_id)
   values (p_tenant_id, p_name, p_key_prefix, p_key_hash, p_environment, coalesce(p_scopes, '{}'),
-          coalesce(p_rate_limit_per_hour, 1000), p_expires_at, p_ip_allowlist, p_actor_id)
+          coalesce(p_rate_limit_per_hour, 1000), p_expires_at, p_ip_allowlist, p_actor_id,
+          coalesce(p_auth_scheme, 'bearer'), p_signing_key, p_signing_kek_id)
   returning * into v_key;
 
   insert into salesos.audit_log (tenant_id, actor_id, actor_type, action, key_id, key_prefix, source_ip, changes)
@@ -117,8 +122,8 @@ begin
   return salesos.api_key_object(v_key);
 end;
 $$;
-comment on function salesos.create_api_key(uuid, uuid, text, inet, text, text, text, text, text[], integer, timestamptz, cidr[], integer) is
-  'Creates a key and its key.create audit entry; null when the tenant already holds the maximum of active keys.';
+comment on function salesos.create_api_key(uuid, uuid, text, inet, text, text, text, text, text[], integer, timestamptz, cidr[], integer, text, bytea, text) is
+  'Creates a key (bearer, or signed with its encrypted k1) and its key.create audit entry; null when the tenant already holds the maximum of active keys.';
 
 create function salesos.revoke_api_key(
   p_tenant_id uuid,
@@ -199,7 +204,8 @@ create function salesos.api_key_page(
   p_environment text,
   p_limit integer,
   p_cursor_at timestamptz,
-  p_cursor_id uuid
+  p_cursor_id uuid,
+  p_auth_scheme text default null
 )
 returns json
 language sql
@@ -211,6 +217,7 @@ as $$
       from salesos.api_keys k
      where k.tenant_id = p_tenant_id
        and (p_environment is null or k.environment = p_environment)
+       and (p_auth_scheme is null or k.auth_scheme = p_auth_scheme)
        and (p_status is null
             or (p_status = 'revoked' and k.revoked_at is not null)
             or (p_status = 'expired' and k.revoked_at is null and k.expires_at <= now())
@@ -225,8 +232,8 @@ as $$
                      where p.n = p_limit and exists (select 1 from page q where q.n > p_limit))
   );
 $$;
-comment on function salesos.api_key_page(uuid, text, text, integer, timestamptz, uuid) is
-  'A page of a tenant''s keys, newest first, filtered by status and environment, after a (created_at, id) cursor; next_cursor is null on the last page.';
+comment on function salesos.api_key_page(uuid, text, text, integer, timestamptz, uuid, text) is
+  'A page of a tenant''s keys, newest first, filtered by status, environment and auth scheme, after a (created_at, id) cursor; next_cursor is null on the last page.';
 
 create function salesos.update_api_key(
   p_tenant_id uuid,
@@ -332,7 +339,9 @@ create function salesos.rotate_api_key(
   p_key_prefix text,
   p_key_hash text,
   p_grace_period_seconds integer,
-  p_max_active_keys integer
+  p_max_active_keys integer,
+  p_signing_key bytea default null,
+  p_signing_kek_id text default null
 )
 returns table (outcome text, key json, previous json)
 language plpgsql
@@ -368,10 +377,15 @@ begin
    where k.id = v_old.id
   returning * into v_old_after;
 
+  -- The new key keeps the scheme: a signed key's successor is signed, with its own new secret.
   insert into salesos.api_keys (tenant_id, name, key_prefix, key_hash, environment, scopes,
-                                rate_limit_per_hour, expires_at, ip_allowlist, created_by)
+                                rate_limit_per_hour, expires_at, ip_allowlist, created_by,
+                                auth_scheme, signing_key, signing_kek_id)
   values (v_old.tenant_id, v_old.name, p_key_prefix, p_key_hash, v_old.environment, v_old.scopes,
-          v_old.rate_limit_per_hour, v_old.expires_at, v_old.ip_allowlist, p_actor_id)
+          v_old.rate_limit_per_hour, v_old.expires_at, v_old.ip_allowlist, p_actor_id,
+          v_old.auth_scheme,
+          case when v_old.auth_scheme = 'signed' then p_signing_key end,
+          case when v_old.auth_scheme = 'signed' then p_signing_kek_id end)
   returning * into v_new;
 
   insert into salesos.audit_log (tenant_id, actor_id, actor_type, action, key_id, key_prefix, source_ip, changes)
@@ -391,8 +405,8 @@ begin
   return query select 'rotated'::text, salesos.api_key_object(v_new), salesos.api_key_object(v_old_after);
 end;
 $$;
-comment on function salesos.rotate_api_key(uuid, uuid, uuid, text, inet, text, text, integer, integer) is
-  'Replaces an active key by a new one with the same settings; the old one expires after the grace period (never later than it would have). A grace period needs a free place under the tenant''s cap of active keys. A key.rotate audit entry for the old key and a key.create entry (with rotated_from) for the new one. Outcome not_found, conflict (revoked or expired), limit or rotated.';
+comment on function salesos.rotate_api_key(uuid, uuid, uuid, text, inet, text, text, integer, integer, bytea, text) is
+  'Replaces an active key by a new one with the same settings and scheme (a signed key''s successor gets p_signing_key); the old one expires after the grace period (never later than it would have). A grace period needs a free place under the tenant''s cap of active keys. A key.rotate audit entry for the old key and a key.create entry (with rotated_from) for the new one. Outcome not_found, conflict (revoked or expired), limit or rotated.';
 
 create function salesos.api_key_usage(
   p_tenant_id uuid,

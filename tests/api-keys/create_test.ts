@@ -10,6 +10,7 @@ import { isoMs, uuidPattern } from "../support/patterns.ts";
 import { apiKeysHarness, member } from "../support/api_keys.ts";
 
 const keyObjectFields = [
+  "auth_scheme",
   "created_at",
   "created_by",
   "environment",
@@ -55,6 +56,7 @@ Deno.test("create", async (t) => {
         key_prefix: 0,
         created_at: 0,
         name: "CRM sync",
+        auth_scheme: "bearer",
         environment: "live",
         scopes: [],
         rate_limit_per_hour: 1000,
@@ -135,6 +137,7 @@ Deno.test("create", async (t) => {
       ip: "127.0.0.1",
       changes: {
         name: "CRM sync",
+        auth_scheme: "bearer",
         environment: "live",
         scopes: [],
         rate_limit_per_hour: 1000,

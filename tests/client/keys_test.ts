@@ -34,6 +34,7 @@ Deno.test("key-management client against the running api-keys function", async (
         key: undefined,
         name: "CRM sync",
         key_prefix: created.key.slice(0, 16),
+        auth_scheme: "bearer",
         environment: "live",
         scopes: ["default:sync"],
         rate_limit_per_hour: 500,

@@ -12,6 +12,8 @@ const exceptions: Record<string, string> = {
   // Authentication starts from the key alone and finds the tenant from it: the public key id
   // must name one key across all tenants (a lookup table in a distributed layout).
   "api_keys UNIQUE (key_prefix)": "authentication finds the tenant from the key's public id",
+  // A signature is accepted once across every key and tenant (a replay of one key's request under another is no risk, but the table is looked up by signature alone).
+  "request_signatures PRIMARY KEY (signature)": "a P2S-SIGN-V1 signature is accepted once, whatever its tenant",
 };
 
 Deno.test("every primary key and unique constraint of salesos includes tenant_id, but the listed exceptions", async (t) => {

@@ -6,6 +6,7 @@ import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import type { MutationThrottle } from "../../supabase/functions/api-keys/mutation_throttle.ts";
 import { type Answer, inProcess } from "./in_process.ts";
 import { testConfig } from "./database.ts";
+import { testSigningKek } from "./fixtures.ts";
 
 export const testSecret = "test-only-hs256-secret-0123456789abcdef";
 
@@ -32,6 +33,8 @@ export function apiKeysHarness(
     trustedProxyHops?: number;
     maxActiveKeysPerTenant?: number;
     mutations?: MutationThrottle;
+    /** SIGNING_KEK (default: the tests' one); null: a deployment without it. */
+    signingKek?: string | null;
   } = {},
 ): ApiKeysHarness {
   const { logs, call } = inProcess((log) =>
@@ -42,6 +45,9 @@ export function apiKeysHarness(
         trustedProxyHops: options.trustedProxyHops ?? 0,
         maxActiveKeysPerTenant: options.maxActiveKeysPerTenant ?? 100,
         bcryptCost: testConfig.bcryptCost,
+        ...(options.signingKek === null
+          ? {}
+          : { signingKek: options.signingKek ?? testSigningKek, signingKekId: "test" }),
       },
       log,
       mutations: options.mutations,

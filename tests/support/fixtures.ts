@@ -2,13 +2,20 @@
 import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { checksum } from "../../supabase/functions/_shared/api_key.ts";
 import { createApiKey, type KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
+import { createKeyring } from "../../supabase/functions/_shared/signing.ts";
 import { testConfig } from "./database.ts";
+
+/** The key-encryption key of signed keys in tests (32 bytes, base64). */
+export const testSigningKek = "dGVzdC1vbmx5LXNpZ25pbmcta2V5LWVuY3J5cHRpb24=";
+export const testKeyring = createKeyring({ signingKek: testSigningKek, signingKekId: "test" })!;
 
 export interface TestKey {
   id: string;
   key: string;
   keyPrefix: string;
   tenantId: string;
+  /** Signed keys only: the secret (P2S-SIGN-V1). */
+  secret?: string;
 }
 
 export async function createTenant(db: Database, slug = `t-${crypto.randomUUID().slice(0, 8)}`): Promise<string> {
@@ -31,11 +38,18 @@ export async function createKey(
       rate_limit_per_hour: settings.rate_limit_per_hour ?? 1000,
       expires_at: settings.expires_at,
       ip_allowlist: settings.ip_allowlist,
+      auth_scheme: settings.auth_scheme ?? "bearer",
     },
-    { bcryptCost: testConfig.bcryptCost, maxActiveKeys: 1000 },
+    { bcryptCost: testConfig.bcryptCost, maxActiveKeys: 1000, keyring: testKeyring },
   );
   if (!created) throw new Error("the tenant is at its cap of active keys");
-  return { id: created.id, key: created.key, keyPrefix: created.key_prefix, tenantId };
+  return {
+    id: created.id,
+    key: created.key,
+    keyPrefix: created.key_prefix,
+    tenantId,
+    ...(created.secret ? { secret: created.secret } : {}),
+  };
 }
 
 /**

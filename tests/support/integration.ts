@@ -3,6 +3,7 @@ import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { createKeyVerifier, type KeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { type Answer, inProcess } from "./in_process.ts";
+import { testSigningKek } from "./fixtures.ts";
 
 export type { Answer };
 
@@ -26,7 +27,12 @@ export interface IntegrationHarness {
 export function integrationHarness(db: Database, options: { trustedProxyHops?: number } = {}): IntegrationHarness {
   const keys = createKeyVerifier(db);
   const { logs, call } = inProcess((log) =>
-    createIntegrationApp({ db, keys, config: { trustedProxyHops: options.trustedProxyHops ?? 0 }, log })
+    createIntegrationApp({
+      db,
+      keys,
+      config: { trustedProxyHops: options.trustedProxyHops ?? 0, signingKek: testSigningKek, signingKekId: "test" },
+      log,
+    })
   );
   const callWithKey = ({ key, method = "POST", path = "/default-integration", ...rest }: CallOptions = {}) =>
     call({ ...rest, method, path, bearer: key });

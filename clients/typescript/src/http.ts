@@ -115,9 +115,18 @@ export class Transport {
   readonly #timeoutMs: number;
   readonly #headers: Record<string, string>;
   readonly #authorization: () => string | Promise<string>;
+  readonly #sign?: (method: string, path: string, body: string) => Promise<string>;
   readonly #onRetry: (event: RetryEvent) => void;
 
-  constructor(options: TransportOptions, authorization: () => string | Promise<string>) {
+  /**
+   * `sign`: when given, each attempt's Authorization header is its answer (a signed request, signed
+   * again per attempt: a signature is accepted once) instead of `Bearer <authorization()>`.
+   */
+  constructor(
+    options: TransportOptions,
+    authorization: () => string | Promise<string>,
+    sign?: (method: string, path: string, body: string) => Promise<string>,
+  ) {
     if (!options.baseUrl) throw new TypeError("baseUrl is required");
     this.#root = functionsRoot(options.baseUrl);
     // Bound to globalThis: some runtimes refuse a fetch called as a method of another object.
@@ -126,6 +135,7 @@ export class Transport {
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#headers = options.headers ?? {};
     this.#authorization = authorization;
+    this.#sign = sign;
     this.#onRetry = options.onRetry ?? (() => {});
   }
 
@@ -147,7 +157,9 @@ export class Transport {
         ...this.#headers,
         ...options.headers,
         Accept: "application/json",
-        Authorization: `Bearer ${await this.#authorization()}`,
+        Authorization: this.#sign
+          ? await this.#sign(method, `/functions/v1${path}`, body ?? "")
+          : `Bearer ${await this.#authorization()}`,
         ...(body === undefined ? {} : { "Content-Type": "application/json" }),
       };
       let response: Response;

@@ -16,3 +16,4 @@ export { SalesOSApiError, SalesOSConnectionError, SalesOSError, type SyncProgres
 export type { FetchLike, RateLimit, RetryEvent, TransportOptions } from "./http.ts";
 export type { RetryOptions } from "./retry.ts";
 export * from "./types.ts";
+export { signedAuthorization } from "./signing.ts";

@@ -3,6 +3,7 @@
 import { type Batch, batches } from "./batches.ts";
 import { SalesOSApiError, SalesOSError } from "./errors.ts";
 import { type RateLimit, Transport, type TransportOptions } from "./http.ts";
+import { signedAuthorization } from "./signing.ts";
 import type { Activity, Collaborator, ErrorDetail, SyncActivitiesResult, SyncCollaboratorsResult } from "./types.ts";
 
 export const maxCollaboratorsPerRequest = 500;
@@ -11,6 +12,8 @@ export const maxActivitiesPerRequest = 1000;
 export interface SalesOSClientOptions extends TransportOptions {
   /** `sk_live_…` or `sk_test_…`. */
   apiKey: string;
+  /** A signed key's secret (64 hex characters): requests are then signed (P2S-SIGN-V1), never sent as Bearer. */
+  secret?: string;
 }
 
 export interface SyncOptions {
@@ -106,8 +109,12 @@ export class SalesOSClient {
 
   constructor(options: SalesOSClientOptions) {
     if (!options.apiKey) throw new TypeError("apiKey is required");
-    const apiKey = options.apiKey;
-    this.#transport = new Transport(options, () => apiKey);
+    const { apiKey, secret } = options;
+    this.#transport = new Transport(
+      options,
+      () => apiKey,
+      secret ? (method, path, body) => signedAuthorization({ apiKey, secret, method, path, body }) : undefined,
+    );
   }
 
   /** `X-RateLimit-Limit`, `-Remaining` and `-Reset` of the last response; null before any or after a 401. */

@@ -6,6 +6,7 @@ import type {
   ApiKeyUsage,
   ApiKeyWithSecret,
   AuditEntry,
+  AuthScheme,
   CreateApiKeyInput,
   DeletedApiKey,
   Environment,
@@ -65,7 +66,7 @@ export class SalesOSKeysClient {
 
   /** One page of keys, newest first. */
   async list(
-    query: PageQuery & { status?: ApiKeyStatus; environment?: Environment } = {},
+    query: PageQuery & { status?: ApiKeyStatus; environment?: Environment; auth_scheme?: AuthScheme } = {},
     options: CallOptions = {},
   ): Promise<Page<ApiKey>> {
     return page(
@@ -79,7 +80,8 @@ export class SalesOSKeysClient {
 
   /** Every key matching the filters, newest first, fetching pages as you iterate. */
   async *listAll(
-    query: Omit<PageQuery, "cursor"> & { status?: ApiKeyStatus; environment?: Environment } = {},
+    query: Omit<PageQuery, "cursor"> & { status?: ApiKeyStatus; environment?: Environment; auth_scheme?: AuthScheme } =
+      {},
     options: CallOptions = {},
   ): AsyncGenerator<ApiKey> {
     let cursor: string | undefined;

@@ -76,6 +76,8 @@ export const scopes = ["default:sync", "leads:read", "leads:write"] as const;
 export type Scope = (typeof scopes)[number];
 export type Environment = "live" | "test";
 export type ApiKeyStatus = "active" | "revoked" | "expired";
+/** `bearer`: `Authorization: Bearer <key>`; `signed`: P2S-SIGN-V1 signed requests (key + secret). */
+export type AuthScheme = "bearer" | "signed";
 
 /** `POST /api-keys`. */
 export interface CreateApiKeyInput {
@@ -88,10 +90,12 @@ export interface CreateApiKeyInput {
   expires_at?: string | null;
   /** At most 100 IPv4/IPv6 addresses or CIDR blocks. */
   ip_allowlist?: string[] | null;
+  /** Default `bearer`; `signed`: the answer also holds `secret`, this once. */
+  auth_scheme?: AuthScheme;
 }
 
 /** `PATCH /api-keys/:id`: only the fields given change. */
-export type UpdateApiKeyInput = Partial<Omit<CreateApiKeyInput, "environment">>;
+export type UpdateApiKeyInput = Partial<Omit<CreateApiKeyInput, "environment" | "auth_scheme">>;
 
 /** The key object: never the plaintext, never the hash. */
 export interface ApiKey {
@@ -99,6 +103,7 @@ export interface ApiKey {
   name: string;
   key_prefix: string;
   environment: Environment;
+  auth_scheme: AuthScheme;
   scopes: Scope[];
   rate_limit_per_hour: number;
   ip_allowlist: string[];
@@ -115,6 +120,8 @@ export interface ApiKey {
 /** Returned by create and rotate only: `key` is the plaintext, shown this once. */
 export interface ApiKeyWithSecret extends ApiKey {
   key: string;
+  /** Signed keys only: the secret that signs requests, shown this once. */
+  secret?: string;
 }
 
 /** Returned by rotate: the new key, and what became of the old one. */

@@ -1,6 +1,7 @@
 // The one module of the functions that reads the environment. Everything else receives a Config.
 // The local tools' settings extend it in tools/config.ts.
 import { z } from "zod";
+import { isKek, kekIdPattern, parsePreviousKeks } from "./signing.ts";
 
 // Digits only: Number() would also take " 0x10 " or "1e1".
 export const intInRange = (min: number, max: number, fallback: number) =>
@@ -59,6 +60,18 @@ export const configSchema = z.object({
   jwksUrl: httpUrl.optional(),
   /** Sent as `apikey` when fetching the JWKS (hosted functions get SUPABASE_ANON_KEY). */
   supabaseAnonKey: z.string().min(1).optional(),
+  /**
+   * P2S-SIGN-V1: the key-encryption key (32 bytes, base64) of signed keys' stored k1. Unset: signed
+   * keys cannot be created (and signed requests are refused with 500).
+   */
+  signingKek: z.string().refine(isKek, "must be 32 bytes in base64 (openssl rand -base64 32)").optional(),
+  /** The id stored beside each k1 encrypted under SIGNING_KEK (change it with the KEK). */
+  signingKekId: z.string().regex(kekIdPattern, "must be 1-32 characters of [A-Za-z0-9_.-]").default("1"),
+  /** Earlier KEKs, still read: `id:base64,id:base64`. */
+  signingKeksPrevious: z.string().refine(
+    (value) => parsePreviousKeks(value) !== null,
+    "must be id:base64,id:base64 with 32-byte keys",
+  ).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -87,6 +100,9 @@ export function configInput(env: Record<string, string | undefined>) {
     supabaseUrl: nonEmpty("SUPABASE_URL"),
     jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
     supabaseAnonKey: nonEmpty("SUPABASE_ANON_KEY"),
+    signingKek: nonEmpty("SIGNING_KEK"),
+    signingKekId: nonEmpty("SIGNING_KEK_ID"),
+    signingKeksPrevious: nonEmpty("SIGNING_KEKS_PREVIOUS"),
   };
 }
 

@@ -69,4 +69,13 @@ export const messages = {
   invalidJson: "Request body must be a JSON object",
   notFound: "Not found",
   methodNotAllowed: (allow: string) => `Method not allowed. Allowed: ${allow}`,
+  // P2S-SIGN-V1 (contract section 6.3)
+  malformedSignedAuthorization:
+    "Malformed P2S-SIGN-V1 Authorization header. Expected: P2S-SIGN-V1 API_KEY:TIMESTAMP:SIGNATURE",
+  timestampOutsideWindow: "Request timestamp is outside the 30-second window",
+  keyNotSigned: "API key is not enabled for signed requests",
+  invalidSignature: "Invalid request signature",
+  signatureReplayed: "Request signature already used",
+  signedKeyAsBearer: "This API key requires signed requests (P2S-SIGN-V1)",
+  signingNotEnabled: "Signed keys are not enabled on this deployment (SIGNING_KEK is not set)",
 } as const;

@@ -8,7 +8,7 @@ import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
 export const maxBodyBytes = 5 * 1024 * 1024;
 const hostPrefix = "/functions/v1/";
-const bodyDeadlineMs = 30_000;
+export const bodyDeadlineMs = 30_000;
 const retryAfterUnavailableSeconds = 5;
 
 /** Fields a handler adds to its request's log line. Never a secret: prefixes, ids and counts. */

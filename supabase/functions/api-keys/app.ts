@@ -6,6 +6,7 @@ import { messages as sharedMessages } from "../_shared/errors.ts";
 import { createFunctionApp, jsonLog, type LogSink } from "../_shared/http.ts";
 import { type DocumentSpec, errorExample, errorResponse, openApiRoute, serveRoutes } from "../_shared/openapi.ts";
 import type { JwtVerifier } from "./jwt.ts";
+import { createKeyring, type Keyring } from "../_shared/signing.ts";
 import { createMutationThrottle, mutationLimits, type MutationThrottle } from "./mutation_throttle.ts";
 import * as audit from "./routes/audit.ts";
 import * as create from "./routes/create.ts";
@@ -22,7 +23,9 @@ import { keyNotActiveExample, messages, tenantParameter } from "./schemas.ts";
 export interface ApiKeysDeps {
   db: Database;
   jwt: JwtVerifier;
-  config: Pick<Config, "trustedProxyHops" | "maxActiveKeysPerTenant" | "bcryptCost">;
+  config:
+    & Pick<Config, "trustedProxyHops" | "maxActiveKeysPerTenant" | "bcryptCost">
+    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious">>;
   log?: LogSink;
   /** Mutations per actor and tenant (default: createMutationThrottle(), per instance). */
   mutations?: MutationThrottle;
@@ -36,6 +39,8 @@ export interface RouteDeps {
   maxActiveKeysPerTenant: number;
   bcryptCost: number;
   mutations: MutationThrottle;
+  /** Encrypts signed keys' k1 (SIGNING_KEK); null: signed keys cannot be created. */
+  keyring: Keyring | null;
 }
 
 export function createApiKeysApp(
@@ -44,7 +49,7 @@ export function createApiKeysApp(
   const app = createFunctionApp("api-keys", log);
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
   // they are never taken for a key id.
-  serveRoutes<RouteDeps>(app, document, { db, jwt, ...config, mutations }, [
+  serveRoutes<RouteDeps>(app, document, { db, jwt, ...config, mutations, keyring: createKeyring(config) }, [
     create,
     list,
     audit,

@@ -5,6 +5,8 @@ import { z } from "zod";
 import { mintApiKey } from "../_shared/api_key.ts";
 import { allowsEveryAddress, checkAllowlistEntry } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
+import { ApiError, messages } from "../_shared/errors.ts";
+import { deriveK1, generateSecret, type Keyring } from "../_shared/signing.ts";
 import { inIsoYears, storable } from "../_shared/schemas.ts";
 
 export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
@@ -44,6 +46,8 @@ export const keySettingsSchema = z.object({
     .refine((at) => inIsoYears(new Date(at)), "expires_at must be before 10000-01-01T00:00:00Z")
     .nullish(),
   ip_allowlist: allowlist.nullish(),
+  /** bearer: `Authorization: Bearer <key>`; signed: P2S-SIGN-V1 signed requests (a secret besides the key). */
+  auth_scheme: z.enum(["bearer", "signed"]).default("bearer"),
 });
 export type KeySettings = z.infer<typeof keySettingsSchema>;
 
@@ -73,14 +77,17 @@ export async function atKeyLimit(db: Database, tenantId: string, maxActiveKeys: 
 export async function createApiKey<Created extends { id: string; key_prefix: string }>(
   db: Database,
   creator: KeyCreator,
-  settings: KeySettings,
-  limits: { bcryptCost: number; maxActiveKeys: number },
-): Promise<(Created & { key: string }) | null> {
+  settings: Omit<KeySettings, "auth_scheme"> & Partial<Pick<KeySettings, "auth_scheme">>,
+  limits: { bcryptCost: number; maxActiveKeys: number; keyring?: Keyring | null },
+): Promise<(Created & { key: string; secret?: string }) | null> {
+  const signed = settings.auth_scheme === "signed";
+  if (signed && !limits.keyring) throw signingNotEnabled();
   if (await atKeyLimit(db, creator.tenantId, limits.maxActiveKeys)) return null;
   const { key, keyPrefix, hash } = await mintApiKey(settings.environment, limits.bcryptCost);
+  const signing = signed ? await sealSigningKey(limits.keyring!, key, keyPrefix) : null;
   const [{ created }] = await db.query<{ created: Created | null }>(
     `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,
-                                   $11::timestamptz, $12::cidr[], $13) as created`,
+                                   $11::timestamptz, $12::cidr[], $13, $14, $15::bytea, $16) as created`,
     [
       creator.tenantId,
       creator.actorId,
@@ -95,7 +102,27 @@ export async function createApiKey<Created extends { id: string; key_prefix: str
       settings.expires_at ?? null,
       settings.ip_allowlist ?? null,
       limits.maxActiveKeys,
+      settings.auth_scheme ?? "bearer",
+      signing?.sealed ?? null,
+      signing?.kekId ?? null,
     ],
   );
-  return created && { ...created, key };
+  return created && { ...created, key, ...(signing ? { secret: signing.secret } : {}) };
+}
+
+/** 400 for a signed key where the deployment has no SIGNING_KEK. */
+export function signingNotEnabled(): ApiError {
+  return new ApiError("VALIDATION_ERROR", messages.signingNotEnabled, {
+    details: [{ field: "auth_scheme", message: messages.signingNotEnabled }],
+  });
+}
+
+/**
+ * A new secret for a signed key and what the database keeps of it: k1 = HMAC_SHA256(secret, key),
+ * encrypted under the current KEK. The secret itself is only returned, once.
+ */
+export async function sealSigningKey(keyring: Keyring, key: string, keyPrefix: string) {
+  const secret = generateSecret();
+  const sealed = await keyring.encrypt(deriveK1(secret, key), keyPrefix);
+  return { secret, sealed, kekId: keyring.currentId };
 }

@@ -42,6 +42,7 @@ const fieldMessages: Record<string, string> = {
   rate_limit_per_hour: "rate_limit_per_hour must be an integer from 1 to 100000",
   expires_at: "expires_at must be an ISO 8601 date-time with offset or Z, in the future",
   ip_allowlist: "ip_allowlist must be an array of at most 100 IPv4/IPv6 addresses or CIDR blocks",
+  auth_scheme: 'auth_scheme must be "bearer" or "signed" (signed: P2S-SIGN-V1 requests, with a secret)',
   limit: `limit must be an integer from 1 to ${maxPageSize}`,
 };
 
@@ -178,6 +179,10 @@ export const apiKeySchema = z.strictObject({
     description: "`sk_live_` or `sk_test_` and the key's 8-character public id",
   }),
   environment: z.enum(["live", "test"]),
+  auth_scheme: z.enum(["bearer", "signed"]).meta({
+    description:
+      "`bearer`: `Authorization: Bearer <key>`; `signed`: P2S-SIGN-V1 signed requests only (kept by a rotation)",
+  }),
   scopes: z.array(z.enum(knownScopes)).meta({ description: "Empty: unrestricted" }),
   rate_limit_per_hour: z.int().min(1).max(100_000),
   ip_allowlist: z.array(z.string()).meta({ description: "Addresses and CIDR blocks; empty: any address" }),
@@ -191,6 +196,11 @@ export const apiKeySchema = z.strictObject({
   request_count: z.int().min(0),
 }).meta({ id: "ApiKey" });
 export type ApiKey = z.output<typeof apiKeySchema>;
+
+export const plaintextSecret = z.string().regex(/^[0-9a-f]{64}$/).meta({
+  description: "Signed keys only: the secret that signs requests (P2S-SIGN-V1), 64 lowercase hex characters. " +
+    "Returned by this answer only, never again; never sent on a request.",
+});
 
 export const plaintextKey = z.string().regex(/^sk_(live|test)_[a-z0-9]{32}$/).meta({
   description: "The key itself: returned by this answer only, never again. Store it in a secret manager.",
@@ -212,6 +222,7 @@ export const exampleKey: ApiKey = {
   name: "CRM sync",
   key_prefix: "sk_live_a1b2c3d4",
   environment: "live",
+  auth_scheme: "bearer",
   scopes: ["default:sync"],
   rate_limit_per_hour: 5000,
   ip_allowlist: [],

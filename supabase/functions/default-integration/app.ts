@@ -7,6 +7,7 @@ import { createFunctionApp, jsonLog, type LogSink } from "../_shared/http.ts";
 import { type DocumentSpec, errorExample, errorResponse, openApiRoute, serveRoutes } from "../_shared/openapi.ts";
 import { rateLimitHeaderNames, requiredScope } from "./auth.ts";
 import type { KeyVerifier } from "./key_verifier.ts";
+import { createKeyring } from "../_shared/signing.ts";
 import * as health from "./routes/health.ts";
 import * as sync from "./routes/sync.ts";
 import { BulkGate, concurrencyMessages, retryAfterConcurrentSeconds } from "./bulk_gate.ts";
@@ -15,13 +16,14 @@ import { maxCollaboratorsPerRequest } from "./schemas.ts";
 export interface IntegrationDeps {
   db: Database;
   keys: KeyVerifier;
-  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting>>;
+  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting | SigningSetting>>;
   log?: LogSink;
   /** The instance's fairness limits; by default from `config`. */
   gate?: BulkGate;
 }
 
 type BulkSetting = "maxBulkRequestsPerKey" | "maxBulkRequestsPerTenant" | "bodyBudgetMib" | "bodyWaitMs";
+type SigningSetting = "signingKek" | "signingKekId" | "signingKeksPrevious";
 
 export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
   const app = createFunctionApp("default-integration", log);
@@ -32,7 +34,8 @@ export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: 
     ...(config.bodyWaitMs !== undefined ? { bodyWaitMs: config.bodyWaitMs } : {}),
   });
   // No authentication on health and openapi.json: a load balancer's health check, and the API's description.
-  serveRoutes(app, document, { db, keys, trustedProxyHops: config.trustedProxyHops, gate }, [
+  const keyring = createKeyring(config);
+  serveRoutes(app, document, { db, keys, trustedProxyHops: config.trustedProxyHops, gate, keyring }, [
     sync,
     health,
     openApiRoute("default-integration"),

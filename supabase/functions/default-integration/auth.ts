@@ -1,12 +1,15 @@
 // API-key authentication of default-integration, in the contract's order (3.1): header, prefix,
 // format/checksum/id/secret (one message), then status, IP allowlist, scope and rate limit, all
 // of which Postgres decides per request so a revoke or change acts on the very next request.
+// Signed requests (P2S-SIGN-V1, contract 6) share the header parsing and the admission; their own
+// checks are in signed_auth.ts.
 import type { Context } from "hono";
 import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
 import { clientIp } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import { type AppEnv, elapsedMs } from "../_shared/http.ts";
+import type { Keyring } from "../_shared/signing.ts";
 import { type KeyVerifier, VerifierBusy } from "./key_verifier.ts";
 
 export const requiredScope = "default:sync";
@@ -20,7 +23,7 @@ export interface Principal {
 }
 
 interface Admission {
-  outcome: "admitted" | "invalid" | "ip_not_allowed" | "missing_scope" | "rate_limited";
+  outcome: "admitted" | "invalid" | "ip_not_allowed" | "missing_scope" | "rate_limited" | "replayed";
   tenant_id: string;
   environment: "live" | "test";
   rate_limit: number;
@@ -29,6 +32,28 @@ interface Admission {
 }
 
 const bearer = /^Bearer +(\S+) *$/i;
+const signedSchemeName = /^P2S-SIGN-V1(?: |$)/i;
+// After "P2S-SIGN-V1 " (the scheme name case-insensitive, one space): API_KEY:TIMESTAMP:SIGNATURE,
+// the timestamp decimal digits only, the signature 64 lowercase hex characters.
+const signedCredentials = /^([^\s:]+):([0-9]+):([0-9a-f]{64})$/;
+
+/** What the Authorization header holds: a Bearer token or P2S-SIGN-V1 credentials. */
+export type Credentials =
+  | { scheme: "bearer"; token: string }
+  | { scheme: "signed"; apiKey: string; timestamp: string; signature: string };
+
+/** The header's credentials; 401 with the contract's message when it is neither shape (6.3, first row). */
+export function readCredentials(header: string | undefined): Credentials {
+  const value = header ?? "";
+  if (signedSchemeName.test(value)) {
+    const parts = signedCredentials.exec(value.slice("P2S-SIGN-V1 ".length));
+    if (!parts) throw new ApiError("UNAUTHORIZED", messages.malformedSignedAuthorization);
+    return { scheme: "signed", apiKey: parts[1], timestamp: parts[2], signature: parts[3] };
+  }
+  const token = bearer.exec(value)?.[1];
+  if (!token) throw new ApiError("UNAUTHORIZED", messages.missingAuthorization);
+  return { scheme: "bearer", token };
+}
 
 /** The rate-limit headers of every answer to an admitted key (as named in the OpenAPI document). */
 export const rateLimitHeaderNames = [
@@ -53,6 +78,13 @@ export interface AuthDeps {
   db: Database;
   keys: KeyVerifier;
   trustedProxyHops: number;
+  /** Decrypts signed keys' k1 (SIGNING_KEK); null when the deployment has none. */
+  keyring: Keyring | null;
+}
+
+/** The request's source address, as the allowlist sees it. */
+export function requestIp(c: Context<AppEnv>, deps: AuthDeps): string | null {
+  return clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, deps.trustedProxyHops);
 }
 
 /**
@@ -70,22 +102,36 @@ async function verify(keys: KeyVerifier, token: string, keyPrefix: string, ip: s
   }
 }
 
-export async function authenticate(c: Context<AppEnv>, deps: AuthDeps): Promise<Principal> {
-  const token = bearer.exec(c.req.header("authorization") ?? "")?.[1];
-  if (!token) throw new ApiError("UNAUTHORIZED", messages.missingAuthorization);
+/** A Bearer API key (contract 3.1); a signed key is refused here (contract 6). */
+export async function authenticate(c: Context<AppEnv>, deps: AuthDeps, token: string): Promise<Principal> {
   if (!hasKnownPrefix(token)) throw new ApiError("UNAUTHORIZED", messages.invalidKeyPrefix);
 
-  const ip = clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, deps.trustedProxyHops);
+  const ip = requestIp(c, deps);
   const parsed = parseApiKey(token);
-  const keyId = parsed && (await verify(deps.keys, token, parsed.keyPrefix, ip));
-  if (!parsed || !keyId) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  const key = parsed && (await verify(deps.keys, token, parsed.keyPrefix, ip));
+  if (!parsed || !key) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
   c.get("log").key_prefix = parsed.keyPrefix;
+  if (key.signed) throw new ApiError("UNAUTHORIZED", messages.signedKeyAsBearer);
+  return await admit(c, deps, key.id, ip, null);
+}
 
+/**
+ * Status, IP allowlist, scope and hourly limit of a proven key, decided by Postgres in one call
+ * (with a signed request's signature, recorded in the same call: accepted once).
+ */
+export async function admit(
+  c: Context<AppEnv>,
+  deps: AuthDeps,
+  keyId: string,
+  ip: string | null,
+  signature: string | null,
+): Promise<Principal> {
   const [admission] = await deps.db.query<Admission>(
-    "select * from salesos.admit_request($1::uuid, $2::inet, $3, $4::uuid, $5)",
-    [keyId, ip, requiredScope, c.get("requestId"), elapsedMs(c)],
+    "select * from salesos.admit_request($1::uuid, $2::inet, $3, $4::uuid, $5, $6)",
+    [keyId, ip, requiredScope, c.get("requestId"), elapsedMs(c), signature],
   );
   if (admission.outcome === "invalid") throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (admission.outcome === "replayed") throw new ApiError("UNAUTHORIZED", messages.signatureReplayed);
 
   Object.assign(c.get("log"), { tenant_id: admission.tenant_id, environment: admission.environment });
   const headers = rateLimitHeaders(admission);

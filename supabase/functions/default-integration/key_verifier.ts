@@ -17,9 +17,15 @@ import { type BcryptPool, bcryptPool } from "../_shared/bcrypt_pool.ts";
 import { sourcePrefix } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 
+/** A key proven by its bcrypt hash: its id, and whether it is a signed key (not accepted as Bearer). */
+export interface VerifiedKey {
+  id: string;
+  signed: boolean;
+}
+
 export interface KeyVerifier {
-  /** The key's id when `token` is the key with this public prefix; null otherwise. Throws VerifierBusy. */
-  verify(token: string, keyPrefix: string, source: string | null): Promise<string | null>;
+  /** The key when `token` is the key with this public prefix; null otherwise. Throws VerifierBusy. */
+  verify(token: string, keyPrefix: string, source: string | null): Promise<VerifiedKey | null>;
   /** bcrypt compares done by this instance (read by the benchmark). */
   readonly bcryptCompares: number;
 }
@@ -95,9 +101,9 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
   const settings = { ...verifierDefaults, ...options };
   const pool = options.pool ?? bcryptPool();
 
-  const verified = new BoundedMap<string, string>(settings.cacheSize); // sha256(key) -> key id
+  const verified = new BoundedMap<string, VerifiedKey>(settings.cacheSize); // sha256(key) -> key
   const rejected = new BoundedMap<string, true>(settings.cacheSize); // sha256(key) of wrong secrets
-  const inFlight = new Map<string, Promise<string | null>>(); // one compare for concurrent firsts
+  const inFlight = new Map<string, Promise<VerifiedKey | null>>(); // one compare for concurrent firsts
   let bcryptCompares = 0;
 
   // The fair queue: key id -> source prefix -> jobs. Maps keep insertion order, so taking the
@@ -198,16 +204,18 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
   }
 
   async function compareWithStoredHash(token: string, digest: string, keyPrefix: string, source: string) {
-    const [row] = await db.query<{ id: string; key_hash: string }>(
-      "select id, key_hash from salesos.find_api_key($1)",
+    const [row] = await db.query<{ id: string; key_hash: string; auth_scheme: string }>(
+      "select id, key_hash, auth_scheme from salesos.find_api_key($1)",
       [keyPrefix],
     );
     if (!row) return null; // unknown id: no bcrypt work at all
     await admit(row.id, source, compareCost(row.key_hash));
     bcryptCompares++;
     if (await pool.compare(token, row.key_hash)) {
-      verified.set(digest, row.id);
-      return row.id;
+      // A key's scheme never changes (a rotation makes a new key), so it is cached with the proof.
+      const key = { id: row.id, signed: row.auth_scheme === "signed" };
+      verified.set(digest, key);
+      return key;
     }
     rejected.set(digest, true);
     return null;

@@ -24,8 +24,12 @@ const listQuerySchema = z.object({
   cursor: z.string().optional(),
   status: z.enum(["active", "revoked", "expired"]).optional(),
   environment: z.enum(["live", "test"]).optional(),
+  auth_scheme: z.enum(["bearer", "signed"]).optional(),
 });
-const fieldMessages = { status: 'status must be "active", "revoked" or "expired"' };
+const fieldMessages = {
+  status: 'status must be "active", "revoked" or "expired"',
+  auth_scheme: 'auth_scheme must be "bearer" or "signed"',
+};
 
 const apiKeyPage = pageEnvelope(apiKeySchema).meta({ id: "ApiKeyPage" });
 
@@ -34,7 +38,8 @@ export const route = keysRoute({
   path: "/",
   operationId: "listApiKeys",
   summary: "List keys",
-  description: "Newest first, a page at a time: pass `meta.next_cursor` as `cursor` for the next page.",
+  description: "Newest first, a page at a time: pass `meta.next_cursor` as `cursor` for the next page. " +
+    "Filters: `status`, `environment`, `auth_scheme`.",
   tags: ["Keys"],
   request: { query: listQuerySchema },
   responses: {
@@ -49,7 +54,7 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const query = parseWith(listQuerySchema, c.req.query(), messages.invalidQuery, fieldMessages);
   const after = decodeCursor(query.cursor, keyIdPattern);
   const [{ page }] = await deps.db.query<{ page: PageOf<ApiKey> }>(
-    "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid) as page",
+    "select salesos.api_key_page($1::uuid, $2, $3, $4, $5::text::timestamptz, $6::uuid, $7) as page",
     [
       actor.tenantId,
       query.status ?? null,
@@ -57,6 +62,7 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
       query.limit,
       after?.at ?? null,
       after?.id ?? null,
+      query.auth_scheme ?? null,
     ],
   );
   return respond(c, apiKeyPage, page.items, 200, { next_cursor: encodeCursor(page.next_cursor) });

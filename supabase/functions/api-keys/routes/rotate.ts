@@ -13,7 +13,7 @@ import { errorResponse, jsonResponse, okExample, type RouteHandler } from "../..
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import type { RouteDeps } from "../app.ts";
 import { authorize, bodyReader, keyIdParam } from "../auth.ts";
-import { atKeyLimit } from "../key_settings.ts";
+import { atKeyLimit, sealSigningKey, signingNotEnabled } from "../key_settings.ts";
 import {
   type ApiKey,
   apiKeySchema,
@@ -25,6 +25,7 @@ import {
   messages,
   parseBody,
   plaintextKey,
+  plaintextSecret,
 } from "../schemas.ts";
 
 const maxGracePeriodSeconds = 7 * 24 * 60 * 60;
@@ -42,6 +43,7 @@ const rotatedApiKeyResponse = successEnvelope(
   z.strictObject({
     ...apiKeySchema.shape,
     key: plaintextKey,
+    secret: plaintextSecret.optional(),
     rotated_from: z.strictObject({
       id: z.uuid(),
       key_prefix: z.string(),
@@ -56,7 +58,8 @@ export const route = keysRoute({
   operationId: "rotateApiKey",
   summary: "Rotate a key",
   description: `201: a new key with the same name, environment, scopes, limit, allowlist and expiry, its
-plaintext \`key\` (this once), and \`rotated_from\`. The old key expires after \`grace_period_seconds\`
+plaintext \`key\` (this once), and \`rotated_from\`. The new key keeps the scheme: a signed key's successor is
+signed, with a new \`secret\` (this once). The old key expires after \`grace_period_seconds\`
 (0–${maxGracePeriodSeconds}, default 0; no body = 0). A revoked or expired key is 409. With a grace period the
 old key stays active beside the new one, so it needs a free place under the tenant's active key limit (409
 otherwise); without one the number of active keys does not change.`,
@@ -116,16 +119,18 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   // Everything that can refuse the rotation is looked at before the bcrypt hash is made; the SQL
   // function checks it all again, under its row lock.
   if (current.status !== "active") throw new ApiError("CONFLICT", messages.keyNotActive);
+  if (current.auth_scheme === "signed" && !deps.keyring) throw signingNotEnabled();
   if (grace_period_seconds > 0 && await atKeyLimit(deps.db, actor.tenantId, deps.maxActiveKeysPerTenant)) {
     throw new ApiError("CONFLICT", messages.keyLimit(deps.maxActiveKeysPerTenant));
   }
 
   const { key, keyPrefix, hash } = await mintApiKey(current.environment, deps.bcryptCost);
+  const signing = current.auth_scheme === "signed" ? await sealSigningKey(deps.keyring!, key, keyPrefix) : null;
   const [result] = await deps.db.query<
     { outcome: "rotated" | "not_found" | "conflict" | "limit"; key: ApiKey; previous: ApiKey }
   >(
     `select outcome, key, previous
-       from salesos.rotate_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6, $7, $8, $9)`,
+       from salesos.rotate_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6, $7, $8, $9, $10::bytea, $11)`,
     [
       actor.tenantId,
       keyId,
@@ -136,6 +141,8 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
       hash,
       grace_period_seconds,
       deps.maxActiveKeysPerTenant,
+      signing?.sealed ?? null,
+      signing?.kekId ?? null,
     ],
   );
   if (result.outcome === "not_found") throw new ApiError("NOT_FOUND", messages.keyNotFound);
@@ -143,5 +150,15 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   if (result.outcome === "limit") throw new ApiError("CONFLICT", messages.keyLimit(deps.maxActiveKeysPerTenant));
   Object.assign(c.get("log"), { new_key_id: result.key.id, key_prefix: keyPrefix });
   const { id, key_prefix, expires_at } = result.previous;
-  return respond(c, rotatedApiKeyResponse, { ...result.key, key, rotated_from: { id, key_prefix, expires_at } }, 201);
+  return respond(
+    c,
+    rotatedApiKeyResponse,
+    {
+      ...result.key,
+      key,
+      ...(signing ? { secret: signing.secret } : {}),
+      rotated_from: { id, key_prefix, expires_at },
+    },
+    201,
+  );
 };

@@ -19,7 +19,9 @@ import {
 } from "../schemas.ts";
 
 /** Any of the settings but `environment` (400), validated like create; null clears expires_at, ip_allowlist. */
-const updateKeySchema = keySettings.omit({ environment: true }).partial().meta({ id: "UpdateApiKeyRequest" });
+const updateKeySchema = keySettings.omit({ environment: true, auth_scheme: true }).partial().meta({
+  id: "UpdateApiKeyRequest",
+});
 type KeyPatch = z.infer<typeof updateKeySchema>;
 
 export const route = keysRoute({

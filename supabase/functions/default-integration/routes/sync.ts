@@ -6,7 +6,16 @@ import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/erro
 import { announcedLength, type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
-import { type AuthDeps, authenticate, type Principal, rateLimitHeaderNames } from "../auth.ts";
+import {
+  admit,
+  type AuthDeps,
+  authenticate,
+  type Principal,
+  rateLimitHeaderNames,
+  readCredentials,
+  requestIp,
+} from "../auth.ts";
+import { checkSignature, findSignedKey, readBodyBytes } from "../signed_auth.ts";
 import { syncActivities } from "../actions/sync_activities.ts";
 import { syncCollaborators } from "../actions/sync_collaborators.ts";
 import type { Admitted, BulkGate } from "../bulk_gate.ts";
@@ -141,30 +150,30 @@ export interface SyncDeps extends AuthDeps {
 }
 
 export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
-  const principal = await authenticate(c, deps);
+  const credentials = readCredentials(c.req.header("authorization"));
   let admitted: Admitted | undefined;
+  let principal: Principal | undefined;
   try {
-    // Before the body is read: 413 when announced too large, then the concurrency limits and the
-    // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
-    admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
-    const run = admitted;
-    if (run.bulk) c.get("log").bulk = true;
-    const body = await readJsonBody(c.req.raw, { parse: (text) => run.slice(() => parseExactJson(text)) });
-    const parsed = requestSchema.safeParse(body);
-    if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
-
-    const action = parsed.data.action;
-    c.get("log").action = action;
-    const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c) };
-    const data = action === "sync_collaborators"
-      ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators, run)
-      : await syncActivities(deps.db, principal, request, parsed.data.activities, run);
-    const { errors: _, ...counts } = data;
-    c.get("log").item_counts = { ...counts, errors: data.errors.length };
-    return respond(c, syncResponse, data);
+    if (credentials.scheme === "bearer") {
+      principal = await authenticate(c, deps, credentials.token);
+      // Before the body is read: 413 when announced too large, then the concurrency limits and the
+      // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
+      admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
+      return await runAction(c, deps, principal, admitted, c.req.raw);
+    }
+    // P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
+    // (signed_auth.ts), the signature checked, and only then the request admitted.
+    const candidate = await findSignedKey(c, deps, credentials);
+    admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
+    const body = await readBodyBytes(c.req.raw);
+    checkSignature(candidate, { ...credentials, method: c.req.method }, body);
+    principal = await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+    const { method, url, headers } = c.req.raw;
+    return await runAction(c, deps, principal, admitted, new Request(url, { method, headers, body }));
   } catch (error) {
-    // An unavailable database cannot take the log row either; anything else unexpected is a 500.
-    if (!(error instanceof DatabaseUnavailableError)) {
+    // An admitted request that fails is logged; an unavailable database cannot take the log row
+    // either; anything else unexpected is a 500.
+    if (principal && !(error instanceof DatabaseUnavailableError)) {
       await logFailure(c, deps, principal, error instanceof ApiError ? error.status : 500);
     }
     throw error;
@@ -172,6 +181,24 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
     admitted?.release();
   }
 };
+
+/** Reads the admitted request's JSON body, runs its action, shapes the response. */
+async function runAction(c: Context<AppEnv>, deps: SyncDeps, principal: Principal, run: Admitted, raw: Request) {
+  if (run.bulk) c.get("log").bulk = true;
+  const body = await readJsonBody(raw, { parse: (text) => run.slice(() => parseExactJson(text)) });
+  const parsed = requestSchema.safeParse(body);
+  if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
+
+  const action = parsed.data.action;
+  c.get("log").action = action;
+  const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c) };
+  const data = action === "sync_collaborators"
+    ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators, run)
+    : await syncActivities(deps.db, principal, request, parsed.data.activities, run);
+  const { errors: _, ...counts } = data;
+  c.get("log").item_counts = { ...counts, errors: data.errors.length };
+  return respond(c, syncResponse, data);
+}
 
 /** Logs an admitted request that did not succeed. Best effort: the error is the answer either way. */
 async function logFailure(c: Context<AppEnv>, deps: AuthDeps, principal: Principal, status: number) {
