@@ -638,7 +638,7 @@ function report(r: any) {
       "flood: bcrypt compares",
       `${r.flood.bcrypt_compares_during_flood}`,
       "",
-      "wrong secrets throttled per source and key",
+      "wrong secrets: bcrypt within its budget",
     ],
     [
       "embedded Postgres: small requests/s, p99",

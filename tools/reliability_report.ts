@@ -66,6 +66,12 @@ const properties: { id: string; name: string; promise: string }[] = [
     promise:
       "bcrypt work is bounded per instance and shared fairly (key id, then source /64): floods delay a correct key but never refuse it, a proven key keeps its throughput; unknown ids never reach bcrypt; a wrong secret is compared once; every refusal is the same bytes.",
   },
+  {
+    id: "10",
+    name: "Fairness and memory under bulk load",
+    promise:
+      "While one tenant floods maximum-size batches, another tenant's small requests all succeed; 300 concurrent uploads of just under 5 MiB are each answered 200, 429 or 503, with the process's RSS bounded and returned afterwards.",
+  },
 ];
 
 const n = (x: unknown) => (typeof x === "number" ? x.toLocaleString("en-US") : String(x ?? "–"));
@@ -191,6 +197,19 @@ function summary(id: string, f: Figures): string {
           } compares (process counter), ${n(f.over_http.distinct_answers)} distinct answer`,
         ];
         return parts.filter(Boolean).join("; ");
+      }
+      case "10": {
+        const flood = f.flood ?? {};
+        const memory = f.memory ?? {};
+        return `small requests of another tenant: ${n(flood.small_rps_alone)} req/s alone, ${
+          n(flood.small_rps_during_flood)
+        } during the flood (×${flood.fraction_kept}; target ×0.5 ${f.flood_target_met ? "met" : "not met"}), p99 ${
+          n(flood.small_p99_ms_during_flood)
+        } ms; 300 uploads → ${tallyText(memory.statuses)}; RSS ${n(memory.rss_idle_mb)} MB idle, peak ${
+          n(memory.rss_peak_mb)
+        } MB, ${n(memory.rss_after_mb)} MB ${n(memory.after_wait_ms)} ms after (target ≤ 150 MB ${
+          f.memory_return_target_met ? "met" : "not met"
+        })`;
       }
     }
   } catch (error) {
