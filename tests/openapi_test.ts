@@ -1,4 +1,4 @@
-// The OpenAPI 3.1 documents of both functions (issue 6): served without authentication, clean
+// The OpenAPI 3.1 documents of both functions: served without authentication, clean
 // under an OpenAPI linter, in step with the routes the apps serve, carrying the contract's
 // examples, and describing the answers the service really gives.
 import assert from "node:assert/strict";
@@ -141,7 +141,7 @@ Deno.test("OpenAPI documents", async (t) => {
     }
   });
 
-  await t.step("the contract's examples (section 5) are the document's examples", () => {
+  await t.step("the documented curl examples are the document's examples", () => {
     const post = (documents["default-integration"] as any).paths["/default-integration"].post;
     const requests = Object.values(post.requestBody.content["application/json"].examples).map((e: any) => e.value);
     assert.deepEqual(requests[0], {

@@ -1,9 +1,19 @@
 // The one module of the local tools that reads the environment: the functions' settings
 // (supabase/functions/_shared/config.ts) plus those that exist only on a developer's machine.
 import { z } from "zod";
-import { configInput, configSchema, intInRange, parseConfig } from "../supabase/functions/_shared/config.ts";
+import {
+  booleanFlag,
+  configInput,
+  configSchema,
+  intInRange,
+  parseConfig,
+} from "../supabase/functions/_shared/config.ts";
 
 const localConfigSchema = configSchema.extend({
+  /** Port of `deno task start` (0: any free port). */
+  port: intInRange(0, 65535, 54321),
+  /** `deno task start` applies pending migrations as it starts. */
+  migrateOnStart: booleanFlag.default(true),
   /** Data folder of the embedded Postgres, the database when no URL is set. */
   embeddedPostgresDir: z.string().min(1).default(".data/postgres"),
   /** Where the embedded Postgres listens, on 127.0.0.1 (Supabase's local db port). */
@@ -20,6 +30,8 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
   return parseConfig(localConfigSchema, {
     ...configInput(env),
+    port: nonEmpty("PORT"),
+    migrateOnStart: nonEmpty("MIGRATE_ON_START"),
     // Locally, signed keys work out of the box: SIGNING_KEK, else the development default.
     signingKek: nonEmpty("SIGNING_KEK") ?? developmentSigningKek,
     embeddedPostgresDir: nonEmpty("EMBEDDED_POSTGRES_DIR"),

@@ -1,6 +1,6 @@
 // The request-log maintenance of a local server: salesos.maintain_request_log (the next days'
 // partitions, dropping the expired ones, folding count shards) once soon after start and then
-// every hour. Where pg_cron runs it (hosted Supabase: migration 20261206120100 schedules the job
+// every hour. Where pg_cron runs it (hosted Supabase: a migration schedules the job
 // 'salesos-maintain-request-log'), this timer stands aside. The timer does not keep the process
 // alive, and a failure (a database not there yet) is retried later.
 import type { Database } from "../supabase/functions/_shared/database.ts";

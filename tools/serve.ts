@@ -153,7 +153,7 @@ startMaintenance(db, {
 
 const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
-/** The contract's envelope for what this server answers itself, outside the functions' apps. */
+/** The error envelope for what this server answers itself, outside the functions' apps. */
 function errorAnswer(error: ApiError): Response {
   const requestId = crypto.randomUUID();
   const headers: Record<string, string> = { "X-Request-Id": requestId };

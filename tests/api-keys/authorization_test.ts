@@ -254,7 +254,7 @@ Deno.test("platform admins (service_role tokens)", async (t) => {
   });
 
   // It used to be the audited actor; Supabase's service_role key names no user, so a service_role
-  // token with a subject is no longer accepted (jwt_verification_test.ts: finding 8).
+  // token with a subject is no longer accepted (jwt_verification_test.ts).
   await t.step("a service_role token with a subject is 401; the actor of a service_role change has no id", async () => {
     const withSubject = await hs256(serviceRoleClaims({ sub: crypto.randomUUID() }));
     const refused = await api.call({ method: "POST", token: withSubject, tenant: acme, body: { name: "by operator" } });

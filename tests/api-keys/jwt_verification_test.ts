@@ -74,7 +74,7 @@ Deno.test("HS256 Dashboard tokens", async (t) => {
     await rejected(await hs256(userClaims("not-a-uuid")), "sub");
   });
 
-  // Finding 8: only what Supabase issues is accepted, each claim checked for its role.
+  // Only what Supabase issues is accepted, each claim checked for its role.
   await t.step("a role other than authenticated (anon, none) is 401 for a user token", async () => {
     await rejected(await hs256(userClaims(owner.userId, { role: "anon" })), "role anon");
     const { role: _, ...noRole } = userClaims(owner.userId);

@@ -1,4 +1,4 @@
-// The API reference page (issue 6), in headless Chromium (Debian's chromium, driven by
+// The API reference page, in headless Chromium (Debian's chromium, driven by
 // playwright-core): served by `deno task start` at /docs and built by `deno task docs:build`, it
 // loads with no console error, sends no request beyond 127.0.0.1, shows every operation of both
 // functions (each one opens without a resolver error), and sends requests with "Try it out".

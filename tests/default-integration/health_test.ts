@@ -1,5 +1,5 @@
-// GET /default-integration/health (issue 6): no authentication; 200 when the database answers a
-// trivial query, 503 with Retry-After and the contract's envelope when it is gone or silent, and
+// GET /default-integration/health: no authentication; 200 when the database answers a
+// trivial query, 503 with Retry-After and the error envelope when it is gone or silent, and
 // back to 200 by itself when the database returns.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";

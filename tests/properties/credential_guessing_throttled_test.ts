@@ -89,7 +89,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
   });
 
   await step(
-    "finding 2: 101 made-up keys and 11 wrong secrets from one source never lock out a correct key",
+    "101 made-up keys and 11 wrong secrets from one source never lock out a correct key",
     async () => {
       // One source for everyone: TRUSTED_PROXY_HOPS=0 behind a gateway.
       const gateway = "198.51.100.1";
@@ -120,7 +120,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
   );
 
   await step(
-    "finding 1: wrong secrets from a new address of one /64 every 5 requests: bcrypt stays within its budget, " +
+    "wrong secrets from a new address of one /64 every 5 requests: bcrypt stays within its budget, " +
       "a correct unproven key is admitted, a proven key keeps its throughput",
     async () => {
       const api = integrationHarness(test.db, { trustedProxyHops: 1 });

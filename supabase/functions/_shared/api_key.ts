@@ -1,4 +1,4 @@
-// API key format (contract section 2):
+// API key format:
 //   sk_<live|test>_ + 8-char public id + 18 random chars + 6-char checksum, all [a-z0-9].
 // checksum = base36(crc32(everything before it) mod 36^6), left-padded with "0" to 6 characters.
 // A secret scanner can check a candidate with nothing but CRC-32 (IEEE 802.3, as in zlib).

@@ -21,7 +21,6 @@ export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
   const waiting: Pending[] = [];
   let started = 0;
   let workersFailed = false;
-  let nextId = 0;
   const counts = { hashes: 0, compares: 0 };
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -101,8 +100,8 @@ export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
 
   return {
     counts,
-    compare: (text, hash) => (counts.compares++, run<boolean>({ id: nextId++, op: "compare", text, hash })),
-    hash: (text, cost) => (counts.hashes++, run<string>({ id: nextId++, op: "hash", text, cost })),
+    compare: (text, hash) => (counts.compares++, run<boolean>({ op: "compare", text, hash })),
+    hash: (text, cost) => (counts.hashes++, run<string>({ op: "hash", text, cost })),
   };
 }
 

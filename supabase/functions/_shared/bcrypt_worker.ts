@@ -2,9 +2,9 @@
 import bcrypt from "bcryptjs";
 
 export type BcryptJob =
-  | { id: number; op: "compare"; text: string; hash: string }
-  | { id: number; op: "hash"; text: string; cost: number };
-export type BcryptResult = { id: number; value?: boolean | string; error?: string };
+  | { op: "compare"; text: string; hash: string }
+  | { op: "hash"; text: string; cost: number };
+export type BcryptResult = { value?: boolean | string; error?: string };
 
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent<BcryptJob>) => void) | null;
@@ -16,8 +16,8 @@ scope.onmessage = async ({ data: job }) => {
     const value = job.op === "compare"
       ? await bcrypt.compare(job.text, job.hash)
       : await bcrypt.hash(job.text, job.cost);
-    scope.postMessage({ id: job.id, value });
+    scope.postMessage({ value });
   } catch (error) {
-    scope.postMessage({ id: job.id, error: String(error) });
+    scope.postMessage({ error: String(error) });
   }
 };

@@ -19,12 +19,11 @@ const postgresUrl = z.string().refine((value) => {
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
-const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+export const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 export const configSchema = z.object({
   /** Postgres connection string; SUPABASE_DB_URL is what hosted Supabase provides. */
   databaseUrl: postgresUrl.optional(),
-  port: intInRange(0, 65535, 54321),
   dbPoolSize: intInRange(1, 100, 8),
   /** Server-side statement timeout; a slower statement is cancelled and answered with 503. */
   dbStatementTimeoutMs: intInRange(100, 600_000, 10_000),
@@ -47,7 +46,6 @@ export const configSchema = z.object({
   bodyBudgetMib: intInRange(5, 4096, 64),
   /** How long a request waits for room in that budget. */
   bodyWaitMs: intInRange(0, 60_000, 10_000),
-  migrateOnStart: booleanFlag.default(true),
   logRequests: booleanFlag.default(true),
   /**
    * HS256 secret of Dashboard JWTs (the project's legacy JWT secret): SUPABASE_JWT_SECRET, or
@@ -81,7 +79,6 @@ export function configInput(env: Record<string, string | undefined>) {
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
   return {
     databaseUrl: nonEmpty("DATABASE_URL") ?? nonEmpty("SUPABASE_DB_URL"),
-    port: nonEmpty("PORT"),
     dbPoolSize: nonEmpty("DB_POOL_SIZE"),
     dbStatementTimeoutMs: nonEmpty("DB_STATEMENT_TIMEOUT_MS"),
     dbPrepare: nonEmpty("DB_PREPARE"),
@@ -93,7 +90,6 @@ export function configInput(env: Record<string, string | undefined>) {
     maxBulkRequestsPerTenant: nonEmpty("MAX_BULK_REQUESTS_PER_TENANT"),
     bodyBudgetMib: nonEmpty("BODY_BUDGET_MIB"),
     bodyWaitMs: nonEmpty("BODY_WAIT_MS"),
-    migrateOnStart: nonEmpty("MIGRATE_ON_START"),
     logRequests: nonEmpty("LOG_REQUESTS"),
     // Hosted Supabase reserves the SUPABASE_ prefix for its own secrets: there, set SALESOS_JWT_SECRET.
     jwtSecret: nonEmpty("SUPABASE_JWT_SECRET") ?? nonEmpty("SALESOS_JWT_SECRET"),

@@ -1,4 +1,4 @@
-// The one error type of the API and its status table (contract section 1).
+// The one error type of the API and its status table.
 
 export const errorStatus = {
   VALIDATION_ERROR: 400,
@@ -69,7 +69,7 @@ export const messages = {
   invalidJson: "Request body must be a JSON object",
   notFound: "Not found",
   methodNotAllowed: (allow: string) => `Method not allowed. Allowed: ${allow}`,
-  // P2S-SIGN-V1 (contract section 6.3)
+  // P2S-SIGN-V1 signed requests
   malformedSignedAuthorization:
     "Malformed P2S-SIGN-V1 Authorization header. Expected: P2S-SIGN-V1 API_KEY:TIMESTAMP:SIGNATURE",
   timestampOutsideWindow: "Request timestamp is outside the 30-second window",

@@ -1,5 +1,5 @@
 // What every function shares over HTTP: the envelope, the request id, one onError that turns
-// every failure into the contract's error body, one JSON log line per request, and JSON body
+// every failure into the error envelope, one JSON log line per request, and JSON body
 // reading with the 5 MiB, media-type and deadline rules.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
@@ -34,7 +34,7 @@ export function meta(requestId: string, extra?: Record<string, unknown>) {
   return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
 }
 
-/** The contract's error envelope of `error`. */
+/** The error envelope of `error`. */
 export function errorBody(error: ApiError, requestId: string) {
   return {
     error: {

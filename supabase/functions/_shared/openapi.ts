@@ -227,7 +227,7 @@ const sharedResponses: Record<string, Response> = {
   ]),
 };
 
-/** The contract's error answers by status, as named in components.responses. */
+/** The error answers by status, as named in components.responses. */
 const errorNames = {
   400: "BadRequest",
   401: "Unauthorized",

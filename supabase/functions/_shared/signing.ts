@@ -1,4 +1,4 @@
-// P2S-SIGN-V1 signed requests (contract section 6): the signature, the secret a signed key gets,
+// P2S-SIGN-V1 signed requests: the signature, the secret a signed key gets,
 // and the encryption at rest of what the service keeps of it.
 //
 //   k1 = HMAC_SHA256(SECRET, API_KEY)      k2 = HMAC_SHA256(k1, TIMESTAMP)

@@ -1,4 +1,4 @@
-// Who is calling api-keys, and for which tenant (contract section 4):
+// Who is calling api-keys, and for which tenant:
 //   1. `Authorization: Bearer <JWT>`: a Dashboard access token or a service_role token, verified by
 //      _shared/jwt.ts (401 otherwise; an sk_ key gets its own 401 message).
 //   2. A user acts for a tenant where they hold admin.integrations (roles owner, admin): the one

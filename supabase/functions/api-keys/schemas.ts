@@ -4,7 +4,7 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import { z } from "zod";
 import { ApiError, type ErrorDetail, messages as sharedMessages } from "../_shared/errors.ts";
-import { errorExample, errorResponses, exampleMeta, responseRef } from "../_shared/openapi.ts";
+import { errorExample, errorResponses, responseRef } from "../_shared/openapi.ts";
 import { keySettingsSchema, knownScopes } from "./key_settings.ts";
 import { inIsoYears, successEnvelope } from "../_shared/schemas.ts";
 
@@ -171,7 +171,7 @@ export const tenantParameter = {
 export const isoTime = z.iso.datetime();
 export const ipAddress = z.union([z.ipv4().meta({ format: "ipv4" }), z.ipv6().meta({ format: "ipv6" })]);
 
-/** The key object (contract section 4): never the plaintext, never the hash. */
+/** The key object: never the plaintext, never the hash. */
 export const apiKeySchema = z.strictObject({
   id: z.uuid(),
   name: z.string(),
@@ -235,7 +235,6 @@ export const exampleKey: ApiKey = {
   last_used_ip: null,
   request_count: 0,
 };
-export { exampleMeta };
 
 export const keyNotActiveExample = errorExample("Revoked or expired key", "CONFLICT", messages.keyNotActive);
 export const keyLimitExample = (summary: string) => errorExample(summary, "CONFLICT", messages.keyLimit(100));

@@ -1,7 +1,7 @@
-// API-key authentication of default-integration, in the contract's order (3.1): header, prefix,
+// API-key authentication of default-integration, in this order: header, prefix,
 // format/checksum/id/secret (one message), then status, IP allowlist, scope and rate limit, all
 // of which Postgres decides per request so a revoke or change acts on the very next request.
-// Signed requests (P2S-SIGN-V1, contract 6) share the header parsing and the admission; their own
+// Signed requests (P2S-SIGN-V1) share the header parsing and the admission; their own
 // checks are in signed_auth.ts.
 import type { Context } from "hono";
 import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
@@ -42,7 +42,7 @@ export type Credentials =
   | { scheme: "bearer"; token: string }
   | { scheme: "signed"; apiKey: string; timestamp: string; signature: string };
 
-/** The header's credentials; 401 with the contract's message when it is neither shape (6.3, first row). */
+/** The header's credentials; 401 with the Bearer message when it is neither shape. */
 export function readCredentials(header: string | undefined): Credentials {
   const value = header ?? "";
   if (signedSchemeName.test(value)) {
@@ -102,7 +102,7 @@ async function verify(keys: KeyVerifier, token: string, keyPrefix: string, ip: s
   }
 }
 
-/** A Bearer API key (contract 3.1); a signed key is refused here (contract 6). */
+/** A Bearer API key; a signed key is refused here. */
 export async function authenticate(c: Context<AppEnv>, deps: AuthDeps, token: string): Promise<Principal> {
   if (!hasKnownPrefix(token)) throw new ApiError("UNAUTHORIZED", messages.invalidKeyPrefix);
 

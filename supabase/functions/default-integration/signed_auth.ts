@@ -1,4 +1,4 @@
-// P2S-SIGN-V1 signed requests (contract 6.3), in its order: header shape (auth.ts), key prefix,
+// P2S-SIGN-V1 signed requests, checked in this order: header shape (auth.ts), key prefix,
 // timestamp window, format/checksum/id/status, signed key, then (once the body is read) the
 // signature, and last its first use, allowlist, scope and limit in admit_request (auth.ts).
 //

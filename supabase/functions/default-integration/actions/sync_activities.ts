@@ -1,4 +1,4 @@
-// sync_activities (contract 3.5): all items valid or nothing written; then one SQL call stores
+// sync_activities: all items valid or nothing written; then one SQL call stores
 // the batch, counting duplicates and skipped items, and logs the request in the same transaction.
 import type { Database } from "../../_shared/database.ts";
 import { ApiError, type ErrorDetail } from "../../_shared/errors.ts";
@@ -57,7 +57,7 @@ function fieldMessage(item: object, field: keyof typeof activityFieldMessages): 
 
 /**
  * A valid item as salesos.sync_activities reads it: a positional array, which Postgres parses in
- * about 60% of the time of an object with named fields (migration 20261129000200).
+ * about 60% of the time of an object with named fields.
  */
 function asRow(ord: number, a: Activity) {
   return [ord, a.activity_code, a.external_id, a.collaborator_email, a.data ?? null, a.occurred_at ?? null];

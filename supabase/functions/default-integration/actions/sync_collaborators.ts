@@ -1,4 +1,4 @@
-// sync_collaborators (contract 3.4): invalid items are left out and reported; the valid ones are
+// sync_collaborators: invalid items are left out and reported; the valid ones are
 // upserted by email in one SQL call, which also reports external_ids held by someone else.
 import type { Database } from "../../_shared/database.ts";
 import { ApiError } from "../../_shared/errors.ts";
@@ -18,7 +18,7 @@ const externalIdTaken = "external_id is already used by another collaborator";
 
 /**
  * A valid item as salesos.sync_collaborators reads it: a positional array, which Postgres parses in
- * half the time of an object with named fields (migration 20261129000200).
+ * half the time of an object with named fields.
  */
 function asRow(ord: number, c: Collaborator) {
   return [
