@@ -8,7 +8,7 @@ import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 
 export const maxBodyBytes = 5 * 1024 * 1024;
 const hostPrefix = "/functions/v1/";
-export const bodyDeadlineMs = 30_000;
+const bodyDeadlineMs = 30_000;
 const retryAfterUnavailableSeconds = 5;
 
 /** Fields a handler adds to its request's log line. Never a secret: prefixes, ids and counts. */
@@ -183,8 +183,9 @@ export function announcedLength(request: Request): number | null {
   return Number.isSafeInteger(announced) && announced >= 0 ? announced : null;
 }
 
-async function readLimited(request: Request): Promise<string> {
-  if (!request.body) return "";
+/** The raw body bytes, with the 5 MiB (413) and deadline rules of every body. */
+export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayBuffer>> {
+  if (!request.body) return new Uint8Array();
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -217,6 +218,11 @@ async function readLimited(request: Request): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return bytes;
+}
+
+async function readLimited(request: Request): Promise<string> {
+  const bytes = await readBodyBytes(request);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

@@ -11,7 +11,7 @@ import type { Context } from "hono";
 import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
-import { type AppEnv, bodyDeadlineMs, maxBodyBytes } from "../_shared/http.ts";
+import type { AppEnv } from "../_shared/http.ts";
 import {
   type Keyring,
   sameSignature,
@@ -82,42 +82,4 @@ export function checkSignature(
     payloadSha256: sha256Hex(body),
   });
   if (!sameSignature(expected, request.signature)) throw new ApiError("UNAUTHORIZED", messages.invalidSignature);
-}
-
-/** The raw body bytes, with the 5 MiB (413) and deadline rules of every body. */
-export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayBuffer>> {
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let tooSlow = false;
-  const timer = setTimeout(() => {
-    tooSlow = true;
-    reader.cancel().catch(() => {});
-  }, bodyDeadlineMs);
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (tooSlow) throw new ApiError("VALIDATION_ERROR", "Request body was not received in time");
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBodyBytes) {
-        await reader.cancel().catch(() => {});
-        throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
-      }
-      chunks.push(value);
-    }
-  } catch (error) {
-    if (error instanceof ApiError) throw error;
-    throw new ApiError("VALIDATION_ERROR", "Request body could not be read completely");
-  } finally {
-    clearTimeout(timer);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }

@@ -3,7 +3,7 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
-import { announcedLength, type AppEnv, elapsedMs, readJsonBody } from "../../_shared/http.ts";
+import { announcedLength, type AppEnv, elapsedMs, readBodyBytes, readJsonBody } from "../../_shared/http.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import {
@@ -15,7 +15,7 @@ import {
   readCredentials,
   requestIp,
 } from "../auth.ts";
-import { checkSignature, findSignedKey, readBodyBytes } from "../signed_auth.ts";
+import { checkSignature, findSignedKey } from "../signed_auth.ts";
 import { syncActivities } from "../actions/sync_activities.ts";
 import { syncCollaborators } from "../actions/sync_collaborators.ts";
 import type { Admitted, BulkGate } from "../bulk_gate.ts";
