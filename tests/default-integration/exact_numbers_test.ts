@@ -1,13 +1,23 @@
 // Numbers in `metadata` (collaborators) and `data` (activities) are stored exactly as the client
-// wrote them, or refused: never changed silently. A number JSON.parse cannot hold exactly (not
-// finite, a non-zero literal that rounds to 0, an integer outside ±(2^53 − 1)) is an item error
+// wrote them, or refused: never changed silently. A number a double cannot give back as written (not
+// finite, a non-zero literal that rounds to 0, more significant digits than a double holds) is an item error
 // for a collaborator and a `details` entry for an activity (nothing written).
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant } from "../support/fixtures.ts";
 import { integrationHarness } from "../support/integration.ts";
 
-const refused = ["1e400", "-1e400", "1e-400", "12345678901234567890", "-12345678901234567890", `0.${"0".repeat(400)}1`];
+const refused = [
+  "1e400",
+  "-1e400",
+  "1e-400",
+  "12345678901234567890",
+  "-12345678901234567890",
+  `0.${"0".repeat(400)}1`,
+  "12345678901234567890.0",
+  "1.2345678901234567891e19",
+  "0.10000000000000000001",
+];
 const kept: [string, unknown][] = [
   ["0.1", 0.1],
   ["1.5e3", 1500],

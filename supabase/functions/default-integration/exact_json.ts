@@ -1,8 +1,9 @@
-// JSON parsing that never changes a number silently. JSON.parse reads every number as a double: a
-// literal it cannot hold exactly — not finite (1e400), a non-zero literal that rounds to 0 (1e-400),
-// an integer outside ±(2^53 − 1) (12345678901234567890) — is read as an InexactNumber instead,
-// which the item schemas refuse where it would be stored (metadata, data). Other numbers (0.1, 1.5e3)
-// are the client's number as a double, as JSON.stringify and Postgres jsonb give it back.
+// JSON parsing that never changes a number silently. JSON.parse reads every number as a double, and
+// what is stored is that double written back (JSON.stringify, then Postgres jsonb). A literal whose
+// decimal value that does not give back — not finite (1e400), a non-zero literal that rounds to 0
+// (1e-400), more significant digits than a double holds (12345678901234567890,
+// 0.10000000000000000001) — is read as an InexactNumber instead, which the item schemas refuse
+// where it would be stored (metadata, data). Other numbers keep their value (0.1, 1.5e3 = 1500).
 
 import { ApiError } from "../_shared/errors.ts";
 
@@ -26,13 +27,21 @@ interface ReviverContext {
   source?: string;
 }
 
+/** A number literal's decimal value, normalised: "-12.50e1" and "-125" both give "-125e3". */
+function decimalValue(literal: string): string {
+  const [, sign, whole, fraction = "", exponent = "0"] = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal)!;
+  let digits = whole + fraction;
+  let point = whole.length + Number(exponent);
+  const leading = digits.length - digits.replace(/^0+/, "").length;
+  digits = digits.slice(leading).replace(/0+$/, "");
+  point -= leading;
+  return digits === "" ? "0" : `${sign}${digits}e${point}`;
+}
+
 function exact(_key: string, value: unknown, context?: ReviverContext): unknown {
   if (typeof value !== "number" || context?.source === undefined) return value;
-  const source = context.source;
-  if (!Number.isFinite(value)) return new InexactNumber(source);
-  if (value === 0) return /^-?[0.]*(?:[eE]|$)/.test(source) ? value : new InexactNumber(source);
-  if (!Number.isSafeInteger(value) && /^-?\d+$/.test(source)) return new InexactNumber(source);
-  return value;
+  const written = Number.isFinite(value) ? decimalValue(String(value)) : null;
+  return written === decimalValue(context.source) ? value : new InexactNumber(context.source);
 }
 
 /**
@@ -66,4 +75,4 @@ export function findInexact(value: unknown, levelsLeft = 64): string | null {
 }
 
 export const inexactReason = (source: string) =>
-  `has a number that cannot be stored exactly (${source}): numbers must be finite, not round to 0, and integers within ±9007199254740991`;
+  `has a number that cannot be stored exactly (${source}): a number must be finite and hold at most 15 to 17 significant digits (a double)`;
