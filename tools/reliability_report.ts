@@ -64,7 +64,7 @@ const properties: { id: string; name: string; promise: string }[] = [
     id: "9",
     name: "Credential abuse",
     promise:
-      "bcrypt work is bounded per instance and shared fairly (key id, then source /64): floods delay a correct key but never refuse it, a proven key keeps its throughput; unknown ids never reach bcrypt; a wrong secret is compared once; every refusal is the same bytes.",
+      "bcrypt work is bounded per instance and shared fairly (key id, then source /64): floods delay a correct key but never deny it, a proven key keeps its throughput; unknown ids never reach bcrypt; a wrong secret is compared once; every refusal is the same bytes.",
   },
   {
     id: "10",

@@ -1,4 +1,4 @@
-// Credential abuse. bcrypt work is bounded per instance and shared fairly, never refused: an unknown
+// Credential abuse. bcrypt work is bounded per instance and shared fairly, and a correct key is never denied: an unknown
 // key id never reaches bcrypt; a wrong secret is compared once and then refused from memory by its
 // hash, from any source; other compares wait in a fair queue (round-robin over key ids, then over
 // source prefixes: an IPv4 address, an IPv6 /64) drained at a global budget (compares at cost 10 per

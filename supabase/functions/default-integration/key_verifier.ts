@@ -2,7 +2,7 @@
 // instance. Only the proof is cached (SHA-256 of the key -> key id); the key's status, scopes,
 // allowlist and limit are read from Postgres on every request by salesos.admit_request.
 //
-// bcrypt is the one costly step, so it is bounded and shared fairly, never refused:
+// bcrypt is the one costly step, so it is bounded and shared fairly:
 // - an unknown key id never reaches bcrypt; a wrong secret compared once is refused from memory
 //   (by its SHA-256) from any source;
 // - every other compare waits in a fair queue: round-robin over key ids, and within a key id over
@@ -10,7 +10,15 @@
 // - compares leave the queue at a global budget per instance (a token bucket, in compares at cost
 //   10 per second; a hash of cost c counts 2^(c-10)), and run in the bcrypt worker pool, off the
 //   thread that serves requests;
-// - a queue that is full, or a wait past its deadline, is answered with VerifierBusy (503 with
+// - a full queue makes room by evicting the oldest job of its most over-represented group, so a
+//   flood delays a correct key but never denies it a place: at the cap per (key id, source) the
+//   newcomer is refused (its own group is the largest); at the cap per key id, the oldest job of
+//   that key id's largest source group is evicted, unless that group is the newcomer's own (the
+//   newcomer counted in it), which refuses the newcomer; at the global cap, the same within the
+//   key id holding the most jobs (the newcomer counted in its own). A compare from a source with
+//   fewer queued jobs than another of its key id (or, at the global cap, of the fullest key id) is
+//   thus always admitted, and round-robin gives it a turn within a bounded time;
+// - a refused or evicted job, or a wait past its deadline, is answered with VerifierBusy (503 with
 //   Retry-After: try again), never with a 401: others' failures can delay a correct key, not deny it.
 import { createHash } from "node:crypto";
 import { type BcryptPool, bcryptPool } from "../_shared/bcrypt_pool.ts";
@@ -94,6 +102,7 @@ interface Job {
   source: string;
   cost: number;
   start: () => void;
+  fail: (busy: VerifierBusy) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
@@ -171,15 +180,50 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
     }
   }
 
+  const busy = () => new VerifierBusy(Math.max(1, Math.ceil(1 / settings.comparesPerSecond)));
+
+  /**
+   * Makes room for a newcomer (`keyId`, `source`) by evicting the oldest job of the largest source
+   * group of `victimKey`, the newcomer counted in its own group. False when that group is the
+   * newcomer's own (ties included): then the newcomer is the one refused.
+   */
+  function evict(victimKey: string, keyId: string, source: string): boolean {
+    const own = victimKey === keyId ? (queue.get(keyId)?.get(source)?.length ?? 0) + 1 : 0;
+    let largest: Job[] = [];
+    for (const jobs of queue.get(victimKey)?.values() ?? []) if (jobs.length > largest.length) largest = jobs;
+    if (largest.length <= own) return false;
+    const job = largest[0];
+    clearTimeout(job.timer);
+    remove(job);
+    job.fail(busy());
+    return true;
+  }
+
+  /** The key id holding the most jobs, the newcomer counted in its own (ties go to another). */
+  function fullestKey(keyId: string): string {
+    let fullest = keyId;
+    let most = (queuedPerKey.get(keyId) ?? 0) + 1;
+    for (const [id, count] of queuedPerKey) {
+      if (count > most || (count === most && fullest === keyId)) {
+        [fullest, most] = [id, count];
+      }
+    }
+    return fullest;
+  }
+
+  /** Whether the queue has (or was made) room for a compare of `keyId` from `source`. */
+  function makeRoom(keyId: string, source: string): boolean {
+    if ((queue.get(keyId)?.get(source)?.length ?? 0) >= settings.maxQueuedPerSource) return false;
+    if ((queuedPerKey.get(keyId) ?? 0) >= settings.maxQueuedPerKey) return evict(keyId, keyId, source);
+    if (queued >= settings.maxQueued) return evict(fullestKey(keyId), keyId, source);
+    return true;
+  }
+
   /** Resolves when this compare may run. */
   function admit(keyId: string, source: string, cost: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const perKey = queuedPerKey.get(keyId) ?? 0;
-      const perSource = queue.get(keyId)?.get(source)?.length ?? 0;
-      if (
-        queued >= settings.maxQueued || perKey >= settings.maxQueuedPerKey || perSource >= settings.maxQueuedPerSource
-      ) {
-        reject(new VerifierBusy(Math.max(1, Math.ceil(1 / settings.comparesPerSecond))));
+      if (!makeRoom(keyId, source)) {
+        reject(busy());
         return;
       }
       const job: Job = {
@@ -187,6 +231,7 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
         source,
         cost,
         start: resolve,
+        fail: reject,
         timer: setTimeout(() => {
           remove(job);
           reject(new VerifierBusy(1));
@@ -197,7 +242,7 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
       let jobs = sources.get(source);
       if (!jobs) sources.set(source, jobs = []);
       jobs.push(job);
-      queuedPerKey.set(keyId, perKey + 1);
+      queuedPerKey.set(keyId, (queuedPerKey.get(keyId) ?? 0) + 1);
       queued++;
       pump();
     });
