@@ -43,7 +43,9 @@ export async function startPgBouncer(
   const dir = await Deno.makeTempDir({ prefix: "salesos-pgbouncer-" });
   await Deno.chmod(dir, 0o777);
   const port = freePort();
-  await Deno.writeTextFile(`${dir}/userlist.txt`, `"${user}" ""\n`);
+  // Clients are trusted; the password here is the one the pooler logs in to the server with.
+  const password = decodeURIComponent(server.password);
+  await Deno.writeTextFile(`${dir}/userlist.txt`, `"${user}" "${password}"\n`);
   await Deno.writeTextFile(
     `${dir}/pgbouncer.ini`,
     `[databases]
