@@ -4,17 +4,17 @@
 import assert from "node:assert/strict";
 import { createConfig, lintFromString } from "@redocly/openapi-core";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import type { Database } from "../supabase/functions/_shared/database.ts";
-import { DatabaseUnavailableError, errorStatus } from "../supabase/functions/_shared/errors.ts";
-import type { OpenApiDocument } from "../supabase/functions/_shared/openapi.ts";
-import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
-import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
-import { functionDocuments } from "../tools/docs.ts";
-import { apiKeysHarness, hs256, member, serviceRoleClaims } from "./support/api_keys.ts";
-import { freshDatabase } from "./support/database.ts";
-import { createKey, createTenant } from "./support/fixtures.ts";
-import { integrationHarness } from "./support/integration.ts";
-import { documentChecker } from "./support/openapi.ts";
+import type { Database } from "../../supabase/functions/_shared/database.ts";
+import { DatabaseUnavailableError, errorStatus } from "../../supabase/functions/_shared/errors.ts";
+import type { OpenApiDocument } from "../../supabase/functions/_shared/openapi.ts";
+import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
+import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
+import { functionDocuments } from "../../tools/docs.ts";
+import { apiKeysHarness, hs256, member, serviceRoleClaims } from "../support/api_keys.ts";
+import { freshDatabase } from "../support/database.ts";
+import { createKey, createTenant } from "../support/fixtures.ts";
+import { integrationHarness } from "../support/integration.ts";
+import { documentChecker } from "../support/openapi.ts";
 
 const documents = await functionDocuments();
 const methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
