@@ -103,7 +103,7 @@ export function parseBody<T extends z.ZodType>(
 
 // --- query strings ---
 
-export const limit = z.coerce.number().int().min(1).max(maxPageSize).default(defaultPageSize);
+const limit = z.coerce.number().int().min(1).max(maxPageSize).default(defaultPageSize);
 
 /** `limit` and `cursor`: a page of a list, newest first. */
 export const pageQuerySchema = z.object({ limit, cursor: z.string().optional() });

@@ -13,18 +13,16 @@ import {
   isoTime,
   keyIdPattern,
   keysRoute,
-  limit,
   messages,
   type PageOf,
+  pageQuerySchema,
   parseWith,
   serialIdPattern,
 } from "../schemas.ts";
 
 const auditActions = ["key.create", "key.update", "key.revoke", "key.rotate", "key.delete"] as const;
 
-const auditQuerySchema = z.object({
-  limit,
-  cursor: z.string().optional(),
+const auditQuerySchema = pageQuerySchema.extend({
   key_id: z.string().regex(keyIdPattern).optional(),
   action: z.enum(auditActions).optional(),
 });

@@ -13,15 +13,13 @@ import {
   exampleKey,
   keyIdPattern,
   keysRoute,
-  limit,
   messages,
   type PageOf,
+  pageQuerySchema,
   parseWith,
 } from "../schemas.ts";
 
-const listQuerySchema = z.object({
-  limit,
-  cursor: z.string().optional(),
+const listQuerySchema = pageQuerySchema.extend({
   status: z.enum(["active", "revoked", "expired"]).optional(),
   environment: z.enum(["live", "test"]).optional(),
   auth_scheme: z.enum(["bearer", "signed"]).optional(),
