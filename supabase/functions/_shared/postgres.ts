@@ -78,6 +78,8 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
         onexecute: (c: { terminate(): void }) => ((connection = c), true),
       } as postgres.UnsafeQueryOptions,
     );
+    // Settled by the race below; once the deadline has won, its late rejection is no one's to handle.
+    pending.catch(() => {});
     // Through a pooler, the statement timeout is this cancel: the server answers 57014.
     const cancelTimer = pooled ? setTimeout(() => pending.cancel(), timeoutMs) : undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
