@@ -7,6 +7,7 @@ import {
   configSchema,
   intInRange,
   parseConfig,
+  postgresUrl,
 } from "../supabase/functions/_shared/config.ts";
 
 const localConfigSchema = configSchema.extend({
@@ -93,4 +94,32 @@ export function readSyncCliConfig(
     throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
   }
   return parsed.data;
+}
+
+/** The test and schema tools' settings: which Postgres server they make scratch databases on. */
+export interface DeveloperToolsConfig {
+  /** TEST_DATABASE_URL, else DATABASE_URL; unset: the tool starts a throwaway embedded Postgres. */
+  testServerUrl?: string;
+  /** DATABASE_URL, else TEST_DATABASE_URL: the server `deno task db:diff` makes scratch databases on. */
+  scratchServerUrl?: string;
+  /** SALESOS_TEST_LOG_FILE: where the test servers' output is appended for the secrets scan. */
+  testLogFile?: string;
+}
+
+export function readDeveloperToolsConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): DeveloperToolsConfig {
+  const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
+  return parseConfig(
+    z.object({
+      testServerUrl: postgresUrl.optional(),
+      scratchServerUrl: postgresUrl.optional(),
+      testLogFile: z.string().optional(),
+    }),
+    {
+      testServerUrl: nonEmpty("TEST_DATABASE_URL") ?? nonEmpty("DATABASE_URL"),
+      scratchServerUrl: nonEmpty("DATABASE_URL") ?? nonEmpty("TEST_DATABASE_URL"),
+      testLogFile: nonEmpty("SALESOS_TEST_LOG_FILE"),
+    },
+  );
 }

@@ -8,6 +8,7 @@
 // set it around `deno task test` too, then run this, and the secrets scan covers the whole suite.
 // Arguments are passed to `deno test` (e.g. --filter).
 import postgres from "postgres";
+import { readDeveloperToolsConfig } from "./config.ts";
 import { renderReport } from "./reliability_report.ts";
 
 const root = new URL("../", import.meta.url);
@@ -22,14 +23,14 @@ for await (const entry of Deno.readDir(testsDir)) {
 // The log scan runs last, so it sees what every other test's servers printed.
 files.sort((a, b) => Number(a === lastScan) - Number(b === lastScan) || a.localeCompare(b));
 
-const logFile = Deno.env.get("SALESOS_TEST_LOG_FILE") ||
+const config = readDeveloperToolsConfig();
+const logFile = config.testLogFile ||
   `${await Deno.makeTempDir({ prefix: "salesos-reliability-" })}/server.log`;
 await Deno.writeTextFile(logFile, "", { append: true });
 /** What the capture held before this run (e.g. a whole `deno task test`): the scan covers it too. */
 const capturedBefore = (await Deno.stat(logFile)).size;
 
-const databaseUrl = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL") ||
-  "postgres://postgres@127.0.0.1:5432/postgres";
+const databaseUrl = config.testServerUrl ?? "postgres://postgres@127.0.0.1:5432/postgres";
 let postgresVersion = "unknown";
 try {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });

@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
+import { readDeveloperToolsConfig } from "./config.ts";
 import { applyMigrations, createEmptyDatabase } from "./database.ts";
 
 const migra = "npm:@pgkit/migra@0.6.1";
@@ -432,8 +433,7 @@ if (import.meta.main) {
     console.log(usage);
     Deno.exit(0);
   }
-  const serverUrl = Deno.env.get("DATABASE_URL") || Deno.env.get("TEST_DATABASE_URL") ||
-    "postgres://postgres@127.0.0.1:5432/postgres";
+  const serverUrl = readDeveloperToolsConfig().scratchServerUrl ?? "postgres://postgres@127.0.0.1:5432/postgres";
   try {
     const { sql, remaining } = await schemaDiff(serverUrl);
     if (remaining.length > 0) {

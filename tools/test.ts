@@ -2,9 +2,10 @@
 // DATABASE_URL. With neither set, on a throwaway embedded Postgres started for the run and removed
 // afterwards, so a machine with only Deno runs the suite. Each test file makes its own database on
 // the server (tests/support/database.ts). Exit code: the tests'.
+import { readDeveloperToolsConfig } from "./config.ts";
 import { startCluster } from "./embedded_postgres.ts";
 
-const configured = Deno.env.get("TEST_DATABASE_URL") || Deno.env.get("DATABASE_URL");
+const configured = readDeveloperToolsConfig().testServerUrl;
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -2,7 +2,7 @@
 // defaults, and values refused with a message that names the setting and never repeats a secret.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
-import { readLocalConfig } from "../../tools/config.ts";
+import { readDeveloperToolsConfig, readLocalConfig } from "../../tools/config.ts";
 
 const refusal = (env: Record<string, string>, read: (env: Record<string, string>) => unknown = readConfig) => {
   try {
@@ -60,4 +60,22 @@ Deno.test("Supabase and JWKS URLs must be http(s); the embedded Postgres port ma
   assert.match(refusal({ EMBEDDED_POSTGRES_PORT: "0" }, readLocalConfig), /embeddedPostgresPort: /);
   // The local tools refuse what the functions refuse.
   assert.match(refusal({ DB_POOL_SIZE: "0x10" }, readLocalConfig), /dbPoolSize: must be a whole number/);
+});
+
+Deno.test("the test tools prefer TEST_DATABASE_URL, db:diff DATABASE_URL; a bad URL is refused unrepeated", () => {
+  const direct = "postgres://postgres@127.0.0.1:5432/postgres";
+  const pooled = "postgres://postgres@127.0.0.1:6543/postgres";
+  assert.deepEqual(readDeveloperToolsConfig({ DATABASE_URL: direct, TEST_DATABASE_URL: pooled }), {
+    testServerUrl: pooled,
+    scratchServerUrl: direct,
+    testLogFile: undefined,
+  });
+  assert.deepEqual(readDeveloperToolsConfig({ TEST_DATABASE_URL: "", SALESOS_TEST_LOG_FILE: "/tmp/x.log" }), {
+    testServerUrl: undefined,
+    scratchServerUrl: undefined,
+    testLogFile: "/tmp/x.log",
+  });
+  const message = refusal({ TEST_DATABASE_URL: "mysql://root:hunter2@db/x" }, readDeveloperToolsConfig);
+  assert.match(message, /testServerUrl: must be a postgres:\/\/ URL/);
+  assert.doesNotMatch(message, /hunter2/);
 });

@@ -9,7 +9,7 @@ export const intInRange = (min: number, max: number, fallback: number) =>
     .default(fallback);
 
 /** A Postgres URL; the message never repeats the value, which holds the password. */
-const postgresUrl = z.string().refine((value) => {
+export const postgresUrl = z.string().refine((value) => {
   try {
     return ["postgres:", "postgresql:"].includes(new URL(value).protocol);
   } catch {
