@@ -233,6 +233,7 @@ Deno.test("sync_activities", async (t) => {
       "2026-02-30T10:00:00Z",
       "2025-02-29T10:00:00Z",
       "2026-03-17T25:00:00Z",
+      "2026-03-17T09:15:61Z",
       "2026-03-17T09:15:00+16:00",
       "2026-03-17T09:15:00+5",
       "2026-03-17T09:15:00+05:",
@@ -246,20 +247,28 @@ Deno.test("sync_activities", async (t) => {
     assert.deepEqual(details.map((d) => [d.index, d.field]), bad.map((_, i) => [i, "occurred_at"]));
   });
 
-  await t.step("occurred_at on a leap day, with fractions or an extreme offset is stored as that instant", async () => {
-    const cases: [string, string][] = [
-      ["2024-02-29T23:30:00+14:00", "2024-02-29T09:30:00.000Z"],
-      ["2026-03-17T09:15:00.1234567-0300", "2026-03-17T12:15:00.123Z"],
-      ["2026-03-17T09:15-12:00", "2026-03-17T21:15:00.000Z"],
-      // An offset in whole hours, as ISO 8601 allows.
-      ["2026-03-17T09:15:00+05", "2026-03-17T04:15:00.000Z"],
-    ];
-    for (const [given, instant] of cases) {
-      const item = activity({ occurred_at: given });
-      assert.equal((await sync([item])).json.data.processed, 1, given);
-      assert.equal((await stored(item.external_id)).occurred_at.toISOString(), instant, given);
-    }
-  });
+  await t.step(
+    "occurred_at on a leap day or second, with fractions or an extreme offset is stored as that instant",
+    async () => {
+      const cases: [string, string][] = [
+        // A leap second (RFC 3339 allows second 60) is the next second's start, as Postgres reads it.
+        ["2016-12-31T23:59:60Z", "2017-01-01T00:00:00.000Z"],
+        ["2016-12-31T20:59:60.5-03:00", "2017-01-01T00:00:00.500Z"],
+        // RFC 3339 puts no limit on fraction digits; the instant is kept to the microsecond.
+        ["2026-03-17T09:15:00.123456789012Z", "2026-03-17T09:15:00.123Z"],
+        ["2024-02-29T23:30:00+14:00", "2024-02-29T09:30:00.000Z"],
+        ["2026-03-17T09:15:00.1234567-0300", "2026-03-17T12:15:00.123Z"],
+        ["2026-03-17T09:15-12:00", "2026-03-17T21:15:00.000Z"],
+        // An offset in whole hours, as ISO 8601 allows.
+        ["2026-03-17T09:15:00+05", "2026-03-17T04:15:00.000Z"],
+      ];
+      for (const [given, instant] of cases) {
+        const item = activity({ occurred_at: given });
+        assert.equal((await sync([item])).json.data.processed, 1, given);
+        assert.equal((await stored(item.external_id)).occurred_at.toISOString(), instant, given);
+      }
+    },
+  );
 
   await t.step("occurred_at up to 24 h ahead is accepted", async () => {
     const soon = new Date(Date.now() + 23 * 3600_000 + 50 * 60_000).toISOString();

@@ -41,9 +41,9 @@ const jsonObject = z.custom<Record<string, unknown>>((value) => {
 /** jsonObject, null or left out. */
 const optionalJsonObject = jsonObject.nullish().meta({ type: ["object", "null"] });
 
-// RFC 3339 (`T`, `t` or a space between date and time; `Z` or `z`), with the offset as ISO 8601
-// also allows it: ±hh:mm, ±hhmm or ±hh.
-const dateTime = String.raw`(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?`;
+// RFC 3339 (`T`, `t` or a space between date and time; `Z` or `z`; any number of fraction digits;
+// second 60 for a leap second), with the offset as ISO 8601 also allows it: ±hh:mm, ±hhmm or ±hh.
+const dateTime = String.raw`(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?`;
 const isoWithOffset = new RegExp(String.raw`^${dateTime}([Zz]|[+-](\d{2})(?::?(\d{2}))?)$`);
 const withoutOffset = new RegExp(`^${dateTime}$`);
 
@@ -61,8 +61,9 @@ const occurredAt = z.string().refine((value) => {
   const year = +y, month = +mo, day = +d;
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth[month - 1]) return false;
   if (month === 2 && day === 29 && !isLeapYear(year)) return false;
-  // Postgres takes offsets up to ±15:59 (real ones stay within ±14:00).
-  if (+h > 23 || +mi > 59 || +s > 59 || +oh > 15 || +om > 59) return false;
+  // Postgres takes offsets up to ±15:59 (real ones stay within ±14:00), and reads second 60 as the
+  // next minute's start.
+  if (+h > 23 || +mi > 59 || +s > 60 || +oh > 15 || +om > 59) return false;
   const offsetMinutes = zone === "Z" || zone === "z" ? 0 : (zone[0] === "-" ? -1 : 1) * (+oh * 60 + +om);
   const instant = Date.UTC(year, month - 1, day, +h, +mi, +s) - offsetMinutes * 60_000;
   return instant <= Date.now() + maxFutureMs;
