@@ -54,7 +54,9 @@ export async function applySchemaFiles(url: string): Promise<string[]> {
 // Every fact the comparison covers, as (kind, name, facts) rows; facts are "label: value" lines.
 // Schemas in scope: all but the system ones and the migrations' bookkeeping (supabase_migrations).
 // An ACL left at its default (null) is shown as that default, so "never granted" and "revoked down
-// to the owner's privileges" compare equal, as they behave; items are sorted.
+// to the owner's privileges" compare equal, as they behave; items are sorted. The request log's day
+// partitions (request_log_pYYYYMMDD, with their indexes and comments) are left out: which days exist
+// depends on when maintain_request_log ran, not on the definition, which the function itself carries.
 const catalogQuery = `
 with nsp as (
   select n.oid, n.nspname from pg_catalog.pg_namespace n
@@ -63,6 +65,7 @@ with nsp as (
 rel as (
   select c.*, n.nspname, pg_catalog.format('%I.%I', n.nspname, c.relname) as qname
     from pg_catalog.pg_class c join nsp n on n.oid = c.relnamespace
+   where not (n.nspname = 'salesos' and c.relname ~ '^request_log_p[0-9]{8}')
 )
 select 'schema' as kind, pg_catalog.quote_ident(n.nspname) as name,
        pg_catalog.concat_ws(e'\\n',
@@ -188,7 +191,7 @@ union all
 select 'comment', pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
   from pg_catalog.pg_description d
  where d.objoid >= 16384
-   and pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid) !~ 'supabase_migrations'
+   and pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid) !~ 'supabase_migrations|salesos[.]request_log_p[0-9]{8}'
 `;
 
 export type Catalog = Map<string, string>;
