@@ -1,6 +1,7 @@
 // P2S-SIGN-V1 signed requests, checked in this order: header shape (auth.ts), key prefix,
-// timestamp window, format/checksum/id/status, signed key, then (once the body is read) the
-// signature, and last its first use, allowlist, scope and limit in admit_request (auth.ts).
+// timestamp window, format/checksum/id/status, signed key, the full key string, then (once the
+// body is read) the signature, and last its first use, allowlist, scope and limit in admit_request
+// (auth.ts).
 //
 // The body is needed for the signature, so it is read before the request is admitted, but only
 // for a well-formed header of a fresh timestamp and an active signed key whose full key string is
