@@ -23,18 +23,30 @@ const localConfigSchema = configSchema.extend({
   requestLogRetentionDays: intInRange(1, 36_500, 90),
   /** Days of hourly usage counts it keeps. */
   requestCountsRetentionDays: intInRange(1, 36_500, 400),
+}).superRefine((config, context) => {
+  // The development KEK is public: k1 sealed under it, in a database others reach, is as good as plaintext.
+  if (config.signingKek === developmentSigningKek && !isLocalDatabase(config.databaseUrl)) {
+    context.addIssue({
+      code: "custom",
+      path: ["signingKek"],
+      message: "the public development key is accepted only with a local database (the embedded one, or a " +
+        "DATABASE_URL on localhost or a Unix socket): set SIGNING_KEK to a key of its own (openssl rand -base64 32)",
+    });
+  }
 });
 
 export type LocalConfig = z.infer<typeof localConfigSchema>;
 
 export function readLocalConfig(env: Record<string, string | undefined> = Deno.env.toObject()): LocalConfig {
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
+  const input = configInput(env);
   return parseConfig(localConfigSchema, {
-    ...configInput(env),
+    ...input,
     port: nonEmpty("PORT"),
     migrateOnStart: nonEmpty("MIGRATE_ON_START"),
-    // Locally, signed keys work out of the box: SIGNING_KEK, else the development default.
-    signingKek: nonEmpty("SIGNING_KEK") ?? developmentSigningKek,
+    // On a local database signed keys work out of the box: SIGNING_KEK, else the development default.
+    // On any other, SIGNING_KEK or nothing (signed keys are then refused, as by a deployment without it).
+    signingKek: nonEmpty("SIGNING_KEK") ?? (isLocalDatabase(input.databaseUrl) ? developmentSigningKek : undefined),
     embeddedPostgresDir: nonEmpty("EMBEDDED_POSTGRES_DIR"),
     embeddedPostgresPort: nonEmpty("EMBEDDED_POSTGRES_PORT"),
     requestLogRetentionDays: nonEmpty("SALESOS_REQUEST_LOG_RETENTION_DAYS"),
@@ -51,10 +63,27 @@ export const developmentJwtSecret = "super-secret-jwt-token-with-at-least-32-cha
 
 /**
  * The key-encryption key of signed keys' k1 in local development when SIGNING_KEK is unset (32
- * bytes, base64; public, like the JWT default). Only the local tools fall back to it; deployed
- * functions without SIGNING_KEK refuse to create signed keys.
+ * bytes, base64; public, like the JWT default). Only the local tools fall back to it, and only on a
+ * local database (isLocalDatabase); deployed functions without SIGNING_KEK refuse to create signed keys.
  */
 export const developmentSigningKek = "c2FsZXNvcy1sb2NhbC1kZXZlbG9wbWVudC1rZWstMDE=";
+
+/**
+ * Whether the tools' database is on this machine: the embedded one (no URL), or a URL whose host
+ * (or `host` parameter) is a loopback address, `localhost` or a Unix socket directory.
+ */
+export function isLocalDatabase(databaseUrl: string | undefined): boolean {
+  if (!databaseUrl) return true;
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return false; // refused by the configuration's own check, which never repeats the URL
+  }
+  const host = url.searchParams.get("host") ?? decodeURIComponent(url.hostname);
+  return host === "" || host.startsWith("/") || host === "localhost" || /^127(\.\d{1,3}){3}$/.test(host) ||
+    host === "[::1]" || host === "::1";
+}
 
 /** The HS256 secret for local tools: SUPABASE_JWT_SECRET, else the development default. */
 export function localJwtSecret(config: Pick<LocalConfig, "jwtSecret">): string {

@@ -7,6 +7,7 @@ import getAbsoluteFSPath from "swagger-ui-dist/absolute-path.js";
 import { type OpenApiDocument, openApiDocumentOf } from "../supabase/functions/_shared/openapi.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
+import { signedPath, signedScheme } from "../supabase/functions/_shared/signing.ts";
 
 const documentedFunctions = [
   { name: "default-integration", title: "Sync collaborators and activities with an API key" },
@@ -75,8 +76,9 @@ function indexHtml(): string {
       </nav>
       <p>Two functions under <code>/functions/v1</code>. Open an operation to see its parameters, body,
         answers and examples. To send requests from this page, choose <b>Authorize</b> (an API key
-        <code>sk_live_…</code> / <code>sk_test_…</code> for default-integration, a Dashboard access token
-        for api-keys), then <b>Try it out</b>. The API sends no CORS headers, so requests work from the page
+        <code>sk_live_…</code> / <code>sk_test_…</code> for default-integration, or a signed key and its
+        secret: the page then signs each request with WebCrypto and never sends the secret; a Dashboard
+        access token for api-keys), then <b>Try it out</b>. The API sends no CORS headers, so requests work from the page
         that <code>deno task start</code> serves at <code>/docs</code> (same origin); from a copy hosted
         elsewhere, use the curl command each operation shows.</p>
     </header>
@@ -93,15 +95,71 @@ ${sections}
 /**
  * One Swagger UI per function, each loading its document by URL: Swagger UI resolves the
  * document's $refs against that URL (an inline document would make it fetch the page instead).
+ * The P2S-SIGN-V1 scheme (which Swagger UI does not know) gets its own Authorize form, key and
+ * secret, kept in the page only; "Try it out" then signs each request to the function in the
+ * browser with WebCrypto (docs/authentication.md has the chain) and never sends the secret.
  */
 const docsJs = `"use strict";
+const encoder = new TextEncoder();
+const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+async function hmac(key, message) {
+  const imported = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", imported, encoder.encode(message)));
+}
+async function signedAuthorization(apiKey, secret, method, body) {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  let k = await hmac(encoder.encode(secret), apiKey);
+  for (const part of [timestamp, method.toUpperCase(), ${JSON.stringify(signedPath)}]) k = await hmac(k, part);
+  const payload = hex(await crypto.subtle.digest("SHA-256", encoder.encode(body)));
+  return ${JSON.stringify(signedScheme)} + " " + apiKey + ":" + timestamp + ":" + hex(await hmac(k, payload));
+}
+
+// The Authorize dialog's form for the signed scheme: the key and its secret.
+const SignedAuthPlugin = () => ({
+  wrapComponents: {
+    HttpAuth: (Original, system) => (props) => {
+      const h = system.React.createElement;
+      if ((props.schema.get("scheme") || "").toLowerCase() !== ${JSON.stringify(signedScheme.toLowerCase())}) {
+        return h(Original, props);
+      }
+      const [value, setValue] = system.React.useState({ key: "", secret: "" });
+      const saved = props.authorized && props.authorized.getIn([props.name, "value"]);
+      const onChange = (event) => {
+        const next = { ...value, [event.target.name]: event.target.value.trim() };
+        setValue(next);
+        props.onChange({ name: props.name, schema: props.schema, value: next });
+      };
+      const field = (name, label, type) =>
+        h("div", { className: "wrapper" }, h("label", { htmlFor: "signed-" + name }, label),
+          saved ? h("code", null, name === "key" ? " " + saved.get("key").slice(0, 16) + "… " : " ****** ")
+                : h("input", { id: "signed-" + name, name, type, autoComplete: "off", onChange }));
+      return h("div", { className: "signed-auth" },
+        h("h4", null, h("code", null, props.name), "  (P2S-SIGN-V1: signed in this page, the secret is never sent)"),
+        saved ? h("h6", null, "Authorized") : null,
+        field("key", "API key:", "text"),
+        field("secret", "Secret:", "password"));
+    },
+  },
+});
+
 window.salesosDocs = {};
 for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
-  window.salesosDocs[element.id.replace(/^swagger-/, "")] = SwaggerUIBundle({
+  const name = element.id.replace(/^swagger-/, "");
+  window.salesosDocs[name] = SwaggerUIBundle({
     domNode: element,
     url: element.dataset.openapi,
     layout: "BaseLayout",
     presets: [SwaggerUIBundle.presets.apis],
+    plugins: [SignedAuthPlugin],
+    // With a signed key authorized, a request to the function is signed over the body it sends.
+    requestInterceptor: async (request) => {
+      const signed = window.salesosDocs[name]?.authSelectors.authorized().getIn(["signedRequest", "value"]);
+      const path = new URL(request.url, location.href).pathname;
+      if (!signed || !signed.get("key") || !path.endsWith(${JSON.stringify(signedPath)})) return request;
+      const body = typeof request.body === "string" ? request.body : "";
+      request.headers.Authorization = await signedAuthorization(signed.get("key"), signed.get("secret"), request.method, body);
+      return request;
+    },
     deepLinking: false,
     validatorUrl: null,
     docExpansion: "list",

@@ -27,6 +27,12 @@ create table salesos.api_keys (
   auth_scheme text not null default 'bearer' check (auth_scheme in ('bearer', 'signed')),
   signing_key bytea,
   signing_kek_id text,
+  -- Signed keys: SHA-256 of the full key string, so a request's key is proven before its body is
+  -- read (a forged key with a real prefix and a valid checksum is refused at once).
+  key_sha256 bytea,
+  constraint api_keys_key_sha256_check check (
+    key_sha256 is null or (octet_length(key_sha256) = 32 and auth_scheme = 'signed')
+  ),
   check (substr(key_prefix, 4, 4) = environment),
   constraint api_keys_signing_key_check check (
     (auth_scheme = 'signed') = (signing_key is not null and signing_kek_id is not null)
@@ -41,6 +47,7 @@ comment on column salesos.api_keys.window_started_at is 'Start of the key''s cur
 comment on column salesos.api_keys.window_request_count is 'Requests admitted in the window that started at window_started_at.';
 comment on column salesos.api_keys.auth_scheme is 'bearer: Authorization: Bearer <key>; signed: P2S-SIGN-V1 signed requests only.';
 comment on column salesos.api_keys.signing_key is 'Signed keys: 12-byte IV || AES-256-GCM ciphertext and tag of k1 = HMAC_SHA256(secret, key) (the secret is never stored).';
+comment on column salesos.api_keys.key_sha256 is 'Signed keys: SHA-256 of the full key string (set at creation and rotation; null for signed keys created before it existed, proven by key_hash instead).';
 comment on column salesos.api_keys.signing_kek_id is 'Signed keys: the id of the key-encryption key (SIGNING_KEK_ID) signing_key is encrypted under.';
 
 create table salesos.audit_log (

@@ -17,19 +17,19 @@ comment on function salesos.find_api_key(text) is 'Id, bcrypt hash and scheme of
 
 create function salesos.find_signed_key(p_key_prefix text)
 returns table (id uuid, tenant_id uuid, environment text, auth_scheme text, active boolean,
-               signing_key bytea, signing_kek_id text)
+               signing_key bytea, signing_kek_id text, key_sha256 bytea)
 language sql
 stable
 set search_path = ''
 as $$
   select k.id, k.tenant_id, k.environment, k.auth_scheme,
          k.revoked_at is null and (k.expires_at is null or k.expires_at > now()),
-         k.signing_key, k.signing_kek_id
+         k.signing_key, k.signing_kek_id, k.key_sha256
     from salesos.api_keys k
    where k.key_prefix = p_key_prefix;
 $$;
 comment on function salesos.find_signed_key(text) is
-  'The key with this public prefix as a P2S-SIGN-V1 request is checked against: whether it is active, its scheme and its encrypted k1 (never the secret).';
+  'The key with this public prefix as a P2S-SIGN-V1 request is checked against: whether it is active, its scheme, the SHA-256 of its full key string and its encrypted k1 (never the secret).';
 
 create function salesos.admit_request(
   p_key_id uuid,

@@ -89,7 +89,8 @@ create function salesos.create_api_key(
   p_max_active_keys integer,
   p_auth_scheme text default 'bearer',
   p_signing_key bytea default null,
-  p_signing_kek_id text default null
+  p_signing_kek_id text default null,
+  p_key_sha256 bytea default null
 )
 returns json
 language plpgsql
@@ -108,10 +109,10 @@ begin
 
   insert into salesos.api_keys (tenant_id, name, key_prefix, key_hash, environment, scopes,
                                 rate_limit_per_hour, expires_at, ip_allowlist, created_by,
-                                auth_scheme, signing_key, signing_kek_id)
+                                auth_scheme, signing_key, signing_kek_id, key_sha256)
   values (p_tenant_id, p_name, p_key_prefix, p_key_hash, p_environment, coalesce(p_scopes, '{}'),
           coalesce(p_rate_limit_per_hour, 1000), p_expires_at, p_ip_allowlist, p_actor_id,
-          coalesce(p_auth_scheme, 'bearer'), p_signing_key, p_signing_kek_id)
+          coalesce(p_auth_scheme, 'bearer'), p_signing_key, p_signing_kek_id, p_key_sha256)
   returning * into v_key;
 
   insert into salesos.audit_log (tenant_id, actor_id, actor_type, action, key_id, key_prefix, source_ip, changes)
@@ -122,8 +123,8 @@ begin
   return salesos.api_key_object(v_key);
 end;
 $$;
-comment on function salesos.create_api_key(uuid, uuid, text, inet, text, text, text, text, text[], integer, timestamptz, cidr[], integer, text, bytea, text) is
-  'Creates a key (bearer, or signed with its encrypted k1) and its key.create audit entry; null when the tenant already holds the maximum of active keys.';
+comment on function salesos.create_api_key(uuid, uuid, text, inet, text, text, text, text, text[], integer, timestamptz, cidr[], integer, text, bytea, text, bytea) is
+  'Creates a key (bearer, or signed with its encrypted k1 and the SHA-256 of its key string) and its key.create audit entry; null when the tenant already holds the maximum of active keys.';
 
 create function salesos.revoke_api_key(
   p_tenant_id uuid,
@@ -341,7 +342,8 @@ create function salesos.rotate_api_key(
   p_grace_period_seconds integer,
   p_max_active_keys integer,
   p_signing_key bytea default null,
-  p_signing_kek_id text default null
+  p_signing_kek_id text default null,
+  p_key_sha256 bytea default null
 )
 returns table (outcome text, key json, previous json)
 language plpgsql
@@ -380,12 +382,13 @@ begin
   -- The new key keeps the scheme: a signed key's successor is signed, with its own new secret.
   insert into salesos.api_keys (tenant_id, name, key_prefix, key_hash, environment, scopes,
                                 rate_limit_per_hour, expires_at, ip_allowlist, created_by,
-                                auth_scheme, signing_key, signing_kek_id)
+                                auth_scheme, signing_key, signing_kek_id, key_sha256)
   values (v_old.tenant_id, v_old.name, p_key_prefix, p_key_hash, v_old.environment, v_old.scopes,
           v_old.rate_limit_per_hour, v_old.expires_at, v_old.ip_allowlist, p_actor_id,
           v_old.auth_scheme,
           case when v_old.auth_scheme = 'signed' then p_signing_key end,
-          case when v_old.auth_scheme = 'signed' then p_signing_kek_id end)
+          case when v_old.auth_scheme = 'signed' then p_signing_kek_id end,
+          case when v_old.auth_scheme = 'signed' then p_key_sha256 end)
   returning * into v_new;
 
   insert into salesos.audit_log (tenant_id, actor_id, actor_type, action, key_id, key_prefix, source_ip, changes)
@@ -405,8 +408,8 @@ begin
   return query select 'rotated'::text, salesos.api_key_object(v_new), salesos.api_key_object(v_old_after);
 end;
 $$;
-comment on function salesos.rotate_api_key(uuid, uuid, uuid, text, inet, text, text, integer, integer, bytea, text) is
-  'Replaces an active key by a new one with the same settings and scheme (a signed key''s successor gets p_signing_key); the old one expires after the grace period (never later than it would have). A grace period needs a free place under the tenant''s cap of active keys. A key.rotate audit entry for the old key and a key.create entry (with rotated_from) for the new one. Outcome not_found, conflict (revoked or expired), limit or rotated.';
+comment on function salesos.rotate_api_key(uuid, uuid, uuid, text, inet, text, text, integer, integer, bytea, text, bytea) is
+  'Replaces an active key by a new one with the same settings and scheme (a signed key''s successor gets p_signing_key and p_key_sha256); the old one expires after the grace period (never later than it would have). A grace period needs a free place under the tenant''s cap of active keys. A key.rotate audit entry for the old key and a key.create entry (with rotated_from) for the new one. Outcome not_found, conflict (revoked or expired), limit or rotated.';
 
 create function salesos.api_key_usage(
   p_tenant_id uuid,

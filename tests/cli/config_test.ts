@@ -2,7 +2,12 @@
 // defaults, and values refused with a message that names the setting and never repeats a secret.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
-import { readDeveloperToolsConfig, readLocalConfig } from "../../tools/config.ts";
+import {
+  developmentSigningKek,
+  isLocalDatabase,
+  readDeveloperToolsConfig,
+  readLocalConfig,
+} from "../../tools/config.ts";
 
 const refusal = (env: Record<string, string>, read: (env: Record<string, string>) => unknown = readConfig) => {
   try {
@@ -78,4 +83,37 @@ Deno.test("the test tools prefer TEST_DATABASE_URL, db:diff DATABASE_URL; a bad 
   const message = refusal({ TEST_DATABASE_URL: "mysql://root:hunter2@db/x" }, readDeveloperToolsConfig);
   assert.match(message, /testServerUrl: must be a postgres:\/\/ URL/);
   assert.doesNotMatch(message, /hunter2/);
+});
+
+Deno.test("the local tools use the public development SIGNING_KEK only with a local database", () => {
+  const remote = "postgresql://user:s3cr3t@db.example.com:6543/postgres";
+  // Local: the embedded database, loopback hosts, a Unix socket.
+  for (
+    const url of [
+      undefined,
+      "postgres://postgres@127.0.0.1:5432/postgres",
+      "postgres://postgres@localhost/postgres",
+      "postgres://postgres@[::1]:5432/postgres",
+      "postgres:///postgres?host=/var/run/postgresql",
+    ]
+  ) {
+    const config = readLocalConfig(url ? { DATABASE_URL: url } : {});
+    assert.equal(config.signingKek, developmentSigningKek, String(url));
+    assert.equal(isLocalDatabase(url), true, String(url));
+  }
+  // Any other database: no fallback (signed keys are refused, as by a deployment without SIGNING_KEK) ...
+  for (const url of [remote, "postgres://u@127.example.com/db", "postgres://u@localhost/db?host=db.example.com"]) {
+    assert.equal(isLocalDatabase(url), false, url);
+    assert.equal(readLocalConfig({ DATABASE_URL: url }).signingKek, undefined, url);
+  }
+  assert.equal(readLocalConfig({ SUPABASE_DB_URL: remote }).signingKek, undefined);
+  // ... and the development key given explicitly is refused, naming the setting, never the URL.
+  const message = refusal({ DATABASE_URL: remote, SIGNING_KEK: developmentSigningKek }, readLocalConfig);
+  assert.match(message, /^Invalid configuration: signingKek: the public development key is accepted only with a local/);
+  assert.doesNotMatch(message, /s3cr3t|db\.example\.com/);
+  // A key of its own is used wherever the database is.
+  const own = "b3duLWtleS1vZi1pdHMtb3duLTAxMjM0NTY3ODlhYmM=";
+  assert.equal(readLocalConfig({ DATABASE_URL: remote, SIGNING_KEK: own }).signingKek, own);
+  // The deployed functions never fall back.
+  assert.equal(readConfig({ DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres" }).signingKek, undefined);
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { functionDocuments } from "../../tools/docs.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, createTenant } from "../support/fixtures.ts";
+import { createKey, createTenant, testSigningKek } from "../support/fixtures.ts";
 import { runTask, startServer } from "../support/server.ts";
 
 const chromiumPath = Deno.env.get("CHROMIUM_PATH") || "/usr/bin/chromium";
@@ -131,7 +131,13 @@ Deno.test("API reference page", async (t) => {
   await using test = await freshDatabase();
   const tenant = await createTenant(test.db);
   const key = await createKey(test.db, tenant);
-  await using server = await startServer({ DATABASE_URL: test.url, LOG_REQUESTS: "false" });
+  const signedKey = await createKey(test.db, tenant, { auth_scheme: "signed" });
+  await using server = await startServer({
+    DATABASE_URL: test.url,
+    LOG_REQUESTS: "false",
+    SIGNING_KEK: testSigningKek,
+    SIGNING_KEK_ID: "test",
+  });
   const out = await Deno.makeTempDir({ prefix: "salesos-docs-" });
   const context = await launch();
 
@@ -191,7 +197,10 @@ Deno.test("API reference page", async (t) => {
       const integration = page.locator("#swagger-default-integration");
       await integration.locator(".auth-wrapper .authorize").click();
       await page.locator(".dialog-ux input[type=text], .dialog-ux input[type=password]").first().fill(key.key);
-      await page.locator(".dialog-ux .auth-btn-wrapper .authorize").click();
+      await page.locator(".dialog-ux form").filter({ hasText: "(http, Bearer)" }).locator(
+        ".auth-btn-wrapper .authorize",
+      )
+        .click();
       await page.locator(".dialog-ux .close-modal").click();
       assert.equal(await execute("#swagger-default-integration .opblock-post"), "200");
       const body = await page.locator(
@@ -199,6 +208,65 @@ Deno.test("API reference page", async (t) => {
       ).first().textContent();
       assert.match(body ?? "", /"created": 1/);
       assert.deepEqual(errors, []);
+      assert.deepEqual(outside, []);
+      await page.close();
+    });
+
+    await t.step("Try it out with a signed key: the page signs with WebCrypto, the server answers 200", async () => {
+      const { page, errors, outside } = await visit(context, `${server.baseUrl}/docs/`);
+      const sent: { authorization: string; body: string }[] = [];
+      page.on("request", (request) => {
+        if (request.method() === "POST" && request.url().endsWith("/functions/v1/default-integration")) {
+          sent.push({ authorization: request.headers()["authorization"] ?? "", body: request.postData() ?? "" });
+        }
+      });
+      const authorize = async (secret: string) => {
+        await page.locator("#swagger-default-integration .auth-wrapper .authorize").click();
+        const form = page.locator(".dialog-ux form").filter({ has: page.locator(".signed-auth") });
+        const logout = form.locator(".auth-btn-wrapper button:has-text('Logout')");
+        if (await logout.count()) await logout.click();
+        await form.locator("#signed-key").fill(signedKey.key);
+        await form.locator("#signed-secret").fill(secret);
+        await form.locator(".auth-btn-wrapper .authorize").click();
+        await page.locator(".dialog-ux .close-modal").click();
+      };
+      const post = page.locator("#swagger-default-integration .opblock-post");
+      const status = post.locator(".live-responses-table .response .response-col_status").first();
+      const execute = async () => {
+        const before = sent.length;
+        await post.locator(".execute").click();
+        await page.waitForFunction(
+          `document.querySelector("#swagger-default-integration .opblock-post .live-responses-table .response .response-col_status")`,
+        );
+        await page.waitForTimeout(200);
+        await status.waitFor({ timeout: 15_000 });
+        assert.equal(sent.length, before + 1, "one request sent");
+        return (await status.textContent())?.trim();
+      };
+
+      await authorize(signedKey.secret!);
+      await post.locator(".opblock-summary-control").click();
+      await post.locator(".try-out__btn").click();
+      assert.equal(await execute(), "200");
+      const [request] = sent;
+      assert.match(request.authorization, /^P2S-SIGN-V1 sk_live_[a-z0-9]{32}:\d+:[0-9a-f]{64}$/);
+      assert.ok(request.authorization.startsWith(`P2S-SIGN-V1 ${signedKey.key}:`));
+      assert.ok(!JSON.stringify(sent).includes(signedKey.secret!), "the secret is never sent");
+      const answer = await post.locator(".live-responses-table .response-col_description pre").first().textContent();
+      assert.match(answer ?? "", /"total": 1/);
+
+      // A wrong secret: the page signs, the server refuses the signature.
+      await authorize("0".repeat(64));
+      await post.locator(".btn-clear").click();
+      assert.equal(await execute(), "401");
+      assert.match(
+        (await post.locator(".live-responses-table .response-col_description pre").first().textContent()) ?? "",
+        /Invalid request signature/,
+      );
+      // The browser reports the refused request's 401 as a failed load; nothing else went wrong.
+      assert.deepEqual(errors, [
+        "console: Failed to load resource: the server responded with a status of 401 (Unauthorized)",
+      ]);
       assert.deepEqual(outside, []);
       await page.close();
     });

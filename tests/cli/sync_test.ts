@@ -12,8 +12,12 @@ const syncTask: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`))
 // deno-lint-ignore no-explicit-any
 type Summary = Record<string, any>;
 
-async function sync(args: string[], apiKey?: string) {
-  const result = await runTask("sync", args, apiKey === undefined ? {} : { SALESOS_API_KEY: apiKey });
+async function sync(args: string[], apiKey?: string, secret?: string) {
+  const env = {
+    ...(apiKey === undefined ? {} : { SALESOS_API_KEY: apiKey }),
+    ...(secret ? { SALESOS_API_SECRET: secret } : {}),
+  };
+  const result = await runTask("sync", args, env);
   const lines = result.stdout.split("\n").filter(Boolean);
   return { ...result, lines, summary: (lines.length === 1 ? JSON.parse(lines[0]) : null) as Summary | null };
 }
@@ -327,6 +331,33 @@ Deno.test("deno task sync against the running service", async (t) => {
           ],
           [3_000, 5_500, 5_500, 6],
         );
+      },
+    );
+
+    await t.step(
+      "a signed key with SALESOS_API_SECRET: every batch signed, exit 0; a wrong secret is refused (exit 3)",
+      async () => {
+        const signed = await service.key({ auth_scheme: "signed" });
+        const file = `${dir}/signed.csv`;
+        await writeLines(file, 1_200, (i) => `sig-${i},Sig ${i},sig${i}@example.com`, "external_id,name,email");
+        const done = await sync(["collaborators", file, "--url", service.baseUrl], signed.key, signed.secret);
+        assert.equal(done.code, 0, done.stderr);
+        assert.deepEqual([done.summary!.status, done.summary!.batches, done.summary!.created], ["completed", 3, 1_200]);
+        assert.deepEqual(
+          await count("select count(*) as n from salesos.collaborators where tenant_id = $1", [signed.tenantId]),
+          [1_200],
+        );
+
+        const wrong = await sync(["collaborators", file, "--url", service.baseUrl], signed.key, "0".repeat(64));
+        assert.equal(wrong.code, 3, wrong.stderr);
+        assert.deepEqual(
+          [wrong.summary!.status, wrong.summary!.error.code, wrong.summary!.error.message],
+          ["stopped", "UNAUTHORIZED", "Invalid request signature"],
+        );
+        const unsigned = await sync(["collaborators", file, "--url", service.baseUrl], signed.key);
+        assert.equal(unsigned.code, 3, unsigned.stderr);
+        assert.equal(unsigned.summary!.error.message, "This API key requires signed requests (P2S-SIGN-V1)");
+        assert.ok(!`${wrong.stdout}${wrong.stderr}${done.stdout}${done.stderr}`.includes(signed.secret!));
       },
     );
 

@@ -260,6 +260,34 @@ Deno.test("TypeScript client against the running service", async (t) => {
     assert.ok(Date.now() - started < 1_000);
   });
 
+  await t.step("a signed key with its secret: each batch signed, 200s; a wrong secret is refused", async () => {
+    const { key, client: api } = await client({ secret: undefined });
+    const signed = await service.key({ auth_scheme: "signed" });
+    const signedClient = new SalesOSClient({ apiKey: signed.key, secret: signed.secret, baseUrl: service.baseUrl });
+    const result = await signedClient.syncCollaborators(collaborators(1_200, "s"));
+    assert.deepEqual([result.created, result.batches, result.errors], [1_200, 3, []]);
+    assert.equal(signedClient.rateLimit?.limit, 100_000);
+    assert.equal(await count("collaborators", signed.tenantId), 1_200);
+
+    const refusal = async (options: { secret?: string }) => {
+      try {
+        await new SalesOSClient({ apiKey: signed.key, baseUrl: service.baseUrl, ...options }).syncCollaborators(
+          collaborators(1, "w"),
+        );
+      } catch (error) {
+        assert.ok(error instanceof SalesOSApiError, String(error));
+        return [error.status, error.code, error.message];
+      }
+      assert.fail("accepted");
+    };
+    assert.deepEqual(await refusal({ secret: "0".repeat(64) }), [401, "UNAUTHORIZED", "Invalid request signature"]);
+    assert.deepEqual(await refusal({}), [401, "UNAUTHORIZED", "This API key requires signed requests (P2S-SIGN-V1)"]);
+    // A Bearer key given a secret signs, and is refused in the signed scheme.
+    const bearer = new SalesOSClient({ apiKey: key.key, secret: "0".repeat(64), baseUrl: service.baseUrl });
+    await assert.rejects(bearer.syncCollaborators(collaborators(1, "b")), /API key is not enabled for signed requests/);
+    await api.syncCollaborators(collaborators(1, "b")); // the same key as Bearer works
+  });
+
   await t.step("empty input sends nothing and answers zero counts", async () => {
     const api = new SalesOSClient({ apiKey: (await service.key()).key, baseUrl: service.baseUrl });
     assert.deepEqual(await api.syncActivities([]), {

@@ -6,7 +6,10 @@ import { createHash, createHmac } from "node:crypto";
 import { signatureSteps } from "../../supabase/functions/_shared/signing.ts";
 import { signedAuthorization as clientSignature } from "../../clients/typescript/src/signing.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, createTenant, type TestKey } from "../support/fixtures.ts";
+import { createKey, createTenant, type TestKey, testSigningKek, withWrongSecret } from "../support/fixtures.ts";
+import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
+import { BulkGate } from "../../supabase/functions/default-integration/bulk_gate.ts";
+import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { apiKeysHarness, hs256, member } from "../support/api_keys.ts";
 import { type IntegrationHarness, integrationHarness } from "../support/integration.ts";
 
@@ -520,6 +523,8 @@ Deno.test("signed keys through api-keys: create, list, rotate", async (t) => {
         secret: answer.json.data.secret,
       };
       assert.equal((await signedCall(api, next)).status, 200);
+      // The new key string's SHA-256 is kept: a forged one of its prefix is refused before its signature.
+      refused(await signedCall(api, { ...next, key: withWrongSecret(next.key) }), "Invalid or expired API key");
       assert.equal((await signedCall(api, created)).status, 200); // within the grace period
       await test.db.query(
         "update salesos.api_keys set expires_at = now() where id = $1",
@@ -556,5 +561,114 @@ Deno.test("signed keys through api-keys: create, list, rotate", async (t) => {
   await t.step("no log line holds a secret", () => {
     const text = JSON.stringify([...keysApi.logs, ...api.logs]);
     assert.ok(!text.includes(created.secret!));
+  });
+});
+
+Deno.test("a forged key string with a signed key's prefix and a valid checksum holds none of its bulk slots", async (t) => {
+  await using test = await freshDatabase();
+  const tenant = await createTenant(test.db);
+  const victim = await createKey(test.db, tenant, { auth_scheme: "signed", rate_limit_per_hour: 100_000 });
+  const forged = withWrongSecret(victim.key);
+  // Every body over 1000 bytes is bulk here, and the key has one bulk slot.
+  const app = createIntegrationApp({
+    db: test.db,
+    keys: createKeyVerifier(test.db),
+    config: { trustedProxyHops: 0, signingKek: testSigningKek, signingKekId: "test" },
+    gate: new BulkGate({ maxBulkPerKey: 1, bulkThresholdBytes: 1000, pacedThresholdBytes: 1000 }),
+    log: () => {},
+  });
+  const request = (authorization: string, body: BodyInit, length: number) =>
+    new Request("http://localhost/default-integration", {
+      method: "POST",
+      headers: { authorization, "content-type": "application/json", "content-length": String(length) },
+      body,
+      // deno-lint-ignore no-explicit-any
+      ...({ duplex: "half" } as any),
+    });
+  const bulkBody = () =>
+    JSON.stringify({
+      action: "sync_activities",
+      activities: Array.from({ length: 20 }, (_, i) => ({
+        activity_code: "001",
+        external_id: `bulk-${++sent}-${i}`,
+        collaborator_email: "nobody@example.com",
+        occurred_at: "2026-03-17T09:15:00Z",
+      })),
+    });
+
+  /** The attacker's request: the forged key, a signature it cannot make right, a body that never ends. */
+  async function attack(key: string) {
+    let pulls = 0;
+    let stop = false;
+    const endless = new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        pulls++;
+        await new Promise((r) => setTimeout(r, 20));
+        if (stop) c.close();
+        else c.enqueue(new Uint8Array(1024).fill(32));
+      },
+    }, { highWaterMark: 0 });
+    const answer = Promise.resolve(
+      app.fetch(request(`P2S-SIGN-V1 ${key}:${now()}:${"0".repeat(64)}`, endless, 2 * 1024 * 1024)),
+    );
+    let settled = false;
+    answer.finally(() => (settled = true)).catch(() => {});
+    // Answered, or its body is being read (it holds a slot): either way the victim goes next.
+    while (pulls === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
+    return { answer, pulls: () => pulls, stop: () => (stop = true) };
+  }
+
+  async function victimGetsThrough(key: { key: string; secret?: string }) {
+    const body = bulkBody();
+    const timestamp = String(now());
+    const signature = nodeSignature({
+      apiKey: key.key,
+      secret: key.secret!,
+      timestamp,
+      method: "POST",
+      path: publicPath,
+      body,
+    });
+    const res = await app.fetch(request(`P2S-SIGN-V1 ${key.key}:${timestamp}:${signature}`, body, body.length));
+    const json = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(json));
+    assert.equal(json.data.total, 20);
+  }
+
+  await t.step(
+    "refused with the contract's message before its body is read; the victim's bulk request gets through",
+    async () => {
+      const [row] = await test.db.query<{ stored: boolean }>(
+        "select key_sha256 = sha256(convert_to($2, 'UTF8')) as stored from salesos.api_keys where id = $1",
+        [victim.id, victim.key],
+      );
+      assert.equal(row.stored, true, "the SHA-256 of the key string is kept at creation");
+      const attacker = await attack(forged);
+      try {
+        await victimGetsThrough(victim);
+        const res = await attacker.answer;
+        const json = await res.json();
+        assert.equal(res.status, 401);
+        assert.equal(json.error.code, "UNAUTHORIZED");
+        assert.equal(json.error.message, "Invalid or expired API key");
+        assert.equal(attacker.pulls(), 0, "the forged request's body was not read");
+      } finally {
+        attacker.stop();
+      }
+    },
+  );
+
+  await t.step("a signed key created before key_sha256 existed is proven by its bcrypt hash", async () => {
+    await test.db.query("update salesos.api_keys set key_sha256 = null where id = $1", [victim.id]);
+    const attacker = await attack(forged);
+    try {
+      await victimGetsThrough(victim);
+      const res = await attacker.answer;
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).error.message, "Invalid or expired API key");
+      assert.equal(attacker.pulls(), 0);
+    } finally {
+      attacker.stop();
+    }
   });
 });

@@ -98,6 +98,17 @@ Deno.test("OpenAPI documents", async (t) => {
     assert.match(integration.components.securitySchemes.apiKey.description, /sk_live_/);
     assert.match(integration.components.securitySchemes.apiKey.description, /crc32/, "the checksum, for scanners");
     assert.equal(keys.components.securitySchemes.dashboardJwt.bearerFormat, "JWT");
+    // Beside Bearer, the signed scheme: its header, its HMAC chain, its path.
+    const signed = integration.components.securitySchemes.signedRequest;
+    assert.deepEqual([signed.type, signed.scheme], ["http", "P2S-SIGN-V1"]);
+    assert.ok(signed.description.includes("P2S-SIGN-V1 <API_KEY>:<TIMESTAMP>:<SIGNATURE>"), signed.description);
+    for (const step of ["k1 = HMAC_SHA256(key = SECRET, msg = API_KEY)", "/functions/v1/default-integration"]) {
+      assert.ok(signed.description.includes(step), step);
+    }
+    assert.match(integration.info.description, /P2S-SIGN-V1/);
+    const sync = integration.paths["/default-integration"].post;
+    assert.deepEqual(sync.security, [{ apiKey: [] }, { signedRequest: [] }], "Bearer or signed");
+    assert.deepEqual(keys.paths["/api-keys"].get.security, [{ dashboardJwt: [] }]);
     for (const [name, document] of Object.entries(documents) as [string, any][]) {
       for (const [path, item] of Object.entries(document.paths) as [string, any][]) {
         for (const [method, operation] of Object.entries(item) as [string, any][]) {

@@ -1,7 +1,9 @@
 // Database security, with pgTAP. The files of supabase/tests/database (the
 // Supabase CLI's place for them, so `supabase test db` runs them too) run with pg_prove against a
 // fresh migrated database that the real API has first written to: keys created, rotated and used
-// through both functions, so "no plaintext key in any column" is checked on real rows.
+// through both functions, so "no plaintext key in any column" is checked on real rows. Signed keys
+// too: no column holds a secret or k1 (as hex, base64 or raw bytes), which pgTAP cannot know, so
+// this file scans for them itself.
 // Needs pg_prove and the pgTAP extension (Debian: postgresql-15-pgtap, libtap-parser-sourcehandler-pgtap-perl);
 // nothing is installed here.
 import assert from "node:assert/strict";
@@ -11,8 +13,13 @@ import { createKeyVerifier } from "../../supabase/functions/default-integration/
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createTenant } from "../support/fixtures.ts";
+import { createTenant, testSigningKek } from "../support/fixtures.ts";
+import { createHmac } from "node:crypto";
+import { signedAuthorization } from "../../supabase/functions/_shared/signing.ts";
 import { dashboardMember, propertyTest, rememberSecrets } from "../support/properties.ts";
+
+const signingKeyring = { signingKek: testSigningKek, signingKekId: "test" };
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 const testsDir = new URL("../../supabase/tests/database/", import.meta.url);
 
@@ -43,6 +50,8 @@ propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, f
   }
   files.sort();
 
+  const signedSecrets: string[] = [];
+  const signatures: string[] = [];
   await step(
     "the API writes real rows first: keys created, rotated, used and revoked through both functions",
     async () => {
@@ -51,13 +60,13 @@ propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, f
       const apiKeys = createApiKeysApp({
         db: test.db,
         jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
-        config: { trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
+        config: { ...signingKeyring, trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
         log: () => {},
       });
       const integration = createIntegrationApp({
         db: test.db,
         keys: createKeyVerifier(test.db),
-        config: { trustedProxyHops: 0 },
+        config: { ...signingKeyring, trustedProxyHops: 0 },
         log: () => {},
       });
       const call = async (
@@ -101,8 +110,64 @@ propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, f
         ip_allowlist: ["10.0.0.0/8"],
       });
       await call(apiKeys, "POST", `/api-keys/${createdTest.data.id}/revoke`, jwt);
+
+      // Signed keys: created, rotated and used with signed requests.
+      const signed = await call(apiKeys, "POST", "/api-keys", jwt, { name: "pgtap signed", auth_scheme: "signed" });
+      const signedRotated = await call(apiKeys, "POST", `/api-keys/${signed.data.id}/rotate`, jwt, {
+        grace_period_seconds: 60,
+      });
+      for (const { key, secret } of [signed.data, signedRotated.data]) {
+        rememberSecrets(key, secret);
+        signedSecrets.push(secret, createHmac("sha256", secret).update(key).digest("hex"));
+        const body = JSON.stringify({ action: "sync_activities", activities: [] });
+        const authorization = signedAuthorization({ apiKey: key, secret, body });
+        const res = await integration.fetch(
+          new Request("http://localhost/default-integration", {
+            method: "POST",
+            headers: { authorization, "content-type": "application/json" },
+            body,
+          }),
+          { remoteAddr: { hostname: "127.0.0.1" } },
+        );
+        assert.equal(res.status, 200, await res.text());
+        signatures.push(authorization.slice(-64));
+      }
     },
   );
+
+  await step("no column of any salesos table holds a signed key's secret or k1 in plaintext", async () => {
+    const columns = await test.db.query<{ relname: string; attname: string; bytea: boolean }>(
+      `select c.relname, a.attname, a.atttypid = 'bytea'::regtype as bytea
+         from pg_catalog.pg_attribute a
+         join pg_catalog.pg_class c on c.oid = a.attrelid
+         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'salesos' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped`,
+    );
+    // Each needle as text (hex, base64) in any column's text form, which shows a bytea column as hex
+    // (so k1's raw bytes are found too), and as UTF-8 bytes inside a bytea column.
+    const places = async (needles: string[]) => {
+      const found: string[] = [];
+      for (const { relname, attname, bytea } of columns) {
+        const [{ hits }] = await test.db.query<{ hits: number }>(
+          `select count(*)::int as hits from salesos.${quoteIdent(relname)} x, unnest($1::text[]) needle
+            where strpos(x.${quoteIdent(attname)}::text, needle) > 0
+               ${bytea ? `or position(convert_to(needle, 'UTF8') in x.${quoteIdent(attname)}) > 0` : ""}`,
+          [needles],
+        );
+        if (hits > 0) found.push(`${relname}.${attname}`);
+      }
+      return found.sort();
+    };
+    const needles = signedSecrets.flatMap((
+      hex,
+    ) => [hex, btoa(String.fromCharCode(...hex.match(/../g)!.map((h) => parseInt(h, 16))))]);
+    figures.signed_secrets_searched = signedSecrets.length;
+    figures.columns_scanned = columns.length;
+    assert.ok(signedSecrets.length === 4 && columns.length > 50, "two signed keys' secrets and k1, every column");
+    assert.deepEqual(await places(needles), []);
+    // The scan can fail: each accepted signature is kept as raw bytes, and is found.
+    assert.deepEqual(await places(signatures), ["request_signatures.signature"]);
+  });
 
   await step(`pg_prove runs ${files.length} pgTAP files and every assertion passes`, async () => {
     assert.ok(files.length >= 3, "the pgTAP files are there");

@@ -3,7 +3,10 @@
 // other headers, the body; Dashboard JWTs, good and bad, sent to both functions; keys created and
 // rotated through api-keys; requests while the database is cut, so errors are logged), and what
 // they print (stdout and stderr) is searched for any plaintext key (the 24 secret characters
-// after the key_prefix, or a whole sk_ key), any bcrypt hash and any JWT.
+// after the key_prefix, or a whole sk_ key), any bcrypt hash and any JWT. Signed keys too: created
+// and rotated, used signed (right, replayed, wrong secret, stale, forged key string) and misplaced;
+// their secrets, k1 and key strings appear in no log line, and in no answer but the creation and
+// rotation ones.
 // When the run captures logs (SALESOS_TEST_LOG_FILE, set by `deno task test:reliability`, or by
 // hand around `deno task test`), the whole file is searched as well, with every key and token the
 // run noted; this file runs last for that reason.
@@ -12,6 +15,8 @@ import { freshDatabase } from "../support/database.ts";
 import { createTenant, withWrongSecret } from "../support/fixtures.ts";
 import { serverEnv, startServer, testLogFile } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp_proxy.ts";
+import { createHmac } from "node:crypto";
+import { signedAuthorization } from "../../supabase/functions/_shared/signing.ts";
 import {
   createKey,
   dashboardMember,
@@ -29,6 +34,9 @@ const patterns: Record<string, RegExp> = {
   "a bcrypt hash": /\$2[aby]\$\d\d\$/,
   "a JWT": /eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}/,
 };
+
+/** k1 = HMAC_SHA256(secret, key), as hex: what the service keeps (encrypted) of a signed key's secret. */
+const k1Hex = (secret: string, key: string) => createHmac("sha256", secret).update(key).digest("hex");
 
 interface Finding {
   what: string;
@@ -172,6 +180,70 @@ propertyTest("8", "no secrets in logs", import.meta.url, async ({ step, figures 
         headers: { authorization: `Bearer ${rotated.json.data.key}`, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
+
+      // Signed keys: the secret, k1 and the key string are in the creation and rotation answers
+      // only; every other answer, and every log line, is searched for them.
+      const signedCreated = await send("/api-keys", {
+        method: "POST",
+        headers: { authorization: `Bearer ${jwt}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "signed log check", scopes: ["default:sync"], auth_scheme: "signed" }),
+      });
+      assert.equal(signedCreated.status, 201, signedCreated.text);
+      const signedRotated = await send(`/api-keys/${signedCreated.json.data.id}/rotate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${jwt}`, "content-type": "application/json" },
+        body: JSON.stringify({ grace_period_seconds: 60 }),
+      });
+      assert.equal(signedRotated.status, 201, signedRotated.text);
+      const signedKeys = [signedCreated.json.data, signedRotated.json.data] as { key: string; secret: string }[];
+      const signedSecrets = signedKeys.flatMap(({ key, secret }) => [key, secret, k1Hex(secret, key)]);
+      note(...signedSecrets);
+      const answers: string[] = [];
+      for (const { key, secret } of signedKeys) {
+        const text = JSON.stringify(body);
+        const signed = (o: { secret?: string; timestamp?: number; apiKey?: string } = {}) =>
+          signedAuthorization({
+            apiKey: o.apiKey ?? key,
+            secret: o.secret ?? secret,
+            body: text,
+            timestamp: o.timestamp ?? Math.floor(Date.now() / 1000),
+          });
+        const wrongKey = withWrongSecret(key);
+        note(wrongKey);
+        for (
+          const [authorization, requestBody] of [
+            [signed(), text],
+            [signed(), text], // the same again: a replay
+            [signed({ secret: "f".repeat(64) }), text],
+            [signed({ timestamp: 1 }), text],
+            [signed({ apiKey: wrongKey }), text],
+            [signed(), JSON.stringify({ ...body, secret })],
+            [`Bearer ${key}`, text],
+            [`Bearer ${secret}`, text],
+            [`P2S-SIGN-V1 ${key}:${secret}`, text],
+            [`P2S-SIGN-V1 ${key}:1:${secret.toUpperCase()}`, text],
+          ]
+        ) {
+          const res = await send(`/default-integration?secret=${secret}`, {
+            method: "POST",
+            headers: { authorization, "content-type": "application/json", "x-api-secret": secret },
+            body: requestBody,
+          });
+          answers.push(res.text);
+        }
+      }
+      for (
+        const path of [
+          `/${signedCreated.json.data.id}`,
+          `/${signedRotated.json.data.id}`,
+          "?auth_scheme=signed",
+          "/audit",
+        ]
+      ) {
+        answers.push((await send(`/api-keys${path}`, { headers: { authorization: `Bearer ${jwt}` } })).text);
+      }
+      assert.match(answers[0], /"total":/, "the signed request was served");
+      assert.deepEqual(scan(answers.join("\n"), signedSecrets), [], "no other answer holds a secret, k1 or key string");
     }
   });
 

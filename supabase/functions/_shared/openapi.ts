@@ -58,7 +58,8 @@ export function serveRoutes<D>(app: FunctionApp, spec: DocumentSpec, deps: D, ro
     app.openAPIRegistry.registerComponent("securitySchemes", name, scheme as never);
   }
 
-  const security = [{ [Object.keys(spec.securitySchemes)[0]]: [] }];
+  // Any one of the function's schemes (default-integration: Bearer or signed).
+  const security = Object.keys(spec.securitySchemes).map((name) => ({ [name]: [] }));
   let built: object | undefined;
   const document = () => {
     if (built) return built;
@@ -79,7 +80,7 @@ export function serveRoutes<D>(app: FunctionApp, spec: DocumentSpec, deps: D, ro
       throw new Error(`${route.method} ${route.path}: list the routes of a path together`);
     }
     served.add(path);
-    // An operation without its own `security` requires the function's scheme.
+    // An operation without its own `security` requires one of the function's schemes.
     app.openAPIRegistry.registerPath({ ...route, security: route.security ?? security });
     app.on(route.method.toUpperCase(), path, handler(deps, document));
     methods.push(route.method.toUpperCase());

@@ -78,6 +78,17 @@ export function sameSignature(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** SHA-256 of a signed key's full key string, as the database keeps it (api_keys.key_sha256). */
+export function keySha256(apiKey: string): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(apiKey, "utf8").digest());
+}
+
+/** Whether `apiKey` is the key string whose SHA-256 is `stored` (constant-time). */
+export function matchesKeySha256(apiKey: string, stored: Uint8Array): boolean {
+  const digest = keySha256(apiKey);
+  return digest.length === stored.length && timingSafeEqual(digest, stored);
+}
+
 /** A signed key's secret: 32 random bytes as 64 lowercase hex characters. */
 export function generateSecret(): string {
   return hex(crypto.getRandomValues(new Uint8Array(32)));

@@ -6,7 +6,7 @@ import { mintApiKey } from "../_shared/api_key.ts";
 import { allowsEveryAddress, checkAllowlistEntry } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
-import { deriveK1, generateSecret, type Keyring } from "../_shared/signing.ts";
+import { deriveK1, generateSecret, type Keyring, keySha256 } from "../_shared/signing.ts";
 import { inIsoYears, storable } from "../_shared/schemas.ts";
 
 export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
@@ -87,7 +87,7 @@ export async function createApiKey<Created extends { id: string; key_prefix: str
   const signing = signed ? await sealSigningKey(limits.keyring!, key, keyPrefix) : null;
   const [{ created }] = await db.query<{ created: Created | null }>(
     `select salesos.create_api_key($1::uuid, $2::uuid, $3, $4::inet, $5, $6, $7, $8, $9::text[], $10,
-                                   $11::timestamptz, $12::cidr[], $13, $14, $15::bytea, $16) as created`,
+                                   $11::timestamptz, $12::cidr[], $13, $14, $15::bytea, $16, $17::bytea) as created`,
     [
       creator.tenantId,
       creator.actorId,
@@ -105,6 +105,7 @@ export async function createApiKey<Created extends { id: string; key_prefix: str
       settings.auth_scheme ?? "bearer",
       signing?.sealed ?? null,
       signing?.kekId ?? null,
+      signing?.keySha256 ?? null,
     ],
   );
   return created && { ...created, key, ...(signing ? { secret: signing.secret } : {}) };
@@ -119,10 +120,11 @@ export function signingNotEnabled(): ApiError {
 
 /**
  * A new secret for a signed key and what the database keeps of it: k1 = HMAC_SHA256(secret, key),
- * encrypted under the current KEK. The secret itself is only returned, once.
+ * encrypted under the current KEK, and the SHA-256 of the key string (which proves a presented key
+ * before its body is read). The secret itself is only returned, once.
  */
 export async function sealSigningKey(keyring: Keyring, key: string, keyPrefix: string) {
   const secret = generateSecret();
   const sealed = await keyring.encrypt(deriveK1(secret, key), keyPrefix);
-  return { secret, sealed, kekId: keyring.currentId };
+  return { secret, sealed, kekId: keyring.currentId, keySha256: keySha256(key) };
 }

@@ -7,7 +7,7 @@ import { createFunctionApp, jsonLog, type LogSink } from "../_shared/http.ts";
 import { type DocumentSpec, errorExample, errorResponse, openApiRoute, serveRoutes } from "../_shared/openapi.ts";
 import { rateLimitHeaderNames, requiredScope } from "./auth.ts";
 import type { KeyVerifier } from "./key_verifier.ts";
-import { createKeyring } from "../_shared/signing.ts";
+import { createKeyring, signedPath, signedScheme } from "../_shared/signing.ts";
 import * as health from "./routes/health.ts";
 import * as sync from "./routes/sync.ts";
 import { BulkGate, concurrencyMessages, retryAfterConcurrentSeconds } from "./bulk_gate.ts";
@@ -61,6 +61,15 @@ failing check answers:
 5. the key holds \`${requiredScope}\` (or no scopes at all) → else 403 \`${messages.missingScope(requiredScope)}\`
 6. the hourly window is below the key's \`rate_limit_per_hour\` → else 429 \`${messages.rateLimited}\` with \`retry_after\`
 
+A signed key (created with \`auth_scheme: "signed"\`) is refused as Bearer (401
+\`${messages.signedKeyAsBearer}\`): it signs each request instead, \`Authorization: P2S-SIGN-V1
+<API key>:<timestamp>:<signature>\` (security scheme \`signedRequest\`), and its secret never travels.
+Its checks, in order: the header's shape → 401 \`${messages.malformedSignedAuthorization}\`; the key
+prefix (as 2); the timestamp within 30 s of now → 401 \`${messages.timestampOutsideWindow}\`; the key
+(as 3, no bcrypt) → 401 \`${messages.invalidKey}\`; a signed key → 401 \`${messages.keyNotSigned}\`;
+the signature → 401 \`${messages.invalidSignature}\`; its first use → 401
+\`${messages.signatureReplayed}\`; then 4–6 as above. A retry is signed again, with a new timestamp.
+
 A \`sk_test_\` key reads and writes only test data, a \`sk_live_\` key only live data.
 
 ## Rate limit
@@ -108,6 +117,21 @@ characters, where crc32 is the common CRC-32 (IEEE 802.3, as in zlib).
 Example: \`sk_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6\` (the shape only; its checksum is not valid).
 `.trim();
 
+const signedFormat = `
+A signed key's requests (the key's secret is never sent):
+\`Authorization: ${signedScheme} <API_KEY>:<TIMESTAMP>:<SIGNATURE>\` (the scheme name in any case, one
+space), where API_KEY is the full key string, TIMESTAMP Unix seconds (digits only, within 30 s of
+the server's clock) and SIGNATURE 64 lowercase hex characters:
+
+    k1 = HMAC_SHA256(key = SECRET, msg = API_KEY)    SECRET: the 64-character string, as UTF-8
+    k2 = HMAC_SHA256(k1, TIMESTAMP)                  the decimal string as sent
+    k3 = HMAC_SHA256(k2, METHOD)                     POST
+    k4 = HMAC_SHA256(k3, PATH)                       ${signedPath}
+    SIGNATURE = hex(HMAC_SHA256(k4, hex(SHA-256(raw body bytes))))
+
+Each k is the raw 32-byte digest. A signature is accepted once. Test vectors: docs/authentication.md.
+`.trim();
+
 const count = (description: string, minimum: number) => ({ description, schema: { type: "integer", minimum } });
 const text = (description: string, example: string) => ({
   description,
@@ -127,6 +151,7 @@ const document: DocumentSpec = {
   ],
   securitySchemes: {
     apiKey: { type: "http", scheme: "bearer", bearerFormat: "sk_live_… / sk_test_… API key", description: keyFormat },
+    signedRequest: { type: "http", scheme: signedScheme, description: signedFormat },
   },
   components: {
     headers: {
@@ -155,10 +180,16 @@ const document: DocumentSpec = {
           },
         ),
       ], rateLimitHeaderNames),
-      Unauthorized: errorResponse("No valid API key.", [
+      Unauthorized: errorResponse("No valid API key or signature.", [
         errorExample("No Authorization header", "UNAUTHORIZED", messages.missingAuthorization),
         errorExample('"Bearer mytoken123456789"', "UNAUTHORIZED", messages.invalidKeyPrefix),
         errorExample("Unknown, wrong, revoked or expired key", "UNAUTHORIZED", messages.invalidKey),
+        errorExample("A signed key sent as Bearer", "UNAUTHORIZED", messages.signedKeyAsBearer),
+        errorExample("P2S-SIGN-V1 header of the wrong shape", "UNAUTHORIZED", messages.malformedSignedAuthorization),
+        errorExample("Signed: timestamp over 30 s off", "UNAUTHORIZED", messages.timestampOutsideWindow),
+        errorExample("Signed: a Bearer key", "UNAUTHORIZED", messages.keyNotSigned),
+        errorExample("Signed: wrong signature", "UNAUTHORIZED", messages.invalidSignature),
+        errorExample("Signed: the same request again", "UNAUTHORIZED", messages.signatureReplayed),
       ]),
       Forbidden: errorResponse("The key is valid, but its scopes or IP allowlist do not allow this request.", [
         errorExample("A key with only leads:read", "FORBIDDEN", messages.missingScope(requiredScope)),

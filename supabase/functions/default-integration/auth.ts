@@ -91,7 +91,7 @@ export function requestIp(c: Context<AppEnv>, deps: AuthDeps): string | null {
  * The verifier's answer; when its fair queue is full, 503 with Retry-After: that says nothing about
  * the key (which may well be right), only to send it again.
  */
-async function verify(keys: KeyVerifier, token: string, keyPrefix: string, ip: string | null) {
+export async function verify(keys: KeyVerifier, token: string, keyPrefix: string, ip: string | null) {
   try {
     return await keys.verify(token, keyPrefix, ip);
   } catch (error) {

@@ -1,25 +1,28 @@
 // P2S-SIGN-V1 signed requests, checked in this order: header shape (auth.ts), key prefix,
-// timestamp window, format/checksum/id/status, signed key, then (once the body is read) the
-// signature, and last its first use, allowlist, scope and limit in admit_request (auth.ts).
+// timestamp window, format/checksum/id/status, signed key, the full key string, then (once the
+// body is read) the signature, and last its first use, allowlist, scope and limit in admit_request
+// (auth.ts).
 //
 // The body is needed for the signature, so it is read before the request is admitted, but only
-// for a well-formed header of a fresh timestamp and an existing, active signed key, and through
-// the same bulk gate (per-key and per-tenant concurrency, the instance's byte budget) and 5 MiB
-// limit as an admitted request's body: a client without the key cannot make the service buffer
-// more than one with it. No bcrypt work: the HMAC chain over the full key string proves the key.
+// for a well-formed header of a fresh timestamp and an active signed key whose full key string is
+// proven (its SHA-256 against the stored one, constant-time), and through the same bulk gate
+// (per-key and per-tenant concurrency, the instance's byte budget) and 5 MiB limit as an admitted
+// request's body: a client without the key cannot take that key's slots or make the service
+// buffer a body. No bcrypt work, except for a signed key created before key_sha256 existed: it is
+// proven once per instance by its bcrypt hash, as a Bearer key is.
 import type { Context } from "hono";
 import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
-import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import type { AppEnv } from "../_shared/http.ts";
 import {
-  type Keyring,
+  matchesKeySha256,
   sameSignature,
   sha256Hex,
   signatureFromK1,
   signatureWindowSeconds,
   signedPath,
 } from "../_shared/signing.ts";
+import { type AuthDeps, requestIp, verify } from "./auth.ts";
 
 /** A signed request's key, found and active, whose signature is still to be checked. */
 export interface SignedCandidate {
@@ -37,13 +40,14 @@ interface SignedKeyRow {
   active: boolean;
   signing_key: string | null;
   signing_kek_id: string | null;
+  key_sha256: string | null;
 }
 
 const fromHex = (text: string) => Uint8Array.from(text.match(/../g) ?? [], (pair) => parseInt(pair, 16));
 
 export async function findSignedKey(
   c: Context<AppEnv>,
-  deps: { db: Database; keyring: Keyring | null },
+  deps: AuthDeps,
   credentials: { apiKey: string; timestamp: string },
   nowSeconds = Math.floor(Date.now() / 1000),
 ): Promise<SignedCandidate> {
@@ -54,7 +58,8 @@ export async function findSignedKey(
   const parsed = parseApiKey(credentials.apiKey);
   if (!parsed) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
   const [row] = await deps.db.query<SignedKeyRow>(
-    `select id, tenant_id, environment, auth_scheme, active, encode(signing_key, 'hex') as signing_key, signing_kek_id
+    `select id, tenant_id, environment, auth_scheme, active, encode(signing_key, 'hex') as signing_key, signing_kek_id,
+            encode(key_sha256, 'hex') as key_sha256
        from salesos.find_signed_key($1)`,
     [parsed.keyPrefix],
   );
@@ -63,6 +68,10 @@ export async function findSignedKey(
   if (row.auth_scheme !== "signed" || !row.signing_key || !row.signing_kek_id) {
     throw new ApiError("UNAUTHORIZED", messages.keyNotSigned);
   }
+  const proven = row.key_sha256
+    ? matchesKeySha256(credentials.apiKey, fromHex(row.key_sha256))
+    : (await verify(deps.keys, credentials.apiKey, parsed.keyPrefix, requestIp(c, deps)))?.id === row.id;
+  if (!proven) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
   // A deployment that holds signed keys but lost its SIGNING_KEK is misconfigured: a 500, logged.
   if (!deps.keyring) throw new Error("a signed key was presented but SIGNING_KEK is not set");
   const k1 = await deps.keyring.decrypt(fromHex(row.signing_key), row.signing_kek_id, parsed.keyPrefix);

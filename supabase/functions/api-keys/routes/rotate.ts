@@ -130,7 +130,7 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
     { outcome: "rotated" | "not_found" | "conflict" | "limit"; key: ApiKey; previous: ApiKey }
   >(
     `select outcome, key, previous
-       from salesos.rotate_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6, $7, $8, $9, $10::bytea, $11)`,
+       from salesos.rotate_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6, $7, $8, $9, $10::bytea, $11, $12::bytea)`,
     [
       actor.tenantId,
       keyId,
@@ -143,6 +143,7 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
       deps.maxActiveKeysPerTenant,
       signing?.sealed ?? null,
       signing?.kekId ?? null,
+      signing?.keySha256 ?? null,
     ],
   );
   if (result.outcome === "not_found") throw new ApiError("NOT_FOUND", messages.keyNotFound);
