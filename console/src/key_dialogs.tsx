@@ -50,7 +50,7 @@ const describedBy = (id: string, error?: string, hint?: string) =>
 export function ShownOnce({ created, onClose }: { created: NewApiKey; onClose: () => void }) {
   return (
     <div class="shown-once">
-      <SecretField id="new-api-key" label="Your new API key" value={created.key} />
+      <SecretField id="new-api-key" label="Your new API key" value={created.key} focus />
       {created.secret && <SecretField id="new-api-secret" label="Your signing secret" value={created.secret} />}
       <p class="warning" role="note">
         Copy {created.secret ? "the key and the secret" : "the key"} now and store {created.secret ? "them" : "it"}{" "}
@@ -140,6 +140,7 @@ export function KeyFormDialog(
           <input
             id="key-name"
             type="text"
+            autoFocus
             value={name}
             required
             maxLength={200}
@@ -294,7 +295,7 @@ export function RotateDialog(
         </p>
         <div class="field">
           <label for="rotate-grace">Grace period</label>
-          <select id="rotate-grace" value={grace} onChange={(e) => setGrace(Number(e.currentTarget.value))}>
+          <select id="rotate-grace" autoFocus value={grace} onChange={(e) => setGrace(Number(e.currentTarget.value))}>
             {gracePeriods.map((p) => <option value={p.seconds} key={p.seconds}>{p.label}</option>)}
           </select>
         </div>
@@ -343,7 +344,7 @@ export function ConfirmDialog(
         Key: <code>{apiKey.key_prefix}</code>
       </p>
       <div class="actions">
-        <button type="button" onClick={onClose}>Cancel</button>
+        <button type="button" onClick={onClose} autoFocus>Cancel</button>
         <button type="button" class="danger" disabled={busy} onClick={confirm}>
           {revoke ? "Revoke key" : "Delete key"}
         </button>

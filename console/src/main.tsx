@@ -76,6 +76,7 @@ function SignIn(
           <input
             id="access-token"
             type="password"
+            autoFocus
             autocomplete="off"
             spellcheck={false}
             value={token}

@@ -131,8 +131,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
 }
 
 /** A read-only field with a Copy button: a key or secret shown this once. */
-export function SecretField({ label, value, id }: { label: string; value: string; id: string }) {
+export function SecretField(
+  { label, value, id, focus = false }: { label: string; value: string; id: string; focus?: boolean },
+) {
   const [copied, setCopied] = useState<string>("");
+  // Shown in place of the form that made it: focus moves here, so that it is read out first.
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (focus) input.current?.focus();
+  }, []);
   const copy = async () => {
     const input = document.getElementById(id) as HTMLInputElement;
     input.select();
@@ -147,7 +154,7 @@ export function SecretField({ label, value, id }: { label: string; value: string
     <div class="field secret">
       <label for={id}>{label}</label>
       <div class="with-button">
-        <input id={id} type="text" readOnly value={value} spellcheck={false} autocomplete="off" />
+        <input ref={input} id={id} type="text" readOnly value={value} spellcheck={false} autocomplete="off" />
         <button type="button" onClick={copy}>Copy</button>
       </div>
       <p class="hint" role="status">{copied}</p>
