@@ -38,7 +38,7 @@ export interface ConsolePage {
   problems: string[];
 }
 
-export async function openConsole(context: BrowserContext, baseUrl: string): Promise<ConsolePage> {
+export async function openConsole(context: BrowserContext, url: string): Promise<ConsolePage> {
   const page = await context.newPage();
   const problems: string[] = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
@@ -57,7 +57,7 @@ export async function openConsole(context: BrowserContext, baseUrl: string): Pro
     problems.push(`request beyond 127.0.0.1: ${target.href}`);
     return route.abort();
   });
-  await page.goto(`${baseUrl}/console/`, { waitUntil: "load" });
+  await page.goto(url, { waitUntil: "load" });
   await page.getByLabel("Access token").waitFor();
   return { page, problems };
 }

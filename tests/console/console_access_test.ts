@@ -45,7 +45,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
 
   try {
     await t.step("an admin of tenant A never sees tenant B's keys", async () => {
-      const { page, problems } = await openConsole(context, server.baseUrl);
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       await signIn(page, acme.token);
       await page.getByRole("row", { name: /Acme CRM/ }).waitFor();
       assert.doesNotMatch(await page.locator("main").textContent() ?? "", /Beta warehouse/);
@@ -58,7 +58,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
     });
 
     await t.step("a user of several tenants picks one with its tenant ID", async () => {
-      const { page, problems } = await openConsole(context, server.baseUrl);
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       await signIn(page, both.token);
       await page.getByRole("alert").getByText("several tenants").waitFor();
       await assertAccessible(page, "tenant choice");
@@ -71,7 +71,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
     });
 
     await t.step("a member is told they lack the permission", async () => {
-      const { page, problems } = await openConsole(context, server.baseUrl);
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       await signIn(page, acmeMember.token);
       const alert = page.getByRole("alert");
       await alert.getByText("You lack the permission to manage API keys").waitFor();
@@ -86,7 +86,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
     await t.step(
       "a refused token, and one that expires while signed in, return to sign-in with the reason",
       async () => {
-        const { page, problems } = await openConsole(context, server.baseUrl);
+        const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
         await signIn(page, "not-a-token");
         await page.getByRole("alert").getByText("Invalid or expired access token").waitFor();
 
@@ -107,7 +107,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
 
     await t.step("a key named <img src=x onerror=alert(1)> is shown as text; no script runs", async () => {
       const name = "<img src=x onerror=alert(1)>";
-      const { page, problems } = await openConsole(context, server.baseUrl);
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       await signIn(page, acme.token);
       await page.getByRole("button", { name: "Create API key" }).click();
       await page.getByLabel("Name").fill(name);
@@ -127,7 +127,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
     });
 
     await t.step("a signed key's secret is shown once, beside the key", async () => {
-      const { page, problems } = await openConsole(context, server.baseUrl);
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       await signIn(page, acme.token);
       await page.getByRole("button", { name: "Create API key" }).click();
       await page.getByLabel("Name").fill("Signed ERP");
@@ -144,7 +144,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
     });
 
     await t.step("the keyboard alone signs in, creates a key and revokes it", async () => {
-      const { page, problems } = await openConsole(context, server.baseUrl);
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       assert.equal(await focusedId(page), "access-token");
       await page.keyboard.type(acme.token);
       await page.keyboard.press("Enter");

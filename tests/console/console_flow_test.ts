@@ -25,7 +25,7 @@ Deno.test("console: create, use, watch, rotate and revoke a key through the page
   const owner = await tokenFor(env, "acme");
   const context = await launch();
   try {
-    const { page, problems } = await openConsole(context, server.baseUrl);
+    const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
     let firstKey = "";
     let rotatedKey = "";
 
