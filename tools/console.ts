@@ -1,10 +1,10 @@
 // The Integrations console (console/): Preact screens and a uPlot chart, bundled by `deno bundle`
-// (console/deno.json: its imports, JSX settings and lock file) into three static files:
-// index.html, app.js, app.css. Nothing is fetched from elsewhere at run time.
+// (console/deno.json: its imports, JSX settings and lock file) into static files: index.html,
+// app.js, app.css, and the chunk of supabase-js that email sign-in loads when it is configured.
+// Nothing is fetched from elsewhere at run time.
 //   `deno task start` serves them at /console/ (consoleResponse below; the bundle is made on the
-//   first request and kept), pointed at its own /functions/v1.
-//   `deno task console:build [--out console/dist] [--api-url https://<ref>.supabase.co/functions/v1]`
-//   writes them for any static host (docs/console.md).
+//   first request and kept), pointed at its own /functions/v1 and at SUPABASE_URL's Auth if set.
+//   `deno task console:build` writes them for any static host (docs/console.md).
 import { onFirstUse } from "./on_first_use.ts";
 
 const consoleDir = new URL("../console/", import.meta.url).pathname;
@@ -18,6 +18,13 @@ const types: Record<string, string> = {
   css: "text/css; charset=utf-8",
 };
 
+/** The page's settings, in its <meta> tags (index.html). */
+const metaNames = {
+  apiUrl: "salesos-api-url",
+  supabaseUrl: "salesos-supabase-url",
+  supabaseAnonKey: "salesos-supabase-anon-key",
+} as const;
+
 interface ConsoleFile {
   contentType: string;
   body: Uint8Array<ArrayBuffer>;
@@ -26,12 +33,15 @@ interface ConsoleFile {
 export interface ConsoleSettings {
   /** The functions' base URL (`…/functions/v1`); empty: the page's own origin + /functions/v1. */
   apiUrl?: string;
+  /** The project's URL and anon (publishable) key: with both, email + password sign-in is offered. */
+  supabaseUrl?: string;
+  supabaseAnonKey?: string;
 }
 
 const escapeAttribute = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 
-/** The console's files, by name: app.js and app.css from `deno bundle`, and index.html. */
+/** The console's files, by name: what `deno bundle` writes (app.js, app.css, chunks), and index.html. */
 export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<string, ConsoleFile>> {
   const out = await Deno.makeTempDir({ prefix: "salesos-console-" });
   try {
@@ -44,9 +54,10 @@ export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<
         "--platform",
         "browser",
         "--minify",
-        "--output",
-        `${out}/app.js`,
-        `${consoleDir}src/main.tsx`,
+        "--code-splitting",
+        "--outdir",
+        out,
+        `${consoleDir}src/app.tsx`,
       ],
       stdout: "piped",
       stderr: "piped",
@@ -54,29 +65,34 @@ export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<
     if (!bundled.success) {
       throw new Error(`deno bundle failed: ${new TextDecoder().decode(bundled.stderr).trim()}`);
     }
-    const html = (await Deno.readTextFile(`${consoleDir}index.html`)).replace(
-      '<meta name="salesos-api-url" content="">',
-      `<meta name="salesos-api-url" content="${escapeAttribute(settings.apiUrl ?? "")}">`,
-    );
+    let html = await Deno.readTextFile(`${consoleDir}index.html`);
+    for (const [setting, name] of Object.entries(metaNames)) {
+      const value = settings[setting as keyof ConsoleSettings] ?? "";
+      html = html.replace(`<meta name="${name}" content="">`, `<meta name="${name}" content="${escapeAttribute(value)}">`);
+    }
     const file = (name: string, body: Uint8Array<ArrayBuffer>): [string, ConsoleFile] => [
       name,
-      { contentType: types[name.split(".").pop()!], body },
+      { contentType: types[name.split(".").pop()!] ?? "application/octet-stream", body },
     ];
-    return new Map([
-      file("index.html", new TextEncoder().encode(html)),
-      file("app.js", await Deno.readFile(`${out}/app.js`)),
-      file("app.css", await Deno.readFile(`${out}/app.css`)),
-    ]);
+    const files = new Map([file("index.html", new TextEncoder().encode(html))]);
+    for await (const entry of Deno.readDir(out)) {
+      if (entry.isFile) files.set(...file(entry.name, await Deno.readFile(`${out}/${entry.name}`)));
+    }
+    return files;
   } finally {
     await Deno.remove(out, { recursive: true });
   }
 }
 
-const served = onFirstUse(() => consoleFiles());
+let served: (() => Promise<Map<string, ConsoleFile>>) | undefined;
 
-/** `deno task start`'s answer below /console: the page, its two assets, 404 for anything else. */
-export async function consoleResponse(pathname: string): Promise<Response> {
+/**
+ * `deno task start`'s answer below /console: the page and its assets, 404 for anything else.
+ * `settings`: the server's own; its first call's are kept with the files.
+ */
+export async function consoleResponse(pathname: string, settings: ConsoleSettings): Promise<Response> {
   if (pathname === "/console") return new Response(null, { status: 301, headers: { Location: "/console/" } });
+  served ??= onFirstUse(() => consoleFiles(settings));
   const found = (await served()).get(pathname.slice("/console/".length) || "index.html");
   if (!found) return new Response("Not found\n", { status: 404, headers: { "Content-Type": "text/plain" } });
   return new Response(found.body, {
@@ -97,27 +113,39 @@ export async function buildConsole(out: string, settings: ConsoleSettings = {}):
   return [...files.keys()];
 }
 
-const usage = `usage: deno task console:build [--out <folder>] [--api-url <https://<ref>.supabase.co/functions/v1>]
-  Writes index.html, app.js and app.css of the Integrations console into <folder> (default console/dist).
-  --api-url: where the page finds the functions (default: the origin that serves the page + /functions/v1).`;
+const usage = `usage: deno task console:build [--out <folder>] [--api-url <url>] [--supabase-url <url> --anon-key <key>]
+  Writes the Integrations console (index.html, app.js, app.css, chunks) into <folder> (default console/dist).
+  --api-url       where the functions are, e.g. https://<ref>.supabase.co/functions/v1
+                  (default: the origin that serves the page + /functions/v1)
+  --supabase-url  the project's URL and --anon-key its anon (publishable) key: email + password sign-in
+                  through Supabase Auth (without them: access token sign-in only)`;
 
 if (import.meta.main) {
+  const fail = (message: string): never => {
+    console.error(`${message}\n${usage}`);
+    Deno.exit(2);
+  };
+  const flags = ["--out", "--api-url", "--supabase-url", "--anon-key"];
   const args = [...Deno.args];
   const options: Record<string, string> = {};
   while (args.length) {
     const [flag, value] = args.splice(0, 2);
-    if ((flag !== "--out" && flag !== "--api-url") || value === undefined) {
-      console.error(usage);
-      Deno.exit(2);
-    }
+    if (!flags.includes(flag) || value === undefined) fail(`unknown flag or missing value: ${flag}`);
     options[flag] = value;
   }
-  const apiUrl = options["--api-url"];
-  if (apiUrl !== undefined && !/^https?:\/\/[^\s"<>]+$/.test(apiUrl)) {
-    console.error(`--api-url must be an http(s) URL\n${usage}`);
-    Deno.exit(2);
+  for (const flag of ["--api-url", "--supabase-url"]) {
+    if (options[flag] !== undefined && !/^https?:\/\/[^\s"<>]+$/.test(options[flag])) {
+      fail(`${flag} must be an http(s) URL`);
+    }
+  }
+  if ((options["--supabase-url"] === undefined) !== (options["--anon-key"] === undefined)) {
+    fail("--supabase-url and --anon-key go together");
   }
   const out = options["--out"] ?? "console/dist";
-  const files = await buildConsole(out, { apiUrl });
+  const files = await buildConsole(out, {
+    apiUrl: options["--api-url"],
+    supabaseUrl: options["--supabase-url"],
+    supabaseAnonKey: options["--anon-key"],
+  });
   console.log(JSON.stringify({ out, files }));
 }

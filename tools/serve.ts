@@ -229,7 +229,7 @@ async function listen(): Promise<Deno.HttpServer> {
         });
       }
       if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
-        return consoleSite().then((m) => m.consoleResponse(url.pathname)).catch((error) => {
+        return consoleSite().then((m) => m.consoleResponse(url.pathname, config)).catch((error) => {
           console.error(
             JSON.stringify({ level: "error", message: "the console could not be built", error: String(error) }),
           );

@@ -58,7 +58,7 @@ export async function openConsole(context: BrowserContext, url: string): Promise
     return route.abort();
   });
   await page.goto(url, { waitUntil: "load" });
-  await page.getByLabel("Access token").waitFor();
+  await page.getByLabel("Access token", { exact: true }).waitFor();
   return { page, problems };
 }
 
@@ -96,7 +96,7 @@ export async function tokenFor(
 }
 
 export async function signIn(page: Page, token: string, tenantId = "") {
-  await page.getByLabel("Access token").fill(token);
+  await page.getByLabel("Access token", { exact: true }).fill(token);
   if (tenantId) await page.getByLabel(/^Tenant ID/).fill(tenantId);
   await page.getByRole("button", { name: "Sign in" }).click();
 }

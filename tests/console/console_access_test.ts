@@ -99,7 +99,7 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
         while (Date.now() < (expiresAt + 1) * 1000) await new Promise((resolve) => setTimeout(resolve, 250));
         await page.getByRole("link", { name: "Audit log" }).click();
         await page.getByRole("alert").getByText("You were signed out: Invalid or expired access token.").waitFor();
-        await page.getByLabel("Access token").waitFor();
+        await page.getByLabel("Access token", { exact: true }).waitFor();
         assert.deepEqual(problems, []);
         await page.close();
       },

@@ -10,6 +10,7 @@ import { type ApiClient, apiClient, ApiFailure, type Session } from "./api.ts";
 import { AuditScreen } from "./audit.tsx";
 import { KeyPage } from "./key_page.tsx";
 import { KeysScreen } from "./keys.tsx";
+import { accessTokenFor, supabaseAuthSettings } from "./supabase_auth.ts";
 import { errorText } from "./ui.tsx";
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,28 +31,30 @@ const needsTenant = (error: unknown) =>
 function SignIn(
   { reason, onSignedIn }: { reason: string; onSignedIn: (session: Session, severalTenants: boolean) => void },
 ) {
+  const supabase = useMemo(supabaseAuthSettings, []);
   const [token, setToken] = useState("");
   const [tenantId, setTenantId] = useState("");
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
   const [askTenant, setAskTenant] = useState(false);
   const [message, setMessage] = useState(reason);
   const [busy, setBusy] = useState(false);
 
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    const session: Session = { token: token.trim(), tenantId: tenantId.trim() || null };
-    if (!session.token) return setMessage("Enter an access token.");
+  /** Proves `accessToken` (and the tenant) with one request, then opens the console. */
+  const start = async (accessToken: string) => {
+    const session: Session = { token: accessToken, tenantId: tenantId.trim() || null };
     if (session.tenantId && !uuid.test(session.tenantId)) {
       return setMessage("A tenant ID is a uuid, such as 0b6d3c1e-5f2a-4c8e-9b7d-1a2e3f4c5d6e.");
     }
-    setBusy(true);
-    setMessage("");
     try {
       await apiClient(session, () => {}).probe();
       onSignedIn(session, askTenant);
     } catch (error) {
       if (needsTenant(error)) {
+        // The token stays in its field: with a tenant ID, Sign in goes on.
+        setToken(accessToken);
         setAskTenant(true);
-        setMessage("You manage API keys in several tenants: enter the ID of the tenant to manage.");
+        setMessage("You manage API keys in several tenants: enter the ID of the tenant to manage, then Sign in.");
       } else if (error instanceof ApiFailure && error.status === 403) {
         setMessage(
           `You lack the permission to manage API keys in this tenant (${error.message}). ` +
@@ -60,23 +63,77 @@ function SignIn(
       } else {
         setMessage(errorText(error));
       }
+    }
+  };
+  const submitting = (work: () => Promise<unknown>) => async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setMessage("");
+    try {
+      await work();
     } finally {
       setBusy(false);
     }
   };
+  const withToken = submitting(async () => {
+    if (!token.trim()) return setMessage("Enter an access token.");
+    await start(token.trim());
+  });
+  const withPassword = submitting(async () => {
+    if (!supabase) return;
+    let accessToken: string;
+    try {
+      accessToken = await accessTokenFor(supabase, email.trim(), password);
+    } catch (error) {
+      return setMessage(`Sign-in refused: ${errorText(error)}`);
+    }
+    setPassword("");
+    await start(accessToken);
+  });
 
   return (
     <main class="sign-in" id="main">
       <h1>Sign in to Integrations</h1>
       <p>Manage your tenant's API keys, their usage and the audit log.</p>
       {message && <p class="form-error" role="alert">{message}</p>}
-      <form onSubmit={submit} noValidate>
+      {supabase && (
+        <form onSubmit={withPassword} noValidate aria-labelledby="email-sign-in">
+          <h2 id="email-sign-in">With your Dashboard account</h2>
+          <div class="field">
+            <label for="email">Email</label>
+            <input
+              id="email"
+              type="email"
+              autocomplete="username"
+              value={email}
+              onInput={(e) => setEmail(e.currentTarget.value)}
+            />
+          </div>
+          <div class="field">
+            <label for="password">Password</label>
+            <input
+              id="password"
+              type="password"
+              autocomplete="current-password"
+              value={password}
+              onInput={(e) => setPassword(e.currentTarget.value)}
+            />
+          </div>
+          <div class="actions">
+            <button type="submit" class="primary" disabled={busy}>Sign in with email</button>
+          </div>
+        </form>
+      )}
+      <form onSubmit={withToken} noValidate aria-labelledby="token-sign-in">
+        <h2 id="token-sign-in" class={supabase ? "" : "visually-hidden"}>
+          {supabase ? "Or with an access token" : "With an access token"}
+        </h2>
         <div class="field">
           <label for="access-token">Access token</label>
           <input
             id="access-token"
             type="password"
-            autoFocus
+            autoFocus={!supabase}
             autocomplete="off"
             spellcheck={false}
             value={token}
