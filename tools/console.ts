@@ -68,7 +68,10 @@ export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<
     let html = await Deno.readTextFile(`${consoleDir}index.html`);
     for (const [setting, name] of Object.entries(metaNames)) {
       const value = settings[setting as keyof ConsoleSettings] ?? "";
-      html = html.replace(`<meta name="${name}" content="">`, `<meta name="${name}" content="${escapeAttribute(value)}">`);
+      html = html.replace(
+        `<meta name="${name}" content="">`,
+        `<meta name="${name}" content="${escapeAttribute(value)}">`,
+      );
     }
     const file = (name: string, body: Uint8Array<ArrayBuffer>): [string, ConsoleFile] => [
       name,
