@@ -143,6 +143,65 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
       await page.close();
     });
 
+    await t.step("edit a key (its field error beside the field), then delete one after confirmation", async () => {
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
+      await signIn(page, acme.token);
+      await page.getByRole("button", { name: "Edit Acme CRM" }).click();
+      const dialog = page.getByRole("dialog", { name: "Edit Acme CRM" });
+      await dialog.getByLabel("Rate limit per hour").fill("0");
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await dialog.locator("#key-rate-limit-error").getByText("rate_limit_per_hour must be an integer").waitFor();
+      await dialog.getByLabel("Rate limit per hour").fill("5000");
+      await dialog.getByRole("checkbox", { name: "leads:read" }).check();
+      await dialog.getByRole("button", { name: "Save" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const row = page.getByRole("row", { name: /Acme CRM/ });
+      await row.getByText("default:sync, leads:read").waitFor();
+      assert.match(await row.textContent() ?? "", /5000/);
+
+      await page.getByRole("button", { name: "Delete Acme CRM" }).click();
+      const confirm = page.getByRole("dialog", { name: "Delete Acme CRM?" });
+      await confirm.getByRole("button", { name: "Cancel" }).click();
+      await confirm.waitFor({ state: "detached" });
+      assert.equal(await row.count(), 1, "Cancel deletes nothing");
+      await page.getByRole("button", { name: "Delete Acme CRM" }).click();
+      await confirm.getByRole("button", { name: "Delete key" }).click();
+      await confirm.waitFor({ state: "detached" });
+      await row.waitFor({ state: "detached" });
+      const { data } = await api(acme.token);
+      assert.ok(!data.some((key: { name: string }) => key.name === "Acme CRM"));
+      assert.deepEqual(problems, []);
+      await page.close();
+    });
+
+    await t.step("keys come 20 a page, by the API's cursor, in the chosen environment", async () => {
+      const gamma = await tokenFor(env, "gamma");
+      for (let i = 1; i <= 22; i++) {
+        await createKey(test.db, gamma.tenant_id, {
+          name: `Test key ${String(i).padStart(2, "0")}`,
+          environment: "test",
+        });
+      }
+      await createKey(test.db, gamma.tenant_id, { name: "The live one" });
+      const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
+      await signIn(page, gamma.token);
+      await page.getByRole("row", { name: /The live one/ }).waitFor();
+      await page.getByText("Test", { exact: true }).click();
+      const names = page.locator("table tbody th");
+      await page.getByRole("row", { name: /Test key 22/ }).waitFor();
+      assert.equal(await names.count(), 20);
+      assert.equal(await names.first().textContent(), "Test key 22");
+      await page.getByRole("button", { name: "Next page" }).click();
+      await page.getByRole("row", { name: /Test key 01/ }).waitFor();
+      assert.deepEqual(await names.allTextContents(), ["Test key 02", "Test key 01"]);
+      assert.ok(await page.getByRole("button", { name: "Next page" }).isDisabled());
+      await page.getByRole("button", { name: "Previous page" }).click();
+      await page.getByRole("row", { name: /Test key 22/ }).waitFor();
+      assert.equal(await names.count(), 20);
+      assert.deepEqual(problems, []);
+      await page.close();
+    });
+
     await t.step("the keyboard alone signs in, creates a key and revokes it", async () => {
       const { page, problems } = await openConsole(context, `${server.baseUrl}/console/`);
       assert.equal(await focusedId(page), "access-token");
