@@ -192,6 +192,8 @@ const functions: Record<string, FunctionApp> = {
 // The API reference is loaded on its first request: Swagger UI's package and the OpenAPI
 // documents cost start-up time (~30 ms) that no function request needs.
 const docs = onFirstUse(() => import("./docs.ts"));
+// The Integrations console (tools/console.ts), likewise: bundled on its first request.
+const consoleSite = onFirstUse(() => import("./console.ts"));
 
 const prefix = "/functions/v1/";
 const server = await listen();
@@ -221,6 +223,17 @@ async function listen(): Promise<Deno.HttpServer> {
             JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
           );
           return new Response("The API reference could not be loaded; try again.\n", {
+            status: 503,
+            headers: { "Content-Type": "text/plain", "Retry-After": "5" },
+          });
+        });
+      }
+      if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
+        return consoleSite().then((m) => m.consoleResponse(url.pathname, config)).catch((error) => {
+          console.error(
+            JSON.stringify({ level: "error", message: "the console could not be built", error: String(error) }),
+          );
+          return new Response("The console could not be built; try again.\n", {
             status: 503,
             headers: { "Content-Type": "text/plain", "Retry-After": "5" },
           });

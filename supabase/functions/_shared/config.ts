@@ -19,6 +19,20 @@ export const postgresUrl = z.string().refine((value) => {
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
+/** `https://console.example.com`: a scheme, a host and an optional port, nothing more (what a browser sends as Origin). */
+const isOrigin = (value: string) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.origin === value;
+  } catch {
+    return false;
+  }
+};
+
+/** A comma-separated list of origins; empty: none. */
+const originList = z.string().transform((value) => value.split(",").map((origin) => origin.trim()).filter(Boolean))
+  .pipe(z.array(z.string().refine(isOrigin, "must be origins such as https://console.example.com, comma-separated")));
+
 export const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
 export const configSchema = z.object({
@@ -56,6 +70,11 @@ export const configSchema = z.object({
   supabaseUrl: httpUrl.optional(),
   /** Where to fetch the JWKS instead (same document; e.g. a mirror or a local Auth server). */
   jwksUrl: httpUrl.optional(),
+  /**
+   * Origins of Integrations consoles (docs/console.md) that may call api-keys from a browser: CORS
+   * for these origins only. Empty (the default): no CORS headers.
+   */
+  consoleOrigins: originList.default([]),
   /** Sent as `apikey` when fetching the JWKS (hosted functions get SUPABASE_ANON_KEY). */
   supabaseAnonKey: z.string().min(1).optional(),
   /**
@@ -96,6 +115,7 @@ export function configInput(env: Record<string, string | undefined>) {
     supabaseUrl: nonEmpty("SUPABASE_URL"),
     jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
     supabaseAnonKey: nonEmpty("SUPABASE_ANON_KEY"),
+    consoleOrigins: nonEmpty("CONSOLE_ORIGINS"),
     signingKek: nonEmpty("SIGNING_KEK"),
     signingKekId: nonEmpty("SIGNING_KEK_ID"),
     signingKeksPrevious: nonEmpty("SIGNING_KEKS_PREVIOUS"),

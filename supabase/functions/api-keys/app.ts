@@ -1,5 +1,6 @@
 // The api-keys app: importable, so tests and the local server call it in process. Its routes are
 // listed here, once; each route's contract is in its file under routes/.
+import { cors } from "hono/cors";
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { messages as sharedMessages } from "../_shared/errors.ts";
@@ -25,7 +26,7 @@ export interface ApiKeysDeps {
   jwt: JwtVerifier;
   config:
     & Pick<Config, "trustedProxyHops" | "maxActiveKeysPerTenant" | "bcryptCost">
-    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious">>;
+    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious" | "consoleOrigins">>;
   log?: LogSink;
   /** Mutations per actor and tenant (default: createMutationThrottle(), per instance). */
   mutations?: MutationThrottle;
@@ -47,6 +48,7 @@ export function createApiKeysApp(
   { db, jwt, config, log = jsonLog, mutations = createMutationThrottle() }: ApiKeysDeps,
 ) {
   const app = createFunctionApp("api-keys", log);
+  allowConsoles(app, config.consoleOrigins ?? []);
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
   // they are never taken for a key id.
   serveRoutes<RouteDeps>(app, document, { db, jwt, ...config, mutations, keyring: createKeyring(config) }, [
@@ -63,6 +65,30 @@ export function createApiKeysApp(
     requests,
   ]);
   return app;
+}
+
+/**
+ * CORS for the Integrations consoles at `origins` (CONSOLE_ORIGINS), and for no one else: a request
+ * from another origin, or with no Origin, gets no CORS header (and a preflight from it is answered
+ * as any OPTIONS request is, 405). The token travels in Authorization, never in a cookie, so
+ * credentials are not allowed.
+ */
+function allowConsoles(app: ReturnType<typeof createFunctionApp>, origins: string[]) {
+  if (origins.length === 0) return;
+  const listed = new Set(origins);
+  const corsForConsoles = cors({
+    origin: origins,
+    allowMethods: ["GET", "POST", "PATCH", "DELETE"],
+    allowHeaders: ["Authorization", "Content-Type", "X-Tenant-Id"],
+    exposeHeaders: ["X-Request-Id", "Retry-After"],
+    maxAge: 600,
+    credentials: false,
+  });
+  app.use("*", async (c, next) => {
+    if (listed.has(c.req.header("origin") ?? "")) return await corsForConsoles(c, next);
+    await next();
+    c.header("Vary", "Origin", { append: true }); // the answer to a listed origin differs
+  });
 }
 
 const description = `
@@ -91,8 +117,8 @@ JWKS. Anything else (\`alg: none\`, tampered, expired, wrong audience) is 401
 Every answer carries \`X-Request-Id\`, equal to \`meta.request_id\`. Errors have the \`Error\` schema;
 their \`message\` is stable. Any method other than the ones documented for a path answers 405
 \`METHOD_NOT_ALLOWED\` with \`Allow\`; an unknown path answers 404 \`NOT_FOUND\`. Every mutation and
-its audit entry commit in one transaction. No CORS headers are sent (except on \`openapi.json\`):
-the Dashboard's server calls this API, not a browser.
+its audit entry commit in one transaction. No CORS headers are sent (except on \`openapi.json\`), but to
+the origins of Integrations consoles listed in \`CONSOLE_ORIGINS\` (none by default).
 `.trim();
 
 const document: DocumentSpec = {
