@@ -32,6 +32,8 @@ export interface UsageCounts {
   total: number;
   "2xx": number;
   "4xx": number;
+  /** Rate and concurrency refusals, also counted in 4xx. */
+  "429": number;
   "5xx": number;
 }
 

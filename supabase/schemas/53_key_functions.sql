@@ -445,6 +445,7 @@ begin
              sum(r.requests) as total,
              coalesce(sum(r.requests) filter (where r.status between 200 and 299), 0) as s2xx,
              coalesce(sum(r.requests) filter (where r.status between 400 and 499), 0) as s4xx,
+             coalesce(sum(r.requests) filter (where r.status = 429), 0) as s429,
              coalesce(sum(r.requests) filter (where r.status between 500 and 599), 0) as s5xx
         from salesos.request_counts r
        where r.tenant_id = p_tenant_id and r.key_id = p_key_id
@@ -457,12 +458,14 @@ begin
       'to', salesos.iso_utc(p_to),
       'bucket', p_bucket,
       'totals', json_build_object('total', coalesce(sum(c.total), 0), '2xx', coalesce(sum(c.s2xx), 0),
-                                  '4xx', coalesce(sum(c.s4xx), 0), '5xx', coalesce(sum(c.s5xx), 0)),
+                                  '4xx', coalesce(sum(c.s4xx), 0), '429', coalesce(sum(c.s429), 0),
+                                  '5xx', coalesce(sum(c.s5xx), 0)),
       'buckets', coalesce(json_agg(json_build_object(
                    'start', salesos.iso_utc(s.start at time zone 'UTC'),
                    'total', coalesce(c.total, 0),
                    '2xx', coalesce(c.s2xx, 0),
                    '4xx', coalesce(c.s4xx, 0),
+                   '429', coalesce(c.s429, 0),
                    '5xx', coalesce(c.s5xx, 0)) order by s.start), '[]'::json),
       'last_used_at', salesos.iso_utc(v_key.last_used_at),
       'last_used_ip', pg_catalog.host(v_key.last_used_ip),
@@ -473,7 +476,7 @@ begin
 end;
 $$;
 comment on function salesos.api_key_usage(uuid, uuid, timestamptz, timestamptz, text) is
-  'Request counts of a tenant''s key in [p_from, p_to) per UTC hour or day bucket (every bucket, zeros included) by status class, with last use; null when the tenant has no such key. Read from request_counts (admitted and refused requests, per whole UTC hour: an hour the range only partly covers counts whole), never from the log.';
+  'Request counts of a tenant''s key in [p_from, p_to) per UTC hour or day bucket (every bucket, zeros included) by status class (and 429, also within 4xx), with last use; null when the tenant has no such key. Read from request_counts (admitted and refused requests, per whole UTC hour: an hour the range only partly covers counts whole), never from the log.';
 
 create function salesos.api_key_requests(
   p_tenant_id uuid,

@@ -37,8 +37,15 @@ Deno.test("usage", async (t) => {
     assert.ok(Math.abs(Date.parse(data.to) - Date.now()) < 5_000);
     assert.equal(Date.parse(data.to) - Date.parse(data.from), 24 * hour);
     assert.equal(data.buckets.length, 25, "the partial first hour and the current one included");
-    assert.deepEqual(data.totals, { total: 6, "2xx": 3, "4xx": 3, "5xx": 0 });
-    assert.deepEqual(data.buckets.at(-1), { start: data.buckets.at(-1).start, total: 6, "2xx": 3, "4xx": 3, "5xx": 0 });
+    assert.deepEqual(data.totals, { total: 6, "2xx": 3, "4xx": 3, "429": 1, "5xx": 0 });
+    assert.deepEqual(data.buckets.at(-1), {
+      start: data.buckets.at(-1).start,
+      total: 6,
+      "2xx": 3,
+      "4xx": 3,
+      "429": 1,
+      "5xx": 0,
+    });
     assert.equal(data.buckets.slice(0, -1).every((b: { total: number }) => b.total === 0), true);
     for (const b of data.buckets) assert.match(b.start, /^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/);
     assert.equal(data.last_used_ip, "192.0.2.12");
@@ -62,11 +69,11 @@ Deno.test("usage", async (t) => {
 
     const hourly = await usage(other.id, "?from=2026-03-01T10:00:00Z&to=2026-03-01T13:00:00Z&bucket=hour");
     assert.deepEqual(hourly.json.data.buckets, [
-      { start: "2026-03-01T10:00:00.000Z", total: 2, "2xx": 1, "4xx": 0, "5xx": 1 },
-      { start: "2026-03-01T11:00:00.000Z", total: 0, "2xx": 0, "4xx": 0, "5xx": 0 },
-      { start: "2026-03-01T12:00:00.000Z", total: 1, "2xx": 0, "4xx": 1, "5xx": 0 },
+      { start: "2026-03-01T10:00:00.000Z", total: 2, "2xx": 1, "4xx": 0, "429": 0, "5xx": 1 },
+      { start: "2026-03-01T11:00:00.000Z", total: 0, "2xx": 0, "4xx": 0, "429": 0, "5xx": 0 },
+      { start: "2026-03-01T12:00:00.000Z", total: 1, "2xx": 0, "4xx": 1, "429": 1, "5xx": 0 },
     ]);
-    assert.deepEqual(hourly.json.data.totals, { total: 3, "2xx": 1, "4xx": 1, "5xx": 1 });
+    assert.deepEqual(hourly.json.data.totals, { total: 3, "2xx": 1, "4xx": 1, "429": 1, "5xx": 1 });
 
     const daily = await usage(other.id, "?from=2026-03-01T00:00:00Z&to=2026-03-04T00:00:00Z&bucket=day");
     assert.deepEqual(

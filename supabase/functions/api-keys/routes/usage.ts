@@ -49,6 +49,7 @@ const usageCounts = {
   total: z.int().min(0),
   "2xx": z.int().min(0),
   "4xx": z.int().min(0),
+  "429": z.int().min(0).meta({ description: "Refusals for the rate or concurrency limit (counted in 4xx too)" }),
   "5xx": z.int().min(0),
 };
 
@@ -67,10 +68,11 @@ const usageSchema = z.strictObject({
 }).meta({ id: "ApiKeyUsage" });
 const usageResponse = successEnvelope(usageSchema).meta({ id: "ApiKeyUsageResponse" });
 
-const counts = (total: number, ok: number, clientErrors: number) => ({
+const counts = (total: number, ok: number, clientErrors: number, limited: number) => ({
   total,
   "2xx": ok,
   "4xx": clientErrors,
+  "429": limited,
   "5xx": 0,
 });
 
@@ -91,10 +93,10 @@ class, plus \`last_used_at\`, \`last_used_ip\` and \`request_count\`.`,
         from: "2026-03-17T10:00:00.000Z",
         to: "2026-03-17T12:00:00.000Z",
         bucket: "hour",
-        totals: counts(3, 2, 1),
+        totals: counts(3, 2, 1, 1),
         buckets: [
-          { start: "2026-03-17T10:00:00.000Z", ...counts(0, 0, 0) },
-          { start: "2026-03-17T11:00:00.000Z", ...counts(3, 2, 1) },
+          { start: "2026-03-17T10:00:00.000Z", ...counts(0, 0, 0, 0) },
+          { start: "2026-03-17T11:00:00.000Z", ...counts(3, 2, 1, 1) },
         ],
         last_used_at: "2026-03-17T11:42:10.123Z",
         last_used_ip: "203.0.113.7",
