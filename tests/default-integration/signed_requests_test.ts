@@ -333,6 +333,19 @@ Deno.test("signed requests", async (t) => {
     refused(await signedCall(api, expired), "Invalid or expired API key");
   });
 
+  await t.step("a key the instance remembers is still checked in the contract's order", async () => {
+    const key = await createKey(test.db, tenant, { auth_scheme: "signed" });
+    const wrongSecret = { ...key, secret: "1".repeat(64) };
+    assert.equal((await signedCall(api, key)).status, 200, "now remembered by this instance");
+    refused(await signedCall(api, wrongSecret), "Invalid request signature");
+    refused(await signedCall(api, { ...key, key: withWrongSecret(key.key) }), "Invalid or expired API key");
+    assert.equal((await signedCall(api, key)).status, 200);
+    // Expired since it was remembered: its status comes before its signature, right or wrong.
+    await test.db.query("update salesos.api_keys set expires_at = now() where id = $1", [key.id]);
+    refused(await signedCall(api, wrongSecret), "Invalid or expired API key");
+    refused(await signedCall(api, key), "Invalid or expired API key");
+  });
+
   await t.step("refused: the same signed request twice", async () => {
     const ts = String(now());
     const body = fresh();

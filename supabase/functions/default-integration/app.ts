@@ -10,6 +10,7 @@ import type { KeyVerifier } from "./key_verifier.ts";
 import { createKeyring, signedPath, signedScheme } from "../_shared/signing.ts";
 import * as health from "./routes/health.ts";
 import * as sync from "./routes/sync.ts";
+import { signedKeyCache } from "./signed_auth.ts";
 import { BulkGate, concurrencyMessages, retryAfterConcurrentSeconds } from "./bulk_gate.ts";
 import { maxCollaboratorsPerRequest } from "./schemas.ts";
 
@@ -35,7 +36,8 @@ export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: 
   });
   // No authentication on health and openapi.json: a load balancer's health check, and the API's description.
   const keyring = createKeyring(config);
-  serveRoutes(app, document, { db, keys, trustedProxyHops: config.trustedProxyHops, gate, keyring }, [
+  const deps = { db, keys, trustedProxyHops: config.trustedProxyHops, gate, keyring, signedKeys: signedKeyCache() };
+  serveRoutes(app, document, deps, [
     sync,
     health,
     openApiRoute("default-integration"),

@@ -11,6 +11,7 @@ import { ApiError, messages } from "../_shared/errors.ts";
 import { type AppEnv, elapsedMs } from "../_shared/http.ts";
 import type { Keyring } from "../_shared/signing.ts";
 import { type KeyVerifier, VerifierBusy } from "./key_verifier.ts";
+import type { SignedKeyCache } from "./signed_auth.ts";
 
 export const requiredScope = "default:sync";
 
@@ -80,6 +81,8 @@ export interface AuthDeps {
   trustedProxyHops: number;
   /** Decrypts signed keys' k1 (SIGNING_KEK); null when the deployment has none. */
   keyring: Keyring | null;
+  /** Signed keys this instance has found (signed_auth.ts). */
+  signedKeys: SignedKeyCache;
 }
 
 /** The request's source address, as the allowlist sees it. */

@@ -75,7 +75,7 @@ export const verifierDefaults = {
 };
 
 /** A Map that forgets its oldest entry beyond `limit`, so no flood can grow memory without bound. */
-class BoundedMap<K, V> extends Map<K, V> {
+export class BoundedMap<K, V> extends Map<K, V> {
   constructor(private readonly limit: number) {
     super();
   }

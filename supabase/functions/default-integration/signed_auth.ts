@@ -10,11 +10,18 @@
 // request's body: a client without the key cannot take that key's slots or make the service
 // buffer a body. No bcrypt work, except for a signed key created before key_sha256 existed: it is
 // proven once per instance by its bcrypt hash, as a Bearer key is.
+//
+// A key found once is remembered by the instance (SignedKeyCache), so a signed request costs what a
+// cached Bearer one does: no lookup before its body, one admit_request after it, which reads the
+// key's status, allowlist, scope and limit on every request. A remembered key whose signature
+// fails is looked up again before the answer, so a key revoked or expired since is still answered
+// as such first, in the contract's order.
 import type { Context } from "hono";
 import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import type { AppEnv } from "../_shared/http.ts";
 import {
+  keySha256,
   matchesKeySha256,
   sameSignature,
   sha256Hex,
@@ -23,6 +30,7 @@ import {
   signedPath,
 } from "../_shared/signing.ts";
 import { type AuthDeps, requestIp, verify } from "./auth.ts";
+import { BoundedMap } from "./key_verifier.ts";
 
 /** A signed request's key, found and active, whose signature is still to be checked. */
 export interface SignedCandidate {
@@ -30,7 +38,19 @@ export interface SignedCandidate {
   tenantId: string;
   environment: "live" | "test";
   k1: Uint8Array;
+  /** Remembered by this instance rather than read now: its status may have changed since. */
+  remembered: boolean;
 }
+
+interface RememberedKey extends Omit<SignedCandidate, "remembered"> {
+  /** SHA-256 of the full key string, which proves a presented one without bcrypt. */
+  keySha256: Uint8Array;
+}
+
+/** Signed keys this instance has found, by public prefix; bounded, the oldest forgotten first. */
+export type SignedKeyCache = Map<string, RememberedKey>;
+
+export const signedKeyCache = (size = 10_000): SignedKeyCache => new BoundedMap(size);
 
 interface SignedKeyRow {
   id: string;
@@ -57,38 +77,72 @@ export async function findSignedKey(
   }
   const parsed = parseApiKey(credentials.apiKey);
   if (!parsed) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  const remembered = deps.signedKeys.get(parsed.keyPrefix);
+  if (remembered) {
+    if (!matchesKeySha256(credentials.apiKey, remembered.keySha256)) {
+      throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+    }
+    c.get("log").key_prefix = parsed.keyPrefix;
+    return { ...remembered, remembered: true };
+  }
+  return await lookUpSignedKey(c, deps, credentials.apiKey, parsed.keyPrefix);
+}
+
+async function lookUpSignedKey(
+  c: Context<AppEnv>,
+  deps: AuthDeps,
+  apiKey: string,
+  keyPrefix: string,
+): Promise<SignedCandidate> {
   const [row] = await deps.db.query<SignedKeyRow>(
     `select id, tenant_id, environment, auth_scheme, active, encode(signing_key, 'hex') as signing_key, signing_kek_id,
             encode(key_sha256, 'hex') as key_sha256
        from salesos.find_signed_key($1)`,
-    [parsed.keyPrefix],
+    [keyPrefix],
   );
   if (!row || !row.active) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
-  c.get("log").key_prefix = parsed.keyPrefix;
+  c.get("log").key_prefix = keyPrefix;
   if (row.auth_scheme !== "signed" || !row.signing_key || !row.signing_kek_id) {
     throw new ApiError("UNAUTHORIZED", messages.keyNotSigned);
   }
   const proven = row.key_sha256
-    ? matchesKeySha256(credentials.apiKey, fromHex(row.key_sha256))
-    : (await verify(deps.keys, credentials.apiKey, parsed.keyPrefix, requestIp(c, deps)))?.id === row.id;
+    ? matchesKeySha256(apiKey, fromHex(row.key_sha256))
+    : (await verify(deps.keys, apiKey, keyPrefix, requestIp(c, deps)))?.id === row.id;
   if (!proven) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
   // A deployment that holds signed keys but lost its SIGNING_KEK is misconfigured: a 500, logged.
   if (!deps.keyring) throw new Error("a signed key was presented but SIGNING_KEK is not set");
-  const k1 = await deps.keyring.decrypt(fromHex(row.signing_key), row.signing_kek_id, parsed.keyPrefix);
-  return { keyId: row.id, tenantId: row.tenant_id, environment: row.environment, k1 };
+  const k1 = await deps.keyring.decrypt(fromHex(row.signing_key), row.signing_kek_id, keyPrefix);
+  const key = { keyId: row.id, tenantId: row.tenant_id, environment: row.environment, k1 };
+  deps.signedKeys.set(keyPrefix, { ...key, keySha256: row.key_sha256 ? fromHex(row.key_sha256) : keySha256(apiKey) });
+  return { ...key, remembered: false };
 }
 
-/** 401 unless `signature` signs this request: its key, timestamp, method, public path and body bytes. */
-export function checkSignature(
+/**
+ * 401 unless `signature` signs this request: its key, timestamp, method, public path and body bytes.
+ * A remembered key is looked up again first, so one revoked or expired since is answered as such.
+ */
+export async function checkSignature(
+  c: Context<AppEnv>,
+  deps: AuthDeps,
   candidate: SignedCandidate,
-  request: { timestamp: string; method: string; signature: string },
+  request: { apiKey: string; timestamp: string; method: string; signature: string },
   body: Uint8Array,
-): void {
-  const expected = signatureFromK1(candidate.k1, {
-    timestamp: request.timestamp,
-    method: request.method.toUpperCase(),
-    path: signedPath,
-    payloadSha256: sha256Hex(body),
-  });
-  if (!sameSignature(expected, request.signature)) throw new ApiError("UNAUTHORIZED", messages.invalidSignature);
+): Promise<void> {
+  const signed = (k1: Uint8Array) =>
+    sameSignature(
+      signatureFromK1(k1, {
+        timestamp: request.timestamp,
+        method: request.method.toUpperCase(),
+        path: signedPath,
+        payloadSha256: sha256Hex(body),
+      }),
+      request.signature,
+    );
+  if (signed(candidate.k1)) return;
+  if (candidate.remembered) {
+    const keyPrefix = parseApiKey(request.apiKey)!.keyPrefix;
+    deps.signedKeys.delete(keyPrefix);
+    if (signed((await lookUpSignedKey(c, deps, request.apiKey, keyPrefix)).k1)) return;
+  }
+  throw new ApiError("UNAUTHORIZED", messages.invalidSignature);
 }

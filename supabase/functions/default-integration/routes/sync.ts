@@ -166,7 +166,7 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
     const candidate = await findSignedKey(c, deps, credentials);
     admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
     const body = await readBodyBytes(c.req.raw);
-    checkSignature(candidate, { ...credentials, method: c.req.method }, body);
+    await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body);
     principal = await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
     const { method, url, headers } = c.req.raw;
     return await runAction(c, deps, principal, admitted, new Request(url, { method, headers, body }));
