@@ -181,7 +181,7 @@ export async function growthCurve() {
         requests_page_ms: requestsPageMs,
       };
       if (level.loads) {
-        const small = await smallPairs(`step ${index} small`, service.baseUrl, setup.url, hot, runs);
+        const small = await smallPairs(`step ${index} small`, service, setup.url, hot, runs);
         const bulk = {
           activities: [] as number[],
           activitiesBase: [] as number[],

@@ -1,5 +1,6 @@
 // What the bench's runs share: the database and its keys, the service process, the load generators
 // (wrk, pgbench) and how their runs are paired.
+import bcrypt from "bcryptjs";
 import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { createApiKey } from "../supabase/functions/api-keys/key_settings.ts";
 import { createScratchDatabase } from "../tools/database.ts";
@@ -117,6 +118,8 @@ export interface Service {
   pid: number;
   peakRssMb(): number;
   resetPeak(): void;
+  /** CPU time (user + system) the process has used so far, in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -167,6 +170,11 @@ export async function startService(env: Record<string, string>): Promise<Service
     pid,
     peakRssMb: () => peak,
     resetPeak: () => (peak = 0),
+    cpuMs: () => {
+      // Fields 14 and 15 of /proc/<pid>/stat, after the command's closing parenthesis: clock ticks (100 a second).
+      const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
     async stop() {
       clearInterval(sampler);
       Deno.kill(pid, "SIGTERM");
@@ -189,6 +197,15 @@ export interface WrkResult {
   socket_errors: number;
   p50_us: number;
   p99_us: number;
+}
+
+export type WrkFigures = Awaited<ReturnType<typeof wrk>>;
+
+/** A wrk run and the service's CPU time per request during it. */
+export async function withCpu(service: Service, load: () => Promise<WrkFigures>) {
+  const before = service.cpuMs();
+  const result = await load();
+  return { ...result, cpuMsPerRequest: (service.cpuMs() - before) / Math.max(1, result.requests) };
 }
 
 export async function wrk(
@@ -259,8 +276,11 @@ export function smallSeries() {
     baseline: [] as number[],
     baselineP50: [] as number[],
     baselineP99: [] as number[],
+    /** The service's CPU ms per request, when measured. */
+    cpuMsPerRequest: [] as number[],
     non2xx: 0,
-    add(s: Awaited<ReturnType<typeof wrk>>, baseline: Awaited<ReturnType<typeof pgbench>>) {
+    add(s: WrkFigures & { cpuMsPerRequest?: number }, baseline: Awaited<ReturnType<typeof pgbench>>) {
+      if (s.cpuMsPerRequest !== undefined) series.cpuMsPerRequest.push(s.cpuMsPerRequest);
       series.service.push(s.perSecond);
       series.p50.push(s.p50_us / 1000);
       series.p99.push(s.p99_us / 1000);
@@ -360,7 +380,10 @@ export async function coldStart(setup: Setup, env: Record<string, string>) {
   const toFirstAnswer: number[] = [];
   const toFirstAuthorized: number[] = [];
   const emptyServer: number[] = [];
+  const bcryptCompare: number[] = [];
   const body = JSON.stringify({ action: "sync_activities", activities: [] });
+  // The first authenticated answer includes one bcrypt compare of the key (cost 10): its time alone, here.
+  const hash = bcrypt.hashSync(setup.smallKeys[0].key, 10);
   for (let i = 0; i < 5; i++) {
     const port = freePort();
     const url = `http://127.0.0.1:${port}/functions/v1/default-integration`;
@@ -387,11 +410,16 @@ export async function coldStart(setup: Setup, env: Record<string, string>) {
     emptyServer.push(await firstAnswer(`http://127.0.0.1:${emptyPort}/`, emptyStarted, empty));
     empty.kill("SIGTERM");
     await empty.status;
+
+    const compareStarted = performance.now();
+    bcrypt.compareSync(setup.smallKeys[0].key, hash);
+    bcryptCompare.push(performance.now() - compareStarted);
   }
   return {
     firstAnswerMs: round(median(toFirstAnswer)),
     firstAuthorizedMs: round(median(toFirstAuthorized)),
     emptyServerMs: round(median(emptyServer)),
+    bcryptCompareMs: round(median(bcryptCompare)),
     /** Each start's first authenticated 200 over the empty server's start just after it. */
     ratio: pairedRatios(toFirstAuthorized, emptyServer),
   };
@@ -450,13 +478,14 @@ export async function warmKeys(baseUrl: string, keys: BenchKey[]) {
 }
 
 /** `count` pairs of the small load at 32 connections: the service by wrk, its baseline by pgbench. */
-export async function smallPairs(label: string, baseUrl: string, url: string, load: SmallLoad, count: number) {
+export async function smallPairs(label: string, service: Service, url: string, load: SmallLoad, count: number) {
   const series = smallSeries();
   for (let i = 0; i < count; i++) {
     const [s, baseline] = await measuredPair(
       i,
       url,
-      () => wrk("small.lua", 32, baseUrl, { ...load.env, BENCH_ID_PREFIX: `${label}${i}` }),
+      () =>
+        withCpu(service, () => wrk("small.lua", 32, service.baseUrl, { ...load.env, BENCH_ID_PREFIX: `${label}${i}` })),
       () => pgbench("small.sql", 32, url, load.vars),
     );
     series.add(s, baseline);

@@ -29,6 +29,7 @@ import {
   smallSeries,
   startService,
   warmKeys,
+  withCpu,
   wrk,
 } from "./harness.ts";
 import { markdownTable, writeResults } from "./results.ts";
@@ -99,7 +100,7 @@ async function main() {
     // Steady state is measured: the cold start has its own figures below. The warm-up compiles the
     // hot path and opens the pool's connections.
     await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "warmup" }, 2);
-    const small = await smallPairs("small", service.baseUrl, setup.url, hot, runs);
+    const small = await smallPairs("small", service, setup.url, hot, runs);
     const smallRss = service.peakRssMb();
     const comparesAfterSmall = await bcryptCompares(service);
 
@@ -147,11 +148,16 @@ async function main() {
       activitiesBase: [] as number[],
       collaborators: [] as number[],
       collaboratorsBase: [] as number[],
+      activitiesCpu: [] as number[],
+      collaboratorsCpu: [] as number[],
       non2xx: 0,
     };
     for (let i = 0; i < runs; i++) {
       const bulkRun = (action: string) => () =>
-        wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: action, BENCH_ID_PREFIX: `bulk${i}` });
+        withCpu(
+          service,
+          () => wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: action, BENCH_ID_PREFIX: `bulk${i}` }),
+        );
       const [a, activitiesBase] = await measuredPair(
         i,
         setup.url,
@@ -159,6 +165,7 @@ async function main() {
         () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
       );
       bulk.activities.push(a.perSecond * 1000);
+      bulk.activitiesCpu.push(a.cpuMsPerRequest);
       bulk.activitiesBase.push(activitiesBase.tps * 1000);
       const [c, collaboratorsBase] = await measuredPair(
         i,
@@ -167,6 +174,7 @@ async function main() {
         () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
       );
       bulk.collaborators.push(c.perSecond * 500);
+      bulk.collaboratorsCpu.push(c.cpuMsPerRequest);
       bulk.collaboratorsBase.push(collaboratorsBase.tps * 500);
       bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
       const last = (figures: number[]) => round(figures.at(-1)!);
@@ -180,7 +188,7 @@ async function main() {
     // Many tenants: 1000 keys of 100 tenants, each request on one at random, every key far below its limit.
     await warmKeys(service.baseUrl, setup.manyKeys);
     await wrk("small.lua", 32, service.baseUrl, { ...many.env, BENCH_ID_PREFIX: "manywarmup" }, 2);
-    const manySmall = await smallPairs("many tenants", service.baseUrl, setup.url, many, runs);
+    const manySmall = await smallPairs("many tenants", service, setup.url, many, runs);
 
     // Through a pooler: the same service configured as for Supabase's port 6543, paired with the direct one.
     const pooled = await pooledRatio(setup, service, hot);
@@ -211,6 +219,7 @@ async function main() {
         p99_ms: round(median(small.p99), 2),
         baseline_p50_ms: round(median(small.baselineP50), 2),
         baseline_p99_ms: round(median(small.baselineP99), 2),
+        cpu_ms_per_request: round(median(small.cpuMsPerRequest), 2),
         failed_requests: small.non2xx,
       },
       small_paced: {
@@ -231,6 +240,7 @@ async function main() {
         ratio: pairedRatios(manySmall.service, manySmall.baseline).median,
         ratio_range: pairedRatios(manySmall.service, manySmall.baseline).range,
         p99_ms: round(median(manySmall.p99), 2),
+        cpu_ms_per_request: round(median(manySmall.cpuMsPerRequest), 2),
         baseline_p99_ms: round(median(manySmall.baselineP99), 2),
         failed_requests: manySmall.non2xx,
       },
@@ -244,12 +254,15 @@ async function main() {
         collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
         collaborators_ratio: collaboratorsRatios.median,
         collaborators_ratio_range: collaboratorsRatios.range,
+        activities_cpu_ms_per_request: round(median(bulk.activitiesCpu), 1),
+        collaborators_cpu_ms_per_request: round(median(bulk.collaboratorsCpu), 1),
         failed_requests: bulk.non2xx,
       },
       cold_start: {
         first_answer_ms: cold.firstAnswerMs,
         first_authenticated_200_ms: cold.firstAuthorizedMs,
         empty_deno_server_ms: cold.emptyServerMs,
+        bcrypt_compare_ms: cold.bcryptCompareMs,
         ratio: cold.ratio.median,
         ratio_range: cold.ratio.range,
       },
@@ -370,8 +383,14 @@ function report(r: any) {
     [
       "cold start (`deno task start`): first answer (a 401, no database needed) / first authenticated 200",
       `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`,
-      `${r.cold_start.empty_deno_server_ms} ms (an empty Deno.serve, \`deno run\`)`,
+      `${r.cold_start.empty_deno_server_ms} ms (an empty Deno.serve, \`deno run\`); one bcrypt compare at cost 10: ${r.cold_start.bcrypt_compare_ms} ms`,
       `ratio ${r.cold_start.ratio}, runs ${r.cold_start.ratio_range.join("–")}`,
+    ],
+    [
+      "service CPU per request: small hot / many tenants / bulk activities / bulk collaborators",
+      `${r.small.cpu_ms_per_request} / ${r.many_tenants.cpu_ms_per_request} / ${r.bulk.activities_cpu_ms_per_request} / ${r.bulk.collaborators_cpu_ms_per_request} ms`,
+      `${r.cores} cores`,
+      "the process's user + system time over its requests (/proc)",
     ],
     [
       "peak RSS: small / bulk",
