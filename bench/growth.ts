@@ -262,7 +262,8 @@ export async function growthCurve() {
     const loaded = steps.filter((s) => "small_rps" in s) as Record<string, number>[];
     const first = loaded[0];
     const last = loaded.at(-1)!;
-    const withLog = steps.filter((s) => (s.log_rows as number) > 0) as Record<string, number>[];
+    // Usage at the last step over usage at the 100 k step (the first with that many log rows).
+    const usageBase = (steps as Record<string, number>[]).find((s) => s.log_rows >= levels[1].logRows)!;
     const results = {
       date: new Date().toISOString(),
       cores,
@@ -277,7 +278,7 @@ export async function growthCurve() {
         collaborators: round(last.collaborators_per_s / first.collaborators_per_s, 2),
         collaborators_baseline: round(last.collaborators_baseline_per_s / first.collaborators_baseline_per_s, 2),
       },
-      usage_ratio_last_over_first: round(withLog.at(-1)!.usage_90d_hourly_ms / withLog[0].usage_90d_hourly_ms, 2),
+      usage_ratio_last_over_100k: round(last.usage_90d_hourly_ms / usageBase.usage_90d_hourly_ms, 2),
       delete_key: { log_rows: heavyKeyLogRows, ms: deleteMs, status: deleted.status },
     };
     const table = growthTable(results);
