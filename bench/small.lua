@@ -1,6 +1,13 @@
--- One new activity per request, keys taken in turn from BENCH_KEYS (comma-separated).
+-- One new activity per request, keys taken in turn from BENCH_KEYS (comma-separated), or at random
+-- from BENCH_KEY_FILE (one a line) when set; collaborators c0..c(BENCH_COLLABORATORS - 1)@bench.test.
 local keys = {}
-for key in string.gmatch(os.getenv("BENCH_KEYS"), "[^,]+") do table.insert(keys, key) end
+local key_file = os.getenv("BENCH_KEY_FILE")
+if key_file then
+  for key in io.lines(key_file) do table.insert(keys, key) end
+else
+  for key in string.gmatch(os.getenv("BENCH_KEYS"), "[^,]+") do table.insert(keys, key) end
+end
+local collaborators = tonumber(os.getenv("BENCH_COLLABORATORS") or "1000")
 local threads = 0
 local counter = 0
 local prefix = os.getenv("BENCH_ID_PREFIX") or "small"
@@ -23,7 +30,7 @@ function setup(thread)
   thread:set("tid", threads)
 end
 
--- Each thread's own sequence of pauses.
+-- Each thread's own sequence of pauses and keys.
 function init() math.randomseed(tid) end
 
 function request()
@@ -31,9 +38,10 @@ function request()
   local body = string.format(
     '{"action":"sync_activities","activities":[{"activity_code":"%03d","external_id":"%s-%d-%d",' ..
     '"collaborator_email":"c%d@bench.test","data":{"client":"Acme Corp","duration_min":%d}}]}',
-    counter % 999 + 1, prefix, tid, counter, counter % 1000, counter % 60)
+    counter % 999 + 1, prefix, tid, counter, counter % collaborators, counter % 60)
+  local key = key_file and keys[math.random(#keys)] or keys[counter % #keys + 1]
   return wrk.format("POST", nil, {
-    ["Authorization"] = "Bearer " .. keys[counter % #keys + 1],
+    ["Authorization"] = "Bearer " .. key,
     ["Content-Type"] = "application/json",
   }, body)
 end

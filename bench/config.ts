@@ -1,0 +1,31 @@
+// The one module of the bench that reads the environment and its arguments.
+import { z } from "zod";
+import { intInRange, parseConfig } from "../supabase/functions/_shared/config.ts";
+
+const benchConfigSchema = z.object({
+  /** The Postgres server the bench creates its database on, and pgbench's target. */
+  serverUrl: z.string().min(1).default("postgres://postgres@127.0.0.1:5432/postgres"),
+  /** Runs per measure; figures are medians over them. */
+  runs: intInRange(1, 100, 3),
+  /** Length of each run. */
+  seconds: intInRange(1, 3600, 10),
+  /** `--growth`: the growth curve instead of the default run. */
+  growth: z.boolean(),
+});
+
+export type BenchConfig = z.infer<typeof benchConfigSchema>;
+
+export function readBenchConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+  args: string[] = Deno.args,
+): BenchConfig {
+  const unknown = args.filter((arg) => arg !== "--growth");
+  if (unknown.length > 0) throw new Error(`usage: deno task bench [--growth] (unknown: ${unknown.join(" ")})`);
+  const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
+  return parseConfig(benchConfigSchema, {
+    serverUrl: nonEmpty("BENCH_DATABASE_URL"),
+    runs: nonEmpty("BENCH_RUNS"),
+    seconds: nonEmpty("BENCH_SECONDS"),
+    growth: args.includes("--growth"),
+  });
+}
