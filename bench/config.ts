@@ -11,6 +11,8 @@ const benchConfigSchema = z.object({
   seconds: intInRange(1, 3600, 10),
   /** `--growth`: the growth curve instead of the default run. */
   growth: z.boolean(),
+  /** `--signed`: a signed small request's cost beside a cached Bearer one instead. */
+  signed: z.boolean(),
 });
 
 export type BenchConfig = z.infer<typeof benchConfigSchema>;
@@ -19,13 +21,16 @@ export function readBenchConfig(
   env: Record<string, string | undefined> = Deno.env.toObject(),
   args: string[] = Deno.args,
 ): BenchConfig {
-  const unknown = args.filter((arg) => arg !== "--growth");
-  if (unknown.length > 0) throw new Error(`usage: deno task bench [--growth] (unknown: ${unknown.join(" ")})`);
+  const unknown = args.filter((arg) => arg !== "--growth" && arg !== "--signed");
+  if (unknown.length > 0) {
+    throw new Error(`usage: deno task bench [--growth | --signed] (unknown: ${unknown.join(" ")})`);
+  }
   const nonEmpty = (name: string) => (env[name] === "" ? undefined : env[name]);
   return parseConfig(benchConfigSchema, {
     serverUrl: nonEmpty("BENCH_DATABASE_URL"),
     runs: nonEmpty("BENCH_RUNS"),
     seconds: nonEmpty("BENCH_SECONDS"),
     growth: args.includes("--growth"),
+    signed: args.includes("--signed"),
   });
 }

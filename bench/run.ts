@@ -5,6 +5,7 @@
 // `deno task bench --growth`: the growth curve instead (bench/growth.ts).
 import { startPgBouncer } from "../tests/support/pgbouncer.ts";
 import { growthCurve } from "./growth.ts";
+import { signedVersusBearer } from "./signed.ts";
 import {
   bcryptCompares,
   checkpoint,
@@ -440,6 +441,8 @@ bulk ${r.bulk.failed_requests}, embedded Postgres ${r.embedded.failed_requests}.
 
 if (config.growth) {
   await growthCurve();
+} else if (config.signed) {
+  await signedVersusBearer(config);
 } else {
   await main();
 }
