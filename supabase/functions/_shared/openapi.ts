@@ -237,6 +237,7 @@ const errorNames = {
   409: "Conflict",
   413: "PayloadTooLarge",
   415: "UnsupportedMediaType",
+  422: "UnprocessableContent",
   429: "RateLimited",
   500: "ServerError",
   503: "ServiceUnavailable",
