@@ -5,6 +5,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
+import { clientIp } from "./client_ip.ts";
 
 export const maxBodyBytes = 5 * 1024 * 1024;
 const hostPrefix = "/functions/v1/";
@@ -48,13 +49,24 @@ export function errorBody(error: ApiError, requestId: string) {
 }
 
 function errorResponse(c: Context<AppEnv>, error: ApiError) {
+  const log = c.get("log");
+  log.error_code = error.code;
+  // Every 401 says why in the log (never in the answer): a specific reason where the handler set
+  // one (unknown key id, wrong secret, revoked, expired…), else the answer's own message.
+  if (error.status === 401) log.auth_failure ??= error.message;
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
   if (error.retryAfter !== undefined) c.header("Retry-After", String(error.retryAfter));
   return c.json(errorBody(error, c.get("requestId")), error.status);
 }
 
-/** A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared behaviour. */
-export function createFunctionApp(functionName: string, log: LogSink) {
+/** The longest User-Agent a log line keeps (it is the client's text). */
+const maxLoggedUserAgent = 256;
+
+/**
+ * A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared
+ * behaviour. `trustedProxyHops` says which address the log line names as the client's (client_ip.ts).
+ */
+export function createFunctionApp(functionName: string, log: LogSink, { trustedProxyHops = 0 } = {}) {
   // The request id, envelope and log line are registered for every path, not only below
   // /<functionName>: a path that normalises to somewhere else (`/default-integration/%2e%2e`) is
   // still a 404 with its X-Request-Id.
@@ -83,6 +95,8 @@ export function createFunctionApp(functionName: string, log: LogSink) {
       path: redactPath(c.req.path),
       status: c.res.status,
       latency_ms: elapsedMs(c),
+      client_ip: clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, trustedProxyHops),
+      user_agent: c.req.header("user-agent")?.slice(0, maxLoggedUserAgent) ?? null,
       ...c.get("log"),
     });
   });

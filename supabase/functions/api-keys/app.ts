@@ -46,7 +46,7 @@ export interface RouteDeps {
 export function createApiKeysApp(
   { db, jwt, config, log = jsonLog, mutations = createMutationThrottle() }: ApiKeysDeps,
 ) {
-  const app = createFunctionApp("api-keys", log);
+  const app = createFunctionApp("api-keys", log, { trustedProxyHops: config.trustedProxyHops });
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
   // they are never taken for a key id.
   serveRoutes<RouteDeps>(app, document, { db, jwt, ...config, mutations, keyring: createKeyring(config) }, [

@@ -27,7 +27,7 @@ type BulkSetting = "maxBulkRequestsPerKey" | "maxBulkRequestsPerTenant" | "bodyB
 type SigningSetting = "signingKek" | "signingKekId" | "signingKeksPrevious";
 
 export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
-  const app = createFunctionApp("default-integration", log);
+  const app = createFunctionApp("default-integration", log, { trustedProxyHops: config.trustedProxyHops });
   gate ??= new BulkGate({
     ...(config.maxBulkRequestsPerKey ? { maxBulkPerKey: config.maxBulkRequestsPerKey } : {}),
     ...(config.maxBulkRequestsPerTenant ? { maxBulkPerTenant: config.maxBulkRequestsPerTenant } : {}),

@@ -12,6 +12,7 @@ import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import type { AppEnv } from "../_shared/http.ts";
+import { inactiveReason } from "./auth.ts";
 import {
   type Keyring,
   sameSignature,
@@ -52,13 +53,19 @@ export async function findSignedKey(
     throw new ApiError("UNAUTHORIZED", messages.timestampOutsideWindow);
   }
   const parsed = parseApiKey(credentials.apiKey);
-  if (!parsed) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (!parsed) {
+    c.get("log").auth_failure = "bad format or checksum";
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
   const [row] = await deps.db.query<SignedKeyRow>(
     `select id, tenant_id, environment, auth_scheme, active, encode(signing_key, 'hex') as signing_key, signing_kek_id
        from salesos.find_signed_key($1)`,
     [parsed.keyPrefix],
   );
-  if (!row || !row.active) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (!row || !row.active) {
+    c.get("log").auth_failure = row ? await inactiveReason(deps.db, row.id) : "unknown key id";
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
   c.get("log").key_prefix = parsed.keyPrefix;
   if (row.auth_scheme !== "signed" || !row.signing_key || !row.signing_kek_id) {
     throw new ApiError("UNAUTHORIZED", messages.keyNotSigned);
