@@ -6,10 +6,14 @@ import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 import { clientIp } from "./client_ip.ts";
+import { inSpan, requestCounter, requestDuration } from "./telemetry.ts";
+import { apiVersion } from "./version.ts";
 
 export const maxBodyBytes = 5 * 1024 * 1024;
 const hostPrefix = "/functions/v1/";
 const bodyDeadlineMs = 30_000;
+/** Names the API version on every answer (and in both OpenAPI documents' `info.version`). */
+export const versionHeader = "SalesOS-Version";
 const retryAfterUnavailableSeconds = 5;
 
 /** Fields a handler adds to its request's log line. Never a secret: prefixes, ids and counts. */
@@ -79,13 +83,31 @@ export function createFunctionApp(functionName: string, log: LogSink, { trustedP
     },
   });
 
-  root.use(async (c, next) => {
-    const requestId = crypto.randomUUID();
-    c.set("requestId", requestId);
-    c.set("startedAt", performance.now());
-    c.set("log", {});
-    c.header("X-Request-Id", requestId);
-    await next();
+  root.use((c, next) =>
+    inSpan(`${functionName} request`, { "salesos.function": functionName }, async (span) => {
+      const requestId = crypto.randomUUID();
+      c.set("requestId", requestId);
+      c.set("startedAt", performance.now());
+      c.set("log", {});
+      c.header("X-Request-Id", requestId);
+      c.header(versionHeader, apiVersion);
+      await next();
+      const fields = c.get("log");
+      span.setAttributes({
+        "http.request.method": c.req.method,
+        "http.response.status_code": c.res.status,
+        "salesos.request_id": requestId,
+        ...(fields.action ? { "salesos.action": String(fields.action) } : {}),
+        ...(fields.error_code ? { "error.type": String(fields.error_code) } : {}),
+      });
+      const measured = { "salesos.function": functionName, "http.response.status_code": c.res.status };
+      requestCounter.add(1, measured);
+      requestDuration.record((performance.now() - c.get("startedAt")) / 1000, measured);
+      writeLine(c, requestId);
+    })
+  );
+
+  const writeLine = (c: Context<AppEnv>, requestId: string) =>
     log({
       time: new Date().toISOString(),
       level: c.res.status >= 500 ? "error" : "info",
@@ -99,7 +121,6 @@ export function createFunctionApp(functionName: string, log: LogSink, { trustedP
       user_agent: c.req.header("user-agent")?.slice(0, maxLoggedUserAgent) ?? null,
       ...c.get("log"),
     });
-  });
 
   const app = root.basePath(`/${functionName}`);
   app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound)));

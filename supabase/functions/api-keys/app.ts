@@ -1,5 +1,6 @@
 // The api-keys app: importable, so tests and the local server call it in process. Its routes are
 // listed here, once; each route's contract is in its file under routes/.
+import { apiVersion } from "../_shared/version.ts";
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { messages as sharedMessages } from "../_shared/errors.ts";
@@ -98,7 +99,7 @@ the Dashboard's server calls this API, not a browser.
 const document: DocumentSpec = {
   info: {
     title: "SalesOS Integration API: api-keys",
-    version: "1.0.0",
+    version: apiVersion,
     summary: "Self-service management of integration API keys with a Dashboard access token.",
     description,
   },

@@ -1,5 +1,6 @@
 // The default-integration app: importable, so tests and the local server call it in process. Its
 // routes are listed here, once; each route's contract is in its file under routes/.
+import { apiVersion } from "../_shared/version.ts";
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { messages } from "../_shared/errors.ts";
@@ -130,7 +131,7 @@ const text = (description: string, example: string) => ({
 const document: DocumentSpec = {
   info: {
     title: "SalesOS Integration API: default-integration",
-    version: "1.0.0",
+    version: apiVersion,
     summary: "Sync collaborators and activities from a CRM with an API key.",
     description,
   },

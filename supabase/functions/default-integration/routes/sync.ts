@@ -29,6 +29,7 @@ import {
   replayedHeader,
 } from "../idempotency.ts";
 import { sha256Hex } from "../../_shared/signing.ts";
+import { inSpan } from "../../_shared/telemetry.ts";
 import {
   actions,
   activitySchema,
@@ -175,7 +176,11 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   let principal: Principal | undefined;
   try {
     if (credentials.scheme === "bearer") {
-      principal = await authenticate(c, deps, credentials.token);
+      principal = await inSpan(
+        "auth",
+        { "salesos.auth_scheme": "bearer" },
+        () => authenticate(c, deps, credentials.token),
+      );
       // Before the body is read: 413 when announced too large, then the concurrency limits and the
       // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
       admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
@@ -183,11 +188,17 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
     }
     // P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
     // (signed_auth.ts), the signature checked, and only then the request admitted.
-    const candidate = await findSignedKey(c, deps, credentials);
+    const candidate = await inSpan(
+      "auth",
+      { "salesos.auth_scheme": "signed" },
+      () => findSignedKey(c, deps, credentials),
+    );
     admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
     const body = await readBodyBytes(c.req.raw);
-    checkSignature(candidate, { ...credentials, method: c.req.method }, body);
-    principal = await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+    principal = await inSpan("auth signature", { "salesos.auth_scheme": "signed" }, () => {
+      checkSignature(candidate, { ...credentials, method: c.req.method }, body);
+      return admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+    });
     const { method, url, headers } = c.req.raw;
     return await runAction(c, deps, principal, admitted, new Request(url, { method, headers, body }));
   } catch (error) {
