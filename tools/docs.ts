@@ -38,6 +38,7 @@ const types: Record<string, string> = {
   css: "text/css; charset=utf-8",
   json: "application/json",
   png: "image/png",
+  md: "text/markdown; charset=utf-8",
 };
 
 interface DocsFile {
@@ -78,7 +79,8 @@ function indexHtml(): string {
         <code>sk_live_…</code> / <code>sk_test_…</code> for default-integration, a Dashboard access token
         for api-keys), then <b>Try it out</b>. The API sends no CORS headers, so requests work from the page
         that <code>deno task start</code> serves at <code>/docs</code> (same origin); from a copy hosted
-        elsewhere, use the curl command each operation shows.</p>
+        elsewhere, use the curl command each operation shows. Every error code, and what to do about it:
+        <a href="errors.md">errors.md</a> (each error answer's <code>doc_url</code> links its section).</p>
     </header>
     <main>
 ${sections}
@@ -140,6 +142,8 @@ async function docsFiles(): Promise<Map<string, DocsFile>> {
     file("index.html", encode(indexHtml())),
     file("docs.js", encode(docsJs)),
     file("docs.css", encode(docsCss)),
+    // What every error answer's doc_url links: <published docs>/errors.md#<code>.
+    file("errors.md", await Deno.readFile(new URL("../docs/errors.md", import.meta.url))),
     ...Object.entries(documents).map(([name, document]) =>
       file(`openapi/${name}.json`, encode(`${JSON.stringify(document, null, 2)}\n`))
     ),

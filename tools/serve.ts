@@ -164,7 +164,7 @@ function errorAnswer(error: ApiError): Response {
   const requestId = crypto.randomUUID();
   const headers: Record<string, string> = { "X-Request-Id": requestId };
   if (error.retryAfter !== undefined) headers["Retry-After"] = String(error.retryAfter);
-  return Response.json(errorBody(error, requestId), { status: error.status, headers });
+  return Response.json(errorBody(error, requestId, config.docsUrl), { status: error.status, headers });
 }
 
 type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> };

@@ -170,7 +170,7 @@ Deno.test("request log line", async (t) => {
       assert.equal(line.auth_failure, reason);
       assert.equal(line.error_code, "UNAUTHORIZED");
       // The answer is the contract's: code and message only, the same for every reason behind one message.
-      assert.deepEqual(Object.keys(res.json.error), ["code", "message"], reason);
+      assert.deepEqual(Object.keys(res.json.error), ["code", "message", "doc_url"], reason);
       assert.ok(![...res.headers.values()].some((v) => v.includes(reason)), `no header says ${reason}`);
     }
   });

@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
 import { clientIp } from "./client_ip.ts";
+import { defaultDocsUrl } from "./config.ts";
 import { inSpan, requestCounter, requestDuration } from "./telemetry.ts";
 import { apiVersion } from "./version.ts";
 
@@ -39,20 +40,24 @@ export function meta(requestId: string, extra?: Record<string, unknown>) {
   return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
 }
 
-/** The error envelope of `error`. */
-export function errorBody(error: ApiError, requestId: string) {
+/** The page of docs/errors.md that explains `code` (its heading's anchor), under the published docs. */
+export const errorDocUrl = (docsUrl: string, code: string) => `${docsUrl}/errors.md#${code.toLowerCase()}`;
+
+/** The error envelope of `error`; `doc_url` links the page that explains its code. */
+export function errorBody(error: ApiError, requestId: string, docsUrl = defaultDocsUrl) {
   return {
     error: {
       code: error.code,
       message: error.message,
       ...(error.details ? { details: error.details } : {}),
       ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}),
+      doc_url: errorDocUrl(docsUrl, error.code),
     },
     meta: meta(requestId),
   };
 }
 
-function errorResponse(c: Context<AppEnv>, error: ApiError) {
+function errorResponse(c: Context<AppEnv>, error: ApiError, docsUrl: string) {
   const log = c.get("log");
   log.error_code = error.code;
   // Every 401 says why in the log (never in the answer): a specific reason where the handler set
@@ -60,7 +65,7 @@ function errorResponse(c: Context<AppEnv>, error: ApiError) {
   if (error.status === 401) log.auth_failure ??= error.message;
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
   if (error.retryAfter !== undefined) c.header("Retry-After", String(error.retryAfter));
-  return c.json(errorBody(error, c.get("requestId")), error.status);
+  return c.json(errorBody(error, c.get("requestId"), docsUrl), error.status);
 }
 
 /** The longest User-Agent a log line keeps (it is the client's text). */
@@ -70,7 +75,11 @@ const maxLoggedUserAgent = 256;
  * A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared
  * behaviour. `trustedProxyHops` says which address the log line names as the client's (client_ip.ts).
  */
-export function createFunctionApp(functionName: string, log: LogSink, { trustedProxyHops = 0 } = {}) {
+export function createFunctionApp(
+  functionName: string,
+  log: LogSink,
+  { trustedProxyHops = 0, docsUrl = defaultDocsUrl } = {},
+) {
   // The request id, envelope and log line are registered for every path, not only below
   // /<functionName>: a path that normalises to somewhere else (`/default-integration/%2e%2e`) is
   // still a 404 with its X-Request-Id.
@@ -123,19 +132,20 @@ export function createFunctionApp(functionName: string, log: LogSink, { trustedP
     });
 
   const app = root.basePath(`/${functionName}`);
-  app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound)));
+  app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound), docsUrl));
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return errorResponse(c, error);
+    if (error instanceof ApiError) return errorResponse(c, error, docsUrl);
     if (error instanceof DatabaseUnavailableError) {
       c.get("log").error = describe(error.cause);
       return errorResponse(
         c,
         new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterUnavailableSeconds }),
+        docsUrl,
       );
     }
     c.get("log").error = describe(error);
-    return errorResponse(c, new ApiError("SERVER_ERROR", messages.serverError));
+    return errorResponse(c, new ApiError("SERVER_ERROR", messages.serverError), docsUrl);
   });
 
   return app;

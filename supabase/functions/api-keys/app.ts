@@ -26,7 +26,7 @@ export interface ApiKeysDeps {
   jwt: JwtVerifier;
   config:
     & Pick<Config, "trustedProxyHops" | "maxActiveKeysPerTenant" | "bcryptCost">
-    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious">>;
+    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious" | "docsUrl">>;
   log?: LogSink;
   /** Mutations per actor and tenant (default: createMutationThrottle(), per instance). */
   mutations?: MutationThrottle;
@@ -47,7 +47,10 @@ export interface RouteDeps {
 export function createApiKeysApp(
   { db, jwt, config, log = jsonLog, mutations = createMutationThrottle() }: ApiKeysDeps,
 ) {
-  const app = createFunctionApp("api-keys", log, { trustedProxyHops: config.trustedProxyHops });
+  const app = createFunctionApp("api-keys", log, {
+    trustedProxyHops: config.trustedProxyHops,
+    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+  });
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
   // they are never taken for a key id.
   serveRoutes<RouteDeps>(app, document, { db, jwt, ...config, mutations, keyring: createKeyring(config) }, [

@@ -18,7 +18,7 @@ import { idempotencyKeyHeader, idempotencyMessages, replayedHeader } from "./ide
 export interface IntegrationDeps {
   db: Database;
   keys: KeyVerifier;
-  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting | SigningSetting>>;
+  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting | SigningSetting | "docsUrl">>;
   log?: LogSink;
   /** The instance's fairness limits; by default from `config`. */
   gate?: BulkGate;
@@ -28,7 +28,10 @@ type BulkSetting = "maxBulkRequestsPerKey" | "maxBulkRequestsPerTenant" | "bodyB
 type SigningSetting = "signingKek" | "signingKekId" | "signingKeksPrevious";
 
 export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
-  const app = createFunctionApp("default-integration", log, { trustedProxyHops: config.trustedProxyHops });
+  const app = createFunctionApp("default-integration", log, {
+    trustedProxyHops: config.trustedProxyHops,
+    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+  });
   gate ??= new BulkGate({
     ...(config.maxBulkRequestsPerKey ? { maxBulkPerKey: config.maxBulkRequestsPerKey } : {}),
     ...(config.maxBulkRequestsPerTenant ? { maxBulkPerTenant: config.maxBulkRequestsPerTenant } : {}),
