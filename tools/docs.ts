@@ -7,6 +7,7 @@ import getAbsoluteFSPath from "swagger-ui-dist/absolute-path.js";
 import { type OpenApiDocument, openApiDocumentOf } from "../supabase/functions/_shared/openapi.ts";
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
+import { pythonSnippet, typescriptSnippet } from "./docs_snippets.ts";
 
 const documentedFunctions = [
   { name: "default-integration", title: "Sync collaborators and activities with an API key" },
@@ -79,7 +80,8 @@ function indexHtml(): string {
         <code>sk_live_…</code> / <code>sk_test_…</code> for default-integration, a Dashboard access token
         for api-keys), then <b>Try it out</b>. The API sends no CORS headers, so requests work from the page
         that <code>deno task start</code> serves at <code>/docs</code> (same origin); from a copy hosted
-        elsewhere, use the curl command each operation shows. Every error code, and what to do about it:
+        elsewhere, use the curl command each operation shows. After <b>Execute</b>, the request is also shown
+        in TypeScript (with the client, <code>clients/typescript</code>) and Python (requests). Every error code, and what to do about it:
         <a href="errors.md">errors.md</a> (each error answer's <code>doc_url</code> links its section).</p>
     </header>
     <main>
@@ -97,6 +99,21 @@ ${sections}
  * document's $refs against that URL (an inline document would make it fetch the page instead).
  */
 const docsJs = `"use strict";
+// TypeScript (the client) and Python snippets beside curl: tools/docs_snippets.ts, as is.
+const typescriptSnippet = ${typescriptSnippet.toString()};
+const pythonSnippet = ${pythonSnippet.toString()};
+const plainRequest = (request) => ({
+  method: request.get("method"),
+  url: request.get("url"),
+  headers: request.get("headers") ? request.get("headers").toJS() : {},
+  body: typeof request.get("body") === "string" ? request.get("body") : undefined,
+});
+const SnippetsPlugin = () => ({
+  fn: {
+    requestSnippetGenerator_typescript: (request) => typescriptSnippet(plainRequest(request)),
+    requestSnippetGenerator_python: (request) => pythonSnippet(plainRequest(request)),
+  },
+});
 window.salesosDocs = {};
 for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
   window.salesosDocs[element.id.replace(/^swagger-/, "")] = SwaggerUIBundle({
@@ -112,6 +129,16 @@ for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
     persistAuthorization: false,
     tryItOutEnabled: false,
     requestSnippetsEnabled: true,
+    plugins: [SnippetsPlugin],
+    requestSnippets: {
+      generators: {
+        curl_bash: { title: "cURL (bash)", syntax: "bash" },
+        typescript: { title: "TypeScript (client)", syntax: "javascript" },
+        python: { title: "Python (requests)", syntax: "python" },
+        curl_powershell: { title: "cURL (PowerShell)", syntax: "powershell" },
+      },
+      defaultExpanded: true,
+    },
   });
 }
 `;
