@@ -184,7 +184,8 @@ export async function startService(env: Record<string, string>): Promise<Service
 }
 
 export async function bcryptCompares(service: Service): Promise<number> {
-  return (await (await fetch(`${service.baseUrl}/metrics`)).json()).bcrypt_compares;
+  const text = await (await fetch(`${service.baseUrl}/metrics`)).text();
+  return Number(/^salesos_bcrypt_compares_total (\d+)$/m.exec(text)?.[1]);
 }
 
 // ---------------------------------------------------------------------------------------------

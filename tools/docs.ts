@@ -8,6 +8,7 @@ import { type OpenApiDocument, openApiDocumentOf } from "../supabase/functions/_
 import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { signedPath, signedScheme } from "../supabase/functions/_shared/signing.ts";
+import { pythonSnippet, typescriptSnippet } from "./docs_snippets.ts";
 
 const documentedFunctions = [
   { name: "default-integration", title: "Sync collaborators and activities with an API key" },
@@ -39,6 +40,7 @@ const types: Record<string, string> = {
   css: "text/css; charset=utf-8",
   json: "application/json",
   png: "image/png",
+  md: "text/markdown; charset=utf-8",
 };
 
 interface DocsFile {
@@ -80,7 +82,9 @@ function indexHtml(): string {
         secret: the page then signs each request with WebCrypto and never sends the secret; a Dashboard
         access token for api-keys), then <b>Try it out</b>. The API sends no CORS headers, so requests work from the page
         that <code>deno task start</code> serves at <code>/docs</code> (same origin); from a copy hosted
-        elsewhere, use the curl command each operation shows.</p>
+        elsewhere, use the curl command each operation shows. After <b>Execute</b>, the request is also shown
+        in TypeScript (with the client, <code>clients/typescript</code>) and Python (requests). Every error code, and what to do about it:
+        <a href="errors.md">errors.md</a> (each error answer's <code>doc_url</code> links its section).</p>
     </header>
     <main>
 ${sections}
@@ -142,6 +146,21 @@ const SignedAuthPlugin = () => ({
   },
 });
 
+// TypeScript (the client) and Python snippets beside curl: tools/docs_snippets.ts, as is.
+const typescriptSnippet = ${typescriptSnippet.toString()};
+const pythonSnippet = ${pythonSnippet.toString()};
+const plainRequest = (request) => ({
+  method: request.get("method"),
+  url: request.get("url"),
+  headers: request.get("headers") ? request.get("headers").toJS() : {},
+  body: typeof request.get("body") === "string" ? request.get("body") : undefined,
+});
+const SnippetsPlugin = () => ({
+  fn: {
+    requestSnippetGenerator_typescript: (request) => typescriptSnippet(plainRequest(request)),
+    requestSnippetGenerator_python: (request) => pythonSnippet(plainRequest(request)),
+  },
+});
 window.salesosDocs = {};
 for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
   const name = element.id.replace(/^swagger-/, "");
@@ -168,6 +187,16 @@ for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
     persistAuthorization: false,
     tryItOutEnabled: false,
     requestSnippetsEnabled: true,
+    plugins: [SnippetsPlugin],
+    requestSnippets: {
+      generators: {
+        curl_bash: { title: "cURL (bash)", syntax: "bash" },
+        typescript: { title: "TypeScript (client)", syntax: "javascript" },
+        python: { title: "Python (requests)", syntax: "python" },
+        curl_powershell: { title: "cURL (PowerShell)", syntax: "powershell" },
+      },
+      defaultExpanded: true,
+    },
   });
 }
 `;
@@ -198,6 +227,8 @@ async function docsFiles(): Promise<Map<string, DocsFile>> {
     file("index.html", encode(indexHtml())),
     file("docs.js", encode(docsJs)),
     file("docs.css", encode(docsCss)),
+    // What every error answer's doc_url links: <published docs>/errors.md#<code>.
+    file("errors.md", await Deno.readFile(new URL("../docs/errors.md", import.meta.url))),
     ...Object.entries(documents).map(([name, document]) =>
       file(`openapi/${name}.json`, encode(`${JSON.stringify(document, null, 2)}\n`))
     ),

@@ -10,6 +10,7 @@ import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
 import { portTaken } from "./embedded_postgres.ts";
 import { startMaintenance } from "./maintenance.ts";
+import { createMetrics } from "./metrics.ts";
 import { onFirstUse } from "./on_first_use.ts";
 
 /**
@@ -151,14 +152,19 @@ startMaintenance(db, {
   countsRetentionDays: config.requestCountsRetentionDays,
 });
 
-const log = requestLog(config.logRequests, stdoutLog);
 const keys = createKeyVerifier(db);
+const metrics = createMetrics(keys);
+const requestLine = requestLog(config.logRequests, stdoutLog);
+const log: LogSink = (line) => {
+  metrics.record(line);
+  requestLine(line);
+};
 /** The error envelope for what this server answers itself, outside the functions' apps. */
 function errorAnswer(error: ApiError): Response {
   const requestId = crypto.randomUUID();
   const headers: Record<string, string> = { "X-Request-Id": requestId };
   if (error.retryAfter !== undefined) headers["Retry-After"] = String(error.retryAfter);
-  return Response.json(errorBody(error, requestId), { status: error.status, headers });
+  return Response.json(errorBody(error, requestId, config.docsUrl), { status: error.status, headers });
 }
 
 type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> };
@@ -213,8 +219,8 @@ async function listen(): Promise<Deno.HttpServer> {
         })),
     }, (request, info) => {
       const url = new URL(request.url);
-      // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
-      if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
+      // Local only (this server listens on 127.0.0.1): Prometheus text (tools/metrics.ts). No secrets.
+      if (url.pathname === "/metrics") return metrics.response();
       // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
       // function's HTML as text/plain.
       if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {

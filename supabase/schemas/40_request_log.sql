@@ -176,6 +176,12 @@ begin
 
   delete from salesos.request_signatures s where s.created_at < now() - interval '2 minutes';
 
+  delete from salesos.idempotency_keys i where i.created_at < now() - interval '24 hours';
+  get diagnostics v_count = row_count;
+  if v_count > 0 then
+    return next 'deleted ' || v_count || ' expired idempotency_keys rows';
+  end if;
+
   delete from salesos.request_counts c
    where c.hour < (v_today - p_counts_retention_days)::timestamp at time zone 'UTC';
   get diagnostics v_count = row_count;
@@ -202,7 +208,7 @@ begin
 end;
 $$;
 comment on function salesos.maintain_request_log(integer, integer, integer) is
-  'Creates the request_log partitions of today and the next p_days_ahead UTC days, drops the day partitions older than p_retention_days (default 90), deletes expired rows of the default partition and request_counts older than p_counts_retention_days (default 400) and P2S-SIGN-V1 signatures older than 2 minutes, and folds past hours'' count shards. Returns what it did. Run hourly (pg_cron, or the local server''s timer).';
+  'Creates the request_log partitions of today and the next p_days_ahead UTC days, drops the day partitions older than p_retention_days (default 90), deletes expired rows of the default partition and request_counts older than p_counts_retention_days (default 400), P2S-SIGN-V1 signatures older than 2 minutes and Idempotency-Key answers older than 24 hours, and folds past hours'' count shards. Returns what it did. Run hourly (pg_cron, or the local server''s timer).';
 
 alter table salesos.request_log enable row level security;
 alter table salesos.request_log_default enable row level security;

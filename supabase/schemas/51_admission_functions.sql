@@ -160,3 +160,19 @@ as $$
 $$;
 comment on function salesos.log_request(uuid, uuid, uuid, text, text, integer, inet, integer, jsonb) is
   'Records an admitted request that ended before its action ran (invalid body).';
+
+create function salesos.inactive_key_reason(p_key_id uuid)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(
+    (select case when k.revoked_at is not null then 'revoked'
+                 when k.expires_at is not null and k.expires_at <= now() then 'expired'
+                 else 'active' end
+       from salesos.api_keys k where k.id = p_key_id),
+    'deleted');
+$$;
+comment on function salesos.inactive_key_reason(uuid) is
+  'Why admit_request refused a proven key (revoked, expired, deleted): for the request''s log line only, asked only after that refusal.';

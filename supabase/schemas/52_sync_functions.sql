@@ -1,5 +1,89 @@
 -- The sync actions of default-integration: one set-based statement per batch, plus its log row.
 -- Batches arrive as positional arrays, not objects: Postgres parses them far faster.
+-- With an Idempotency-Key, the same call first claims the key (claim_idempotency_key) and, when it
+-- applies the batch, stores its answer: one transaction, no extra round trip.
+
+create function salesos.claim_idempotency_key(
+  p_tenant_id uuid,
+  p_key_id uuid,
+  p_idempotency_key text,
+  p_action text,
+  p_request_hash bytea
+)
+returns table (outcome text, response json)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_stored record;
+begin
+  -- Held until the calling transaction ends: a concurrent request with the same key (on any
+  -- instance) finds it taken and is told so at once, instead of applying the batch a second time.
+  -- Its answer row is written in that same transaction, so whoever gets the lock next sees it.
+  if not pg_catalog.pg_try_advisory_xact_lock(
+    pg_catalog.hashtextextended(p_key_id::text || ' ' || p_idempotency_key, 0)
+  ) then
+    return query select 'in_flight'::text, null::json;
+    return;
+  end if;
+  select i.action, i.request_hash, i.response into v_stored
+    from salesos.idempotency_keys i
+   where i.tenant_id = p_tenant_id and i.key_id = p_key_id and i.idempotency_key = p_idempotency_key
+     and i.created_at > now() - interval '24 hours';
+  if not found then
+    return query select 'apply'::text, null::json;
+  elsif v_stored.action = p_action and v_stored.request_hash = p_request_hash then
+    return query select 'replayed'::text, v_stored.response;
+  else
+    return query select 'mismatch'::text, null::json;
+  end if;
+end;
+$$;
+comment on function salesos.claim_idempotency_key(uuid, uuid, text, text, bytea) is
+  'Claims an Idempotency-Key of an API key for the calling transaction: apply (new, or its answer expired), replayed (same action and body hash: the stored answer), mismatch (another body), or in_flight (a concurrent transaction holds it).';
+
+create function salesos.store_idempotent_response(
+  p_tenant_id uuid,
+  p_key_id uuid,
+  p_idempotency_key text,
+  p_action text,
+  p_request_hash bytea,
+  p_response json
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  -- A row still there has expired (claim_idempotency_key said apply): it is replaced.
+  insert into salesos.idempotency_keys (tenant_id, key_id, idempotency_key, action, request_hash, status, response)
+  values (p_tenant_id, p_key_id, p_idempotency_key, p_action, p_request_hash, 200, p_response)
+  on conflict (tenant_id, key_id, idempotency_key) do update
+     set action = excluded.action, request_hash = excluded.request_hash, status = excluded.status,
+         response = excluded.response, created_at = excluded.created_at;
+$$;
+comment on function salesos.store_idempotent_response(uuid, uuid, text, text, bytea, json) is
+  'Stores the answer of a batch applied under an Idempotency-Key, in the transaction that applied it.';
+
+create function salesos.log_replayed_request(
+  p_tenant_id uuid,
+  p_environment text,
+  p_key_id uuid,
+  p_request_id uuid,
+  p_action text,
+  p_ip inet,
+  p_elapsed_ms integer
+)
+returns void
+language sql
+set search_path = ''
+as $$
+  insert into salesos.request_log (request_id, tenant_id, key_id, environment, action, status, ip, latency_ms, item_counts)
+  values (p_request_id, p_tenant_id, p_key_id, p_environment, p_action, 200, p_ip,
+          p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
+          '{"replayed": 1}'::jsonb);
+$$;
+comment on function salesos.log_replayed_request(uuid, text, uuid, uuid, text, inet, integer) is
+  'The request log row of a request answered with a stored Idempotency-Key answer (item_counts {"replayed": 1}).';
 
 create function salesos.sync_activities(
   p_tenant_id uuid,
@@ -8,9 +92,11 @@ create function salesos.sync_activities(
   p_request_id uuid,
   p_ip inet,
   p_elapsed_ms integer,
-  p_activities jsonb
+  p_activities jsonb,
+  p_idempotency_key text default null,
+  p_request_hash bytea default null
 )
-returns table (processed integer, skipped integer, duplicates integer)
+returns table (outcome text, data json)
 language plpgsql
 set search_path = ''
 as $$
@@ -18,7 +104,22 @@ declare
   v_total integer := jsonb_array_length(p_activities);
   v_processed integer;
   v_skipped integer;
+  v_claim record;
+  v_data json;
 begin
+  if p_idempotency_key is not null then
+    select * into v_claim
+      from salesos.claim_idempotency_key(p_tenant_id, p_key_id, p_idempotency_key, 'sync_activities', p_request_hash);
+    if v_claim.outcome = 'replayed' then
+      perform salesos.log_replayed_request(p_tenant_id, p_environment, p_key_id, p_request_id, 'sync_activities',
+                                           p_ip, p_elapsed_ms);
+    end if;
+    if v_claim.outcome <> 'apply' then
+      return query select v_claim.outcome, v_claim.response;
+      return;
+    end if;
+  end if;
+
   if jsonb_typeof(p_activities -> 0) <> 'array' then
     raise exception 'p_activities must hold [ord, activity_code, external_id, collaborator_email, data, occurred_at] arrays'
       using errcode = '22023';
@@ -86,11 +187,17 @@ begin
           jsonb_build_object('total', v_total, 'processed', v_processed, 'skipped', v_skipped,
                              'duplicates', v_total - v_processed - v_skipped));
 
-  return query select v_processed, v_skipped, v_total - v_processed - v_skipped;
+  v_data := json_build_object('processed', v_processed, 'skipped', v_skipped,
+                              'duplicates', v_total - v_processed - v_skipped, 'errors', '[]'::json, 'total', v_total);
+  if p_idempotency_key is not null then
+    perform salesos.store_idempotent_response(p_tenant_id, p_key_id, p_idempotency_key, 'sync_activities',
+                                              p_request_hash, v_data);
+  end if;
+  return query select 'applied'::text, v_data;
 end;
 $$;
-comment on function salesos.sync_activities(uuid, text, uuid, uuid, inet, integer, jsonb) is
-  'Stores a validated batch of activities, given as [ord, activity_code, external_id, collaborator_email, data, occurred_at] arrays, in one statement: per external_id the first item with a known collaborator, each once; the items before it are skipped, those after it duplicates.';
+comment on function salesos.sync_activities(uuid, text, uuid, uuid, inet, integer, jsonb, text, bytea) is
+  'Stores a validated batch of activities, given as [ord, activity_code, external_id, collaborator_email, data, occurred_at] arrays, in one statement: per external_id the first item with a known collaborator, each once; the items before it are skipped, those after it duplicates. Returns the answer''s data (outcome applied); with an Idempotency-Key, a stored answer (replayed) or mismatch / in_flight instead of applying.';
 
 create function salesos.sync_collaborators(
   p_tenant_id uuid,
@@ -100,13 +207,21 @@ create function salesos.sync_collaborators(
   p_ip inet,
   p_elapsed_ms integer,
   p_total integer,
-  p_collaborators jsonb
+  p_collaborators jsonb,
+  -- The items refused before the call: their ords, and their messages as a json array (json, not
+  -- jsonb, and never read as text: a message echoes what was sent, which may hold an escaped NUL).
+  p_item_error_ords integer[] default '{}',
+  p_item_error_messages json default '[]',
+  p_idempotency_key text default null,
+  p_request_hash bytea default null
 )
-returns table (created integer, existing integer, conflicts jsonb)
+returns table (outcome text, data json)
 language plpgsql
 set search_path = ''
 as $$
 declare
+  v_claim record;
+  v_data json;
   v_created integer;
   v_accepted integer;
   v_written integer;
@@ -122,6 +237,19 @@ begin
   if jsonb_typeof(p_collaborators -> 0) <> 'array' then
     raise exception 'p_collaborators must hold [ord, external_id, name, email, phone, document, team, role, metadata] arrays'
       using errcode = '22023';
+  end if;
+
+  if p_idempotency_key is not null then
+    select * into v_claim
+      from salesos.claim_idempotency_key(p_tenant_id, p_key_id, p_idempotency_key, 'sync_collaborators', p_request_hash);
+    if v_claim.outcome = 'replayed' then
+      perform salesos.log_replayed_request(p_tenant_id, p_environment, p_key_id, p_request_id, 'sync_collaborators',
+                                           p_ip, p_elapsed_ms);
+    end if;
+    if v_claim.outcome <> 'apply' then
+      return query select v_claim.outcome, v_claim.response;
+      return;
+    end if;
   end if;
 
   -- First without the walk: when no email changes its external_id (or repeats with different
@@ -276,10 +404,27 @@ begin
           jsonb_build_object('total', p_total, 'created', v_created, 'existing', v_accepted - v_created,
                              'errors', p_total - v_accepted));
 
-  return query select v_created, v_accepted - v_created,
-                      (select coalesce(jsonb_agg(jsonb_build_object('ord', o) order by o), '[]'::jsonb)
-                         from unnest(v_conflicts) as o);
+  -- The answer's errors, in item order: the items refused before the call, and those whose
+  -- external_id another collaborator held when they applied (named as they were sent).
+  v_data := json_build_object(
+    'created', v_created,
+    'existing', v_accepted - v_created,
+    'errors', (select coalesce(json_agg(e.message order by e.ord), '[]'::json)
+                 from (select p_item_error_ords[x.n] as ord, x.message
+                         from json_array_elements(p_item_error_messages) with ordinality as x (message, n)
+                       union all
+                       select (c.item ->> 0)::integer,
+                              pg_catalog.to_json('Collaborator ' || (c.item ->> 1) || ' (' || (c.item ->> 3) || '): '
+                                                 || 'external_id is already used by another collaborator')
+                         from jsonb_array_elements(p_collaborators) as c (item)
+                        where (c.item ->> 0)::integer = any (v_conflicts)) e),
+    'total', p_total);
+  if p_idempotency_key is not null then
+    perform salesos.store_idempotent_response(p_tenant_id, p_key_id, p_idempotency_key, 'sync_collaborators',
+                                              p_request_hash, v_data);
+  end if;
+  return query select 'applied'::text, v_data;
 end;
 $$;
-comment on function salesos.sync_collaborators(uuid, text, uuid, uuid, inet, integer, integer, jsonb) is
-  'Upserts a batch of valid collaborators, given as [ord, external_id, name, email, phone, document, team, role, metadata] arrays, by email in one statement, items applying in order (the contested external_ids are walked first only when an id moves); returns counts and the items whose external_id another collaborator held when they applied.';
+comment on function salesos.sync_collaborators(uuid, text, uuid, uuid, inet, integer, integer, jsonb, integer[], json, text, bytea) is
+  'Upserts a batch of valid collaborators, given as [ord, external_id, name, email, phone, document, team, role, metadata] arrays, by email in one statement, items applying in order (the contested external_ids are walked first only when an id moves). Returns the answer''s data (outcome applied): counts, and as errors the items refused before the call (p_item_error_ords, p_item_error_messages) and those whose external_id another collaborator held when they applied; with an Idempotency-Key, a stored answer (replayed) or mismatch / in_flight instead of applying.';

@@ -199,7 +199,11 @@ Deno.test("a mutation and its audit entry commit together", async (t) => {
   for (const attempt of attempts) {
     await t.step(`${attempt.name} fails whole: 500 and nothing changed`, async () => {
       const res = await api.call({ ...attempt, token: owner.token });
-      assert.deepEqual([res.status, res.json.error], [500, { code: "SERVER_ERROR", message: "Internal server error" }]);
+      assert.deepEqual([res.status, res.json.error], [500, {
+        code: "SERVER_ERROR",
+        message: "Internal server error",
+        doc_url: "http://127.0.0.1:54321/docs/errors.md#server_error",
+      }]);
       const rows = await test.db.query<{ name: string; revoked_at: string | null; expires_at: string | null }>(
         "select name, revoked_at, expires_at from salesos.api_keys",
       );

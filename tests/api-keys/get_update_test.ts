@@ -36,7 +36,11 @@ Deno.test("get and update", async (t) => {
 
   await t.step("GET of an unknown id is 404", async () => {
     const res = await api.call({ path: `/${crypto.randomUUID()}`, token: owner.token });
-    assert.deepEqual([res.status, res.json.error], [404, { code: "NOT_FOUND", message: "API key not found" }]);
+    assert.deepEqual([res.status, res.json.error], [404, {
+      code: "NOT_FOUND",
+      message: "API key not found",
+      doc_url: "http://127.0.0.1:54321/docs/errors.md#not_found",
+    }]);
   });
 
   await t.step("PATCH changes each given field and leaves the others", async () => {

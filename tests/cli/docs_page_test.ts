@@ -207,6 +207,12 @@ Deno.test("API reference page", async (t) => {
         "#swagger-default-integration .opblock-post .live-responses-table .response-col_description pre",
       ).first().textContent();
       assert.match(body ?? "", /"created": 1/);
+      // Beside curl, the TypeScript (the client) and Python snippets of the request just sent.
+      const snippets = page.locator("#swagger-default-integration .opblock-post .request-snippets").first();
+      await snippets.getByText("TypeScript (client)").click();
+      assert.match(await snippets.locator("pre, code").first().textContent() ?? "", /client\.syncCollaborators\(/);
+      await snippets.getByText("Python (requests)").click();
+      assert.match(await snippets.locator("pre, code").first().textContent() ?? "", /requests\.post\(/);
       assert.deepEqual(errors, []);
       assert.deepEqual(outside, []);
       await page.close();

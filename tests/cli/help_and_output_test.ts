@@ -7,7 +7,7 @@ import { runTask, serverEnv } from "../support/server.ts";
 Deno.test("every CLI answers --help and -h with its usage on stdout and exit 0", async () => {
   // No database is needed (nor touched) to print the usage.
   const env = serverEnv("postgres://nobody@127.0.0.1:1/none", { PORT: "0" });
-  for (const task of ["start", "keys", "token", "sync", "db:diff"]) {
+  for (const task of ["start", "keys", "token", "tenants", "sync", "db:diff"]) {
     for (const flag of ["--help", "-h"]) {
       const result = await runTask(task, [flag], env);
       assert.equal(result.code, 0, `${task} ${flag}: ${result.stderr}`);

@@ -31,6 +31,7 @@ Deno.test("authentication", async (t) => {
     assert.deepEqual(res.json.error, {
       code: "UNAUTHORIZED",
       message: "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx",
+      doc_url: "http://127.0.0.1:54321/docs/errors.md#unauthorized",
     });
   });
 

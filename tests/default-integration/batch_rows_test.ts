@@ -24,7 +24,7 @@ Deno.test("batches as rows", async (t) => {
 
   await t.step("sync_collaborators stores rows and refuses objects", async () => {
     const [result] = await syncCollaborators([[0, "emp-1", "Ana", "ana@example.com", null, null, null, null, null]]);
-    assert.deepEqual(result, { created: 1, existing: 0, conflicts: [] });
+    assert.deepEqual(result, { outcome: "applied", data: { created: 1, existing: 0, errors: [], total: 1 } });
     await assert.rejects(
       syncCollaborators([{ ord: 0, external_id: "emp-2", name: "Bo", email: "bo@example.com" }]),
       refused,
@@ -34,7 +34,10 @@ Deno.test("batches as rows", async (t) => {
 
   await t.step("sync_activities stores rows and refuses objects", async () => {
     const [result] = await syncActivities([[0, "001", "act-1", "ana@example.com", { n: 1 }, null]]);
-    assert.deepEqual(result, { processed: 1, skipped: 0, duplicates: 0 });
+    assert.deepEqual(result, {
+      outcome: "applied",
+      data: { processed: 1, skipped: 0, duplicates: 0, errors: [], total: 1 },
+    });
     await assert.rejects(
       syncActivities([{ ord: 0, activity_code: "001", external_id: "act-2", collaborator_email: "ana@example.com" }]),
       refused,

@@ -89,6 +89,92 @@ Deno.test("request log line", async (t) => {
     }
   });
 
+  await t.step("every line names the client's address and user agent", async () => {
+    const res = await api.post(live.key, { action: "sync_activities", activities: [] }, {
+      ip: "203.0.113.9",
+      headers: { "User-Agent": "crm-nightly/2.1", "X-Forwarded-For": "198.51.100.1" },
+    });
+    const line = lineOf(res);
+    assert.equal(line.client_ip, "203.0.113.9", "the socket peer: X-Forwarded-For is not trusted by default");
+    assert.equal(line.user_agent, "crm-nightly/2.1");
+    const anonymous = await api.call({ method: "GET", path: "/default-integration/nowhere", ip: "2001:db8::7" });
+    assert.equal(anonymous.status, 404);
+    assert.deepEqual([lineOf(anonymous).client_ip, lineOf(anonymous).user_agent], ["2001:db8::7", null]);
+
+    const proxied = integrationHarness(test.db, { trustedProxyHops: 1 });
+    const behind = await proxied.post(live.key, { action: "sync_activities", activities: [] }, {
+      ip: "10.0.0.2",
+      headers: { "X-Forwarded-For": "198.51.100.1" },
+    });
+    const behindLine = proxied.logs.find((l) => l.request_id === behind.json.meta.request_id);
+    assert.equal(behindLine?.client_ip, "198.51.100.1", "behind a declared proxy hop, the address it saw");
+  });
+
+  await t.step("an error's line has its code; a 200's has none", async () => {
+    const ok = await api.post(live.key, { action: "sync_activities", activities: [] });
+    assert.equal(lineOf(ok).error_code, undefined);
+    const cases: [Answer, string][] = [
+      [await api.post(live.key, { action: "nope" }), "VALIDATION_ERROR"],
+      [await api.post(scopeless.key, { action: "sync_activities", activities: [] }), "FORBIDDEN"],
+      [await api.post(undefined as unknown as string, {}), "UNAUTHORIZED"],
+      [await api.call({ method: "GET", key: live.key }), "METHOD_NOT_ALLOWED"],
+    ];
+    for (const [res, code] of cases) {
+      assert.equal(res.json.error.code, code);
+      assert.equal(lineOf(res).error_code, code);
+    }
+  });
+
+  await t.step("a 401's line says why, the answer never does", async () => {
+    const revoked = await createKey(test.db, tenant);
+    const expired = await createKey(test.db, tenant);
+    const signed = await createKey(test.db, tenant, { auth_scheme: "signed" });
+    // Proven once (so the verifier has them), then revoked or expired: the status is read per request.
+    for (const key of [revoked, expired]) {
+      assert.equal((await api.post(key.key, { action: "sync_activities", activities: [] })).status, 200);
+    }
+    await test.db.query("update salesos.api_keys set revoked_at = now() where id = $1", [revoked.id]);
+    await test.db.query("update salesos.api_keys set expires_at = now() - interval '1 second' where id = $1", [
+      expired.id,
+    ]);
+    const brokenChecksum = live.key.slice(0, -6) + (live.key.endsWith("000000") ? "000001" : "000000");
+    const wrong = withWrongSecret(live.key, "c".repeat(18)); // not tried before in this file
+    const cases: [string | undefined, string, string][] = [
+      [unknownKey(), "unknown key id", "Invalid or expired API key"],
+      [wrong, "wrong secret", "Invalid or expired API key"],
+      [wrong, "wrong secret (remembered)", "Invalid or expired API key"],
+      [brokenChecksum, "bad format or checksum", "Invalid or expired API key"],
+      [revoked.key, "revoked", "Invalid or expired API key"],
+      [expired.key, "expired", "Invalid or expired API key"],
+      [
+        signed.key,
+        "This API key requires signed requests (P2S-SIGN-V1)",
+        "This API key requires signed requests (P2S-SIGN-V1)",
+      ],
+      [
+        undefined,
+        "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx",
+        "Missing or malformed Authorization header. Expected: Bearer sk_live_xxx",
+      ],
+      [
+        "mytoken123456789",
+        "Invalid API key prefix. Expected sk_live_ or sk_test_",
+        "Invalid API key prefix. Expected sk_live_ or sk_test_",
+      ],
+    ];
+    for (const [key, reason, message] of cases) {
+      const res = await api.call({ key, body: { action: "sync_activities", activities: [] } });
+      assert.equal(res.status, 401, reason);
+      assert.equal(res.json.error.message, message, reason);
+      const line = lineOf(res);
+      assert.equal(line.auth_failure, reason);
+      assert.equal(line.error_code, "UNAUTHORIZED");
+      // The answer is the contract's: code and message only, the same for every reason behind one message.
+      assert.deepEqual(Object.keys(res.json.error), ["code", "message", "doc_url"], reason);
+      assert.ok(![...res.headers.values()].some((v) => v.includes(reason)), `no header says ${reason}`);
+    }
+  });
+
   await t.step("no line holds a key or its secret part", () => {
     const everything = JSON.stringify(api.logs);
     for (const key of [live.key, testKey.key, scopeless.key]) {

@@ -144,7 +144,11 @@ Deno.test("protocol", async (t) => {
     const res = await send({ key: live.key, body: empty }, broken, "500");
     assert.equal(res.status, 500);
     assertEnvelope(res, "500");
-    assert.deepEqual(res.json.error, { code: "SERVER_ERROR", message: "Internal server error" });
+    assert.deepEqual(res.json.error, {
+      code: "SERVER_ERROR",
+      message: "Internal server error",
+      doc_url: "http://127.0.0.1:54321/docs/errors.md#server_error",
+    });
     const [row] = await test.db.query<{ status: number }>(
       "select status from salesos.request_log where request_id = $1",
       [res.json.meta.request_id],
@@ -311,7 +315,11 @@ Deno.test("protocol", async (t) => {
           headers: { "content-type": "application/json" },
         });
         assert.equal(res.status, 400, JSON.stringify(body));
-        assert.deepEqual(res.json.error, { code: "VALIDATION_ERROR", message: actionMessage }, JSON.stringify(body));
+        assert.deepEqual(res.json.error, {
+          code: "VALIDATION_ERROR",
+          message: actionMessage,
+          doc_url: "http://127.0.0.1:54321/docs/errors.md#validation_error",
+        }, JSON.stringify(body));
       }
     },
   );

@@ -293,6 +293,15 @@ Deno.test("OpenAPI documents are served and describe the real answers", async (t
     assert.equal(itemError.json.data.errors.length, 1);
     assert.equal((await sync(key.key, { action: "sync_activities", activities: [call] })).json.data.processed, 1);
     assert.equal((await sync(key.key, { action: "sync_activities", activities: [call] })).json.data.duplicates, 1);
+    const once = { "Idempotency-Key": "doc-1" };
+    assert.equal((await sync(key.key, { action: "sync_activities", activities: [] }, once)).status, 200);
+    const replayed = await sync(key.key, { action: "sync_activities", activities: [] }, once);
+    assert.equal(replayed.headers.get("Idempotent-Replayed"), "true");
+    assert.equal((await sync(key.key, { action: "sync_collaborators", collaborators: [] }, once)).status, 422);
+    assert.equal(
+      (await sync(key.key, { action: "sync_activities", activities: [] }, { "Idempotency-Key": "" })).status,
+      400,
+    );
 
     const statuses = [
       await sync(key.key, { action: "nope" }),

@@ -259,7 +259,7 @@ propertyTest("9", "credential abuse", import.meta.url, async ({ step, figures })
     const compares = async () => {
       const res = await http(`${server.baseUrl}/metrics`);
       assert.equal(res.status, 200, "deno task start serves /metrics locally");
-      return res.json.bcrypt_compares as number;
+      return Number(/^salesos_bcrypt_compares_total (\d+)$/m.exec(res.text)?.[1]);
     };
     const send = async (token: string) => {
       const res = await postJson(server.baseUrl, "default-integration", token, empty);

@@ -200,7 +200,10 @@ export function envelopeProblems(status: number, headers: Headers, text: string)
   if (!error || typeof error !== "object") return [...problems, "no error object"];
   if (error.code !== codeOf[status]) problems.push(`code ${error.code} for status ${status}`);
   if (typeof error.message !== "string" || error.message === "") problems.push("no message");
-  const extra = Object.keys(error).filter((k) => !["code", "message", "details", "retry_after"].includes(k));
+  const extra = Object.keys(error).filter((k) => !["code", "message", "details", "retry_after", "doc_url"].includes(k));
+  if (typeof error.doc_url !== "string" || !error.doc_url.endsWith(`/errors.md#${String(error.code).toLowerCase()}`)) {
+    problems.push(`doc_url ${error.doc_url} does not link the code's section`);
+  }
   if (extra.length) problems.push(`unexpected error fields ${extra.join(",")}`);
   if ("details" in error) {
     const ok = Array.isArray(error.details) &&

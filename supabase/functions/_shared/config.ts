@@ -35,6 +35,9 @@ const originList = z.string().transform((value) => value.split(",").map((origin)
 
 export const booleanFlag = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 
+/** The documentation of `deno task start` (tools/docs.ts). */
+export const defaultDocsUrl = "http://127.0.0.1:54321/docs";
+
 export const configSchema = z.object({
   /** Postgres connection string; SUPABASE_DB_URL is what hosted Supabase provides. */
   databaseUrl: postgresUrl.optional(),
@@ -68,6 +71,11 @@ export const configSchema = z.object({
   jwtSecret: z.string().min(32).optional(),
   /** The project URL; asymmetric Dashboard JWTs are checked against <url>/auth/v1/.well-known/jwks.json. */
   supabaseUrl: httpUrl.optional(),
+  /**
+   * Where the integrators' documentation is published (`deno task docs:build`'s folder): every error
+   * answer's `doc_url` is <this>/errors.md#<code>. Default: the local server's /docs.
+   */
+  docsUrl: httpUrl.default(defaultDocsUrl).transform((url) => url.replace(/\/+$/, "")),
   /** Where to fetch the JWKS instead (same document; e.g. a mirror or a local Auth server). */
   jwksUrl: httpUrl.optional(),
   /**
@@ -114,6 +122,7 @@ export function configInput(env: Record<string, string | undefined>) {
     jwtSecret: nonEmpty("SUPABASE_JWT_SECRET") ?? nonEmpty("SALESOS_JWT_SECRET"),
     supabaseUrl: nonEmpty("SUPABASE_URL"),
     jwksUrl: nonEmpty("SUPABASE_JWKS_URL"),
+    docsUrl: nonEmpty("SALESOS_DOCS_URL"),
     supabaseAnonKey: nonEmpty("SUPABASE_ANON_KEY"),
     consoleOrigins: nonEmpty("CONSOLE_ORIGINS"),
     signingKek: nonEmpty("SIGNING_KEK"),

@@ -5,10 +5,16 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { getPathNoStrict } from "hono/utils/url";
 import { ApiError, DatabaseUnavailableError, messages } from "./errors.ts";
+import { clientIp } from "./client_ip.ts";
+import { defaultDocsUrl } from "./config.ts";
+import { inSpan, requestCounter, requestDuration } from "./telemetry.ts";
+import { apiVersion } from "./version.ts";
 
 export const maxBodyBytes = 5 * 1024 * 1024;
 const hostPrefix = "/functions/v1/";
 const bodyDeadlineMs = 30_000;
+/** Names the API version on every answer (and in both OpenAPI documents' `info.version`). */
+export const versionHeader = "SalesOS-Version";
 const retryAfterUnavailableSeconds = 5;
 
 /** Fields a handler adds to its request's log line. Never a secret: prefixes, ids and counts. */
@@ -34,27 +40,46 @@ export function meta(requestId: string, extra?: Record<string, unknown>) {
   return { request_id: requestId, timestamp: new Date().toISOString(), ...extra };
 }
 
-/** The error envelope of `error`. */
-export function errorBody(error: ApiError, requestId: string) {
+/** The page of docs/errors.md that explains `code` (its heading's anchor), under the published docs. */
+export const errorDocUrl = (docsUrl: string, code: string) => `${docsUrl}/errors.md#${code.toLowerCase()}`;
+
+/** The error envelope of `error`; `doc_url` links the page that explains its code. */
+export function errorBody(error: ApiError, requestId: string, docsUrl = defaultDocsUrl) {
   return {
     error: {
       code: error.code,
       message: error.message,
       ...(error.details ? { details: error.details } : {}),
       ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}),
+      doc_url: errorDocUrl(docsUrl, error.code),
     },
     meta: meta(requestId),
   };
 }
 
-function errorResponse(c: Context<AppEnv>, error: ApiError) {
+function errorResponse(c: Context<AppEnv>, error: ApiError, docsUrl: string) {
+  const log = c.get("log");
+  log.error_code = error.code;
+  // Every 401 says why in the log (never in the answer): a specific reason where the handler set
+  // one (unknown key id, wrong secret, revoked, expired…), else the answer's own message.
+  if (error.status === 401) log.auth_failure ??= error.message;
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
   if (error.retryAfter !== undefined) c.header("Retry-After", String(error.retryAfter));
-  return c.json(errorBody(error, c.get("requestId")), error.status);
+  return c.json(errorBody(error, c.get("requestId"), docsUrl), error.status);
 }
 
-/** A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared behaviour. */
-export function createFunctionApp(functionName: string, log: LogSink) {
+/** The longest User-Agent a log line keeps (it is the client's text). */
+const maxLoggedUserAgent = 256;
+
+/**
+ * A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared
+ * behaviour. `trustedProxyHops` says which address the log line names as the client's (client_ip.ts).
+ */
+export function createFunctionApp(
+  functionName: string,
+  log: LogSink,
+  { trustedProxyHops = 0, docsUrl = defaultDocsUrl } = {},
+) {
   // The request id, envelope and log line are registered for every path, not only below
   // /<functionName>: a path that normalises to somewhere else (`/default-integration/%2e%2e`) is
   // still a 404 with its X-Request-Id.
@@ -67,13 +92,31 @@ export function createFunctionApp(functionName: string, log: LogSink) {
     },
   });
 
-  root.use(async (c, next) => {
-    const requestId = crypto.randomUUID();
-    c.set("requestId", requestId);
-    c.set("startedAt", performance.now());
-    c.set("log", {});
-    c.header("X-Request-Id", requestId);
-    await next();
+  root.use((c, next) =>
+    inSpan(`${functionName} request`, { "salesos.function": functionName }, async (span) => {
+      const requestId = crypto.randomUUID();
+      c.set("requestId", requestId);
+      c.set("startedAt", performance.now());
+      c.set("log", {});
+      c.header("X-Request-Id", requestId);
+      c.header(versionHeader, apiVersion);
+      await next();
+      const fields = c.get("log");
+      span.setAttributes({
+        "http.request.method": c.req.method,
+        "http.response.status_code": c.res.status,
+        "salesos.request_id": requestId,
+        ...(fields.action ? { "salesos.action": String(fields.action) } : {}),
+        ...(fields.error_code ? { "error.type": String(fields.error_code) } : {}),
+      });
+      const measured = { "salesos.function": functionName, "http.response.status_code": c.res.status };
+      requestCounter.add(1, measured);
+      requestDuration.record((performance.now() - c.get("startedAt")) / 1000, measured);
+      writeLine(c, requestId);
+    })
+  );
+
+  const writeLine = (c: Context<AppEnv>, requestId: string) =>
     log({
       time: new Date().toISOString(),
       level: c.res.status >= 500 ? "error" : "info",
@@ -83,24 +126,26 @@ export function createFunctionApp(functionName: string, log: LogSink) {
       path: redactPath(c.req.path),
       status: c.res.status,
       latency_ms: elapsedMs(c),
+      client_ip: clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, trustedProxyHops),
+      user_agent: c.req.header("user-agent")?.slice(0, maxLoggedUserAgent) ?? null,
       ...c.get("log"),
     });
-  });
 
   const app = root.basePath(`/${functionName}`);
-  app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound)));
+  app.notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", messages.notFound), docsUrl));
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return errorResponse(c, error);
+    if (error instanceof ApiError) return errorResponse(c, error, docsUrl);
     if (error instanceof DatabaseUnavailableError) {
       c.get("log").error = describe(error.cause);
       return errorResponse(
         c,
         new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterUnavailableSeconds }),
+        docsUrl,
       );
     }
     c.get("log").error = describe(error);
-    return errorResponse(c, new ApiError("SERVER_ERROR", messages.serverError));
+    return errorResponse(c, new ApiError("SERVER_ERROR", messages.serverError), docsUrl);
   });
 
   return app;

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { messages } from "./errors.ts";
 import { type AppEnv, methodNotAllowed } from "./http.ts";
 import { errorEnvelopeSchema } from "./schemas.ts";
+import { apiVersion } from "./version.ts";
 
 export type FunctionApp = OpenAPIHono<AppEnv>;
 export type OpenApiDocument = Record<string, unknown> & {
@@ -144,15 +145,21 @@ const sharedHeaders: Components = {
     description: "The request's id, equal to `meta.request_id` of the body. On every answer.",
     schema: { type: "string", format: "uuid" },
   },
+  "SalesOS-Version": {
+    description: "The API version that answered (semantic versioning; the document's `info.version`). On every answer.",
+    schema: { type: "string", examples: [apiVersion] },
+  },
   "Retry-After": {
     description: "Seconds to wait before sending the same request again (429 and 503).",
     schema: { type: "integer", minimum: 0 },
   },
 };
 
-/** `headers` of an answer: X-Request-Id (on every answer) and `names`, from components.headers. */
+/** `headers` of an answer: X-Request-Id and SalesOS-Version (on every answer) and `names`, from components.headers. */
 export const headerRefs = (...names: string[]) =>
-  Object.fromEntries(["X-Request-Id", ...names].map((name) => [name, { $ref: `#/components/headers/${name}` }]));
+  Object.fromEntries(
+    ["X-Request-Id", "SalesOS-Version", ...names].map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+  );
 
 /** The example `meta` of an answer in the documents. */
 export const exampleMeta = {
@@ -238,6 +245,7 @@ const errorNames = {
   409: "Conflict",
   413: "PayloadTooLarge",
   415: "UnsupportedMediaType",
+  422: "UnprocessableContent",
   429: "RateLimited",
   500: "ServerError",
   503: "ServiceUnavailable",

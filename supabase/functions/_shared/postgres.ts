@@ -9,6 +9,7 @@
 // statement still running at the timeout (a CancelRequest, which the pooler forwards to the server
 // connection the statement runs on): the server answers 57014 as it would for its own timeout, 503.
 import postgres from "postgres";
+import { inSpan } from "./telemetry.ts";
 import { classifyDatabaseError, type Database } from "./database.ts";
 import type { Config } from "./config.ts";
 import { DatabaseUnavailableError } from "./errors.ts";
@@ -106,20 +107,24 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
   }
 
   return {
-    async query<Row>(
+    query<Row>(
       text: string,
       params: readonly unknown[] = [],
     ): Promise<Row[]> {
-      try {
+      // The span names the function called (never a parameter): the statements are calls into salesos.
+      const called = /salesos\.([a-z_]+)/.exec(text)?.[1] ?? "statement";
+      return inSpan(`sql ${called}`, { "db.system.name": "postgresql", "db.query.summary": called }, async () => {
         try {
-          return await once<Row>(text, params);
+          try {
+            return await once<Row>(text, params);
+          } catch (error) {
+            if (!switchedToPooled(error)) throw error;
+            return await once<Row>(text, params);
+          }
         } catch (error) {
-          if (!switchedToPooled(error)) throw error;
-          return await once<Row>(text, params);
+          throw classifyDatabaseError(error);
         }
-      } catch (error) {
-        throw classifyDatabaseError(error);
-      }
+      });
     },
     async exec(script: string): Promise<void> {
       // Scripts (migrations) are simple-protocol, one implicit transaction each: through a pooler

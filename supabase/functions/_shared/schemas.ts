@@ -56,6 +56,11 @@ export const errorEnvelopeSchema = z.strictObject({
     retry_after: z.int().min(0).optional().meta({
       description: "Seconds to wait before retrying (429 and 503); the `Retry-After` header says the same.",
     }),
+    doc_url: z.url().optional().meta({
+      description: "The page that explains this code and what to do about it (docs/errors.md, where the " +
+        "deployment publishes its documentation: SALESOS_DOCS_URL). On every error answer of the functions.",
+      examples: ["http://127.0.0.1:54321/docs/errors.md#validation_error"],
+    }),
   }),
   meta: metaSchema,
 }).meta({ id: "Error", description: "Every error answer. `message` is stable: clients may match on it." });

@@ -1,6 +1,7 @@
 // The api-keys app: importable, so tests and the local server call it in process. Its routes are
 // listed here, once; each route's contract is in its file under routes/.
 import { cors } from "hono/cors";
+import { apiVersion } from "../_shared/version.ts";
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { messages as sharedMessages } from "../_shared/errors.ts";
@@ -26,7 +27,7 @@ export interface ApiKeysDeps {
   jwt: JwtVerifier;
   config:
     & Pick<Config, "trustedProxyHops" | "maxActiveKeysPerTenant" | "bcryptCost">
-    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious" | "consoleOrigins">>;
+    & Partial<Pick<Config, "signingKek" | "signingKekId" | "signingKeksPrevious" | "consoleOrigins" | "docsUrl">>;
   log?: LogSink;
   /** Mutations per actor and tenant (default: createMutationThrottle(), per instance). */
   mutations?: MutationThrottle;
@@ -47,7 +48,10 @@ export interface RouteDeps {
 export function createApiKeysApp(
   { db, jwt, config, log = jsonLog, mutations = createMutationThrottle() }: ApiKeysDeps,
 ) {
-  const app = createFunctionApp("api-keys", log);
+  const app = createFunctionApp("api-keys", log, {
+    trustedProxyHops: config.trustedProxyHops,
+    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+  });
   allowConsoles(app, config.consoleOrigins ?? []);
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that
   // they are never taken for a key id.
@@ -124,7 +128,7 @@ the origins of Integrations consoles listed in \`CONSOLE_ORIGINS\` (none by defa
 const document: DocumentSpec = {
   info: {
     title: "SalesOS Integration API: api-keys",
-    version: "1.0.0",
+    version: apiVersion,
     summary: "Self-service management of integration API keys with a Dashboard access token.",
     description,
   },

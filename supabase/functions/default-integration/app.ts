@@ -1,5 +1,6 @@
 // The default-integration app: importable, so tests and the local server call it in process. Its
 // routes are listed here, once; each route's contract is in its file under routes/.
+import { apiVersion } from "../_shared/version.ts";
 import type { Config } from "../_shared/config.ts";
 import type { Database } from "../_shared/database.ts";
 import { messages } from "../_shared/errors.ts";
@@ -13,11 +14,12 @@ import * as sync from "./routes/sync.ts";
 import { signedKeyCache } from "./signed_auth.ts";
 import { BulkGate, concurrencyMessages, retryAfterConcurrentSeconds } from "./bulk_gate.ts";
 import { maxCollaboratorsPerRequest } from "./schemas.ts";
+import { idempotencyKeyHeader, idempotencyMessages, replayedHeader } from "./idempotency.ts";
 
 export interface IntegrationDeps {
   db: Database;
   keys: KeyVerifier;
-  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting | SigningSetting>>;
+  config: Pick<Config, "trustedProxyHops"> & Partial<Pick<Config, BulkSetting | SigningSetting | "docsUrl">>;
   log?: LogSink;
   /** The instance's fairness limits; by default from `config`. */
   gate?: BulkGate;
@@ -27,7 +29,10 @@ type BulkSetting = "maxBulkRequestsPerKey" | "maxBulkRequestsPerTenant" | "bodyB
 type SigningSetting = "signingKek" | "signingKekId" | "signingKeksPrevious";
 
 export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
-  const app = createFunctionApp("default-integration", log);
+  const app = createFunctionApp("default-integration", log, {
+    trustedProxyHops: config.trustedProxyHops,
+    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+  });
   gate ??= new BulkGate({
     ...(config.maxBulkRequestsPerKey ? { maxBulkPerKey: config.maxBulkRequestsPerKey } : {}),
     ...(config.maxBulkRequestsPerTenant ? { maxBulkPerTenant: config.maxBulkRequestsPerTenant } : {}),
@@ -91,6 +96,18 @@ against its key's concurrency (2 at once) and its tenant's (4 at once); over eit
 10 s, then gets 503 with \`Retry-After\`. Their parsing runs in slices that leave small requests
 at least half of the CPU.
 
+## Idempotency-Key
+
+Optional, as the IETF httpapi draft and Stripe have it: send \`Idempotency-Key: <1–255 visible
+ASCII characters>\` (a UUID per batch) and reuse it on every retry of that batch. The first answer
+(200) for the API key and that Idempotency-Key is kept 24 hours; a retry with the same body bytes
+gets it again, with \`Idempotent-Replayed: true\`, and nothing is applied again (so an old batch
+retried after a newer one cannot overwrite newer data). The same key with another body or action:
+422 \`IDEMPOTENCY_KEY_REUSED\` \`${idempotencyMessages.reused}\`; while the first is being applied:
+409 \`CONFLICT\` \`${idempotencyMessages.inFlight}\`. Answers refused before the batch is applied
+(401, 403, 429, 400 …) are not kept: retrying them with the same key is fine. Each API key has its
+own keys (test and live never share one). A replay carries its own \`request_id\`.
+
 ## Numbers
 
 A number in \`metadata\` or \`data\` is stored as the client's JSON number (a double), or refused when
@@ -143,7 +160,7 @@ const text = (description: string, example: string) => ({
 const document: DocumentSpec = {
   info: {
     title: "SalesOS Integration API: default-integration",
-    version: "1.0.0",
+    version: apiVersion,
     summary: "Sync collaborators and activities from a CRM with an API key.",
     description,
   },
@@ -162,11 +179,20 @@ const document: DocumentSpec = {
       "X-RateLimit-Reset": count("Seconds until the window ends (3600 when no window is open).", 0),
       "RateLimit-Policy": text('IETF draft: `"hourly";q=<limit>;w=3600`.', '"hourly";q=1000;w=3600'),
       "RateLimit": text('IETF draft: `"hourly";r=<remaining>;t=<seconds until reset>`.', '"hourly";r=998;t=3540'),
+      [replayedHeader]: {
+        description: "`true` when the answer is the stored first answer to this Idempotency-Key (nothing was " +
+          "applied again); absent otherwise.",
+        required: false,
+        schema: { type: "string", enum: ["true"] },
+      },
     },
     responses: {
       BadRequest: errorResponse("The body is not JSON, has no valid `action`, or its items are invalid.", [
         errorExample("Missing or unknown action", "VALIDATION_ERROR", messages.invalidAction),
         errorExample("Body is not JSON", "VALIDATION_ERROR", messages.invalidJson),
+        errorExample("A malformed Idempotency-Key", "VALIDATION_ERROR", idempotencyMessages.invalid, {
+          details: [{ field: idempotencyKeyHeader, message: idempotencyMessages.invalid }],
+        }),
         errorExample("An invalid activity (nothing written)", "VALIDATION_ERROR", "Invalid activities payload", {
           details: [{ index: 0, field: "activity_code", message: 'Required 3-digit string (001-999), e.g. "001"' }],
         }),
@@ -197,6 +223,18 @@ const document: DocumentSpec = {
         errorExample("A key with only leads:read", "FORBIDDEN", messages.missingScope(requiredScope)),
         errorExample("Source IP not in the key's allowlist", "FORBIDDEN", messages.ipNotAllowed),
       ], rateLimitHeaderNames),
+      Conflict: errorResponse(
+        "A request with the same Idempotency-Key is being applied right now (on any instance): retry shortly, " +
+          "then the stored answer comes back.",
+        [errorExample("Same Idempotency-Key in flight", "CONFLICT", idempotencyMessages.inFlight)],
+        rateLimitHeaderNames,
+      ),
+      UnprocessableContent: errorResponse(
+        "The Idempotency-Key was used in the last 24 hours by this API key for a request with another body " +
+          "(or action): nothing was applied. Use a new key for a new batch.",
+        [errorExample("Idempotency-Key reused", "IDEMPOTENCY_KEY_REUSED", idempotencyMessages.reused)],
+        rateLimitHeaderNames,
+      ),
       PayloadTooLarge: errorResponse("The body is over 5 MiB (announced or while reading).", [
         errorExample("Over 5 MiB", "PAYLOAD_TOO_LARGE", messages.payloadTooLarge),
       ], rateLimitHeaderNames),

@@ -94,11 +94,18 @@ export function requestIp(c: Context<AppEnv>, deps: AuthDeps): string | null {
  * The verifier's answer; when its fair queue is full, 503 with Retry-After: that says nothing about
  * the key (which may well be right), only to send it again.
  */
-export async function verify(keys: KeyVerifier, token: string, keyPrefix: string, ip: string | null) {
+export async function verify(
+  c: Context<AppEnv>,
+  keys: KeyVerifier,
+  token: string,
+  keyPrefix: string,
+  ip: string | null,
+) {
   try {
-    return await keys.verify(token, keyPrefix, ip);
+    return await keys.verify(token, keyPrefix, ip, (reason) => c.get("log").auth_failure = reason);
   } catch (error) {
     if (error instanceof VerifierBusy) {
+      c.get("log").auth_failure = "key verification queue full";
       throw new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: error.retryAfterSeconds });
     }
     throw error;
@@ -111,8 +118,12 @@ export async function authenticate(c: Context<AppEnv>, deps: AuthDeps, token: st
 
   const ip = requestIp(c, deps);
   const parsed = parseApiKey(token);
-  const key = parsed && (await verify(deps.keys, token, parsed.keyPrefix, ip));
-  if (!parsed || !key) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (!parsed) {
+    c.get("log").auth_failure = "bad format or checksum";
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
+  const key = await verify(c, deps.keys, token, parsed.keyPrefix, ip);
+  if (!key) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
   c.get("log").key_prefix = parsed.keyPrefix;
   if (key.signed) throw new ApiError("UNAUTHORIZED", messages.signedKeyAsBearer);
   return await admit(c, deps, key.id, ip, null);
@@ -133,7 +144,10 @@ export async function admit(
     "select * from salesos.admit_request($1::uuid, $2::inet, $3, $4::uuid, $5, $6)",
     [keyId, ip, requiredScope, c.get("requestId"), elapsedMs(c), signature],
   );
-  if (admission.outcome === "invalid") throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (admission.outcome === "invalid") {
+    c.get("log").auth_failure = await inactiveReason(deps.db, keyId);
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
   if (admission.outcome === "replayed") throw new ApiError("UNAUTHORIZED", messages.signatureReplayed);
 
   Object.assign(c.get("log"), { tenant_id: admission.tenant_id, environment: admission.environment });
@@ -153,4 +167,17 @@ export async function admit(
     environment: admission.environment,
     ip,
   };
+}
+
+/**
+ * Why a proven key was refused (revoked, expired or deleted since), for the log line only: asked
+ * only on that refusal, never on the way of an admitted request.
+ */
+export async function inactiveReason(db: Database, keyId: string): Promise<string> {
+  try {
+    const [row] = await db.query<{ reason: string }>("select salesos.inactive_key_reason($1::uuid) as reason", [keyId]);
+    return row.reason;
+  } catch {
+    return "revoked or expired"; // the answer is the same 401 either way
+  }
 }

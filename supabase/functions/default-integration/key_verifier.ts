@@ -31,9 +31,20 @@ export interface VerifiedKey {
   signed: boolean;
 }
 
+/** Why a key was not proven, for the request's log line only (the answer says the same for all). */
+export type VerifyRefusal = "unknown key id" | "wrong secret" | "wrong secret (remembered)";
+
 export interface KeyVerifier {
-  /** The key when `token` is the key with this public prefix; null otherwise. Throws VerifierBusy. */
-  verify(token: string, keyPrefix: string, source: string | null): Promise<VerifiedKey | null>;
+  /**
+   * The key when `token` is the key with this public prefix; null otherwise, after telling
+   * `refused` why. Throws VerifierBusy.
+   */
+  verify(
+    token: string,
+    keyPrefix: string,
+    source: string | null,
+    refused?: (reason: VerifyRefusal) => void,
+  ): Promise<VerifiedKey | null>;
   /** bcrypt compares done by this instance (read by the benchmark). */
   readonly bcryptCompares: number;
 }
@@ -112,7 +123,7 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
 
   const verified = new BoundedMap<string, VerifiedKey>(settings.cacheSize); // sha256(key) -> key
   const rejected = new BoundedMap<string, true>(settings.cacheSize); // sha256(key) of wrong secrets
-  const inFlight = new Map<string, Promise<VerifiedKey | null>>(); // one compare for concurrent firsts
+  const inFlight = new Map<string, Promise<VerifiedKey | VerifyRefusal>>(); // one compare for concurrent firsts
   let bcryptCompares = 0;
 
   // The fair queue: key id -> source prefix -> jobs. Maps keep insertion order, so taking the
@@ -248,12 +259,17 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
     });
   }
 
-  async function compareWithStoredHash(token: string, digest: string, keyPrefix: string, source: string) {
+  async function compareWithStoredHash(
+    token: string,
+    digest: string,
+    keyPrefix: string,
+    source: string,
+  ): Promise<VerifiedKey | VerifyRefusal> {
     const [row] = await db.query<{ id: string; key_hash: string; auth_scheme: string }>(
       "select id, key_hash, auth_scheme from salesos.find_api_key($1)",
       [keyPrefix],
     );
-    if (!row) return null; // unknown id: no bcrypt work at all
+    if (!row) return "unknown key id"; // no bcrypt work at all
     await admit(row.id, source, compareCost(row.key_hash));
     bcryptCompares++;
     if (await pool.compare(token, row.key_hash)) {
@@ -263,25 +279,32 @@ export function createKeyVerifier(db: Database, options: KeyVerifierOptions = {}
       return key;
     }
     rejected.set(digest, true);
-    return null;
+    return "wrong secret";
   }
 
   return {
     get bcryptCompares() {
       return bcryptCompares;
     },
-    async verify(token, keyPrefix, source) {
+    async verify(token, keyPrefix, source, refused = () => {}) {
       const digest = sha256Hex(token);
       const known = verified.get(digest);
       if (known) return known;
-      if (rejected.has(digest)) return null;
+      if (rejected.has(digest)) {
+        refused("wrong secret (remembered)");
+        return null;
+      }
       let pending = inFlight.get(digest);
       if (!pending) {
         pending = compareWithStoredHash(token, digest, keyPrefix, sourcePrefix(source))
           .finally(() => inFlight.delete(digest));
         inFlight.set(digest, pending);
       }
-      return await pending;
+      // Concurrent callers of one token share the compare; each hears the refusal.
+      const result = await pending;
+      if (typeof result !== "string") return result;
+      refused(result);
+      return null;
     },
   };
 }

@@ -29,7 +29,7 @@ import {
   signatureWindowSeconds,
   signedPath,
 } from "../_shared/signing.ts";
-import { type AuthDeps, requestIp, verify } from "./auth.ts";
+import { type AuthDeps, inactiveReason, requestIp, verify } from "./auth.ts";
 import { BoundedMap } from "./key_verifier.ts";
 
 /** A signed request's key, found and active, whose signature is still to be checked. */
@@ -76,10 +76,14 @@ export async function findSignedKey(
     throw new ApiError("UNAUTHORIZED", messages.timestampOutsideWindow);
   }
   const parsed = parseApiKey(credentials.apiKey);
-  if (!parsed) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (!parsed) {
+    c.get("log").auth_failure = "bad format or checksum";
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
   const remembered = deps.signedKeys.get(parsed.keyPrefix);
   if (remembered) {
     if (!matchesKeySha256(credentials.apiKey, remembered.keySha256)) {
+      c.get("log").auth_failure = "wrong key string";
       throw new ApiError("UNAUTHORIZED", messages.invalidKey);
     }
     c.get("log").key_prefix = parsed.keyPrefix;
@@ -100,15 +104,21 @@ async function lookUpSignedKey(
        from salesos.find_signed_key($1)`,
     [keyPrefix],
   );
-  if (!row || !row.active) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  if (!row || !row.active) {
+    c.get("log").auth_failure = row ? await inactiveReason(deps.db, row.id) : "unknown key id";
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
   c.get("log").key_prefix = keyPrefix;
   if (row.auth_scheme !== "signed" || !row.signing_key || !row.signing_kek_id) {
     throw new ApiError("UNAUTHORIZED", messages.keyNotSigned);
   }
   const proven = row.key_sha256
     ? matchesKeySha256(apiKey, fromHex(row.key_sha256))
-    : (await verify(deps.keys, apiKey, keyPrefix, requestIp(c, deps)))?.id === row.id;
-  if (!proven) throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+    : (await verify(c, deps.keys, apiKey, keyPrefix, requestIp(c, deps)))?.id === row.id;
+  if (!proven) {
+    c.get("log").auth_failure ??= "wrong key string";
+    throw new ApiError("UNAUTHORIZED", messages.invalidKey);
+  }
   // A deployment that holds signed keys but lost its SIGNING_KEK is misconfigured: a 500, logged.
   if (!deps.keyring) throw new Error("a signed key was presented but SIGNING_KEK is not set");
   const k1 = await deps.keyring.decrypt(fromHex(row.signing_key), row.signing_kek_id, keyPrefix);

@@ -1,5 +1,6 @@
-// sync_activities: all items valid or nothing written; then one SQL call stores
-// the batch, counting duplicates and skipped items, and logs the request in the same transaction.
+// sync_activities: all items valid or nothing written; then one SQL call stores the batch, counting
+// duplicates and skipped items, and logs the request (and stores the answer under an
+// Idempotency-Key) in the same transaction.
 import type { Database } from "../../_shared/database.ts";
 import { ApiError, type ErrorDetail } from "../../_shared/errors.ts";
 import type { Principal } from "../auth.ts";
@@ -14,6 +15,7 @@ import {
 import type { z } from "zod";
 import { findInexact, inexactReason } from "../exact_json.ts";
 import { inline, type Slicer } from "../slicing.ts";
+import type { Idempotency, Outcome } from "../idempotency.ts";
 
 const invalidPayload = "Invalid activities payload";
 
@@ -66,13 +68,13 @@ function asRow(ord: number, a: Activity) {
 export async function syncActivities(
   db: Database,
   principal: Principal,
-  request: { requestId: string; elapsedMs: () => number },
+  request: { requestId: string; elapsedMs: () => number; idempotency: Idempotency | null },
   items: unknown,
   run: Slicer = inline,
-): Promise<z.infer<typeof syncActivitiesResult>> {
+): Promise<{ outcome: Outcome; data: z.infer<typeof syncActivitiesResult> }> {
   const rows = (await validate(items, run)).map((a, ord) => asRow(ord, a));
-  const [counts] = await db.query<{ processed: number; skipped: number; duplicates: number }>(
-    "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb)",
+  const [result] = await db.query<{ outcome: Outcome; data: z.infer<typeof syncActivitiesResult> }>(
+    "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb, $8, decode($9, 'hex'))",
     [
       principal.tenantId,
       principal.environment,
@@ -81,7 +83,9 @@ export async function syncActivities(
       principal.ip,
       request.elapsedMs(),
       rows,
+      request.idempotency?.key ?? null,
+      request.idempotency?.requestHash ?? null,
     ],
   );
-  return { ...counts, errors: [], total: rows.length };
+  return result;
 }

@@ -1,5 +1,6 @@
-// sync_collaborators: invalid items are left out and reported; the valid ones are
-// upserted by email in one SQL call, which also reports external_ids held by someone else.
+// sync_collaborators: invalid items are left out and reported; the valid ones are upserted by email
+// in one SQL call, which also reports external_ids held by someone else and makes the answer's data
+// (stored under an Idempotency-Key in the same transaction).
 import type { Database } from "../../_shared/database.ts";
 import { ApiError } from "../../_shared/errors.ts";
 import type { Principal } from "../auth.ts";
@@ -13,8 +14,7 @@ import {
 import type { z } from "zod";
 import { findInexact, inexactReason } from "../exact_json.ts";
 import { inline, type Slicer } from "../slicing.ts";
-
-const externalIdTaken = "external_id is already used by another collaborator";
+import type { Idempotency, Outcome } from "../idempotency.ts";
 
 /**
  * A valid item as salesos.sync_collaborators reads it: a positional array, which Postgres parses in
@@ -58,10 +58,10 @@ function fieldMessage(item: object, field: keyof typeof collaboratorFieldMessage
 export async function syncCollaborators(
   db: Database,
   principal: Principal,
-  request: { requestId: string; elapsedMs: () => number },
+  request: { requestId: string; elapsedMs: () => number; idempotency: Idempotency | null },
   items: unknown,
   run: Slicer = inline,
-): Promise<z.infer<typeof syncCollaboratorsResult>> {
+): Promise<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }> {
   if (!Array.isArray(items) || items.length > maxCollaboratorsPerRequest) {
     throw new ApiError("VALIDATION_ERROR", "Invalid collaborators payload", {
       details: [{
@@ -87,8 +87,8 @@ export async function syncCollaborators(
     }
   });
 
-  const [result] = await db.query<{ created: number; existing: number; conflicts: { ord: number }[] }>(
-    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb)",
+  const [result] = await db.query<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }>(
+    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb, $9::integer[], $10::json, $11, decode($12, 'hex'))",
     [
       principal.tenantId,
       principal.environment,
@@ -98,14 +98,12 @@ export async function syncCollaborators(
       request.elapsedMs(),
       items.length,
       rows,
+      [...errors.keys()],
+      // json, not jsonb: a message may echo a NUL or a lone surrogate, which JSON text escapes.
+      [...errors.values()],
+      request.idempotency?.key ?? null,
+      request.idempotency?.requestHash ?? null,
     ],
   );
-  for (const { ord } of result.conflicts) errors.set(ord, describeItem(items[ord], externalIdTaken));
-
-  return {
-    created: result.created,
-    existing: result.existing,
-    errors: [...errors.entries()].sort(([a], [b]) => a - b).map(([, message]) => message),
-    total: items.length,
-  };
+  return result;
 }

@@ -21,6 +21,16 @@ import { syncCollaborators } from "../actions/sync_collaborators.ts";
 import type { Admitted, BulkGate } from "../bulk_gate.ts";
 import { parseExactJson } from "../exact_json.ts";
 import {
+  type Idempotency,
+  idempotencyKeyHeader,
+  maxIdempotencyKeyLength,
+  readIdempotencyKey,
+  refuseClaim,
+  replayedHeader,
+} from "../idempotency.ts";
+import { sha256Hex } from "../../_shared/signing.ts";
+import { inSpan } from "../../_shared/telemetry.ts";
+import {
   actions,
   activitySchema,
   collaboratorSchema,
@@ -102,6 +112,17 @@ first item with a known collaborator is \`processed\` and the later ones are \`d
 Valid actions: ${actions.map((a) => `\`${a}\``).join(", ")}.`.trim(),
   tags: ["Sync"],
   request: {
+    headers: z.object({
+      [idempotencyKeyHeader]: z.string().min(1).max(maxIdempotencyKeyLength).regex(/^[\x21-\x7e]+$/).optional()
+        .meta({
+          description: "Optional. Makes a retry safe by request: the first answer for this API key and " +
+            "Idempotency-Key is kept 24 hours, and a retry with the same key and the same body bytes gets " +
+            `it again (with \`${replayedHeader}: true\`) without applying anything. The same key with another ` +
+            "body: 422; while the first is being applied: 409. 1 to 255 visible ASCII characters (a UUID " +
+            'per batch is typical); the draft\'s quoted form (`"…"`) is the same key.',
+          examples: ["5f0c1a62-9a1e-4d0b-8f5e-2b6f1f9c7a10"],
+        }),
+    }),
     body: {
       required: true,
       content: {
@@ -139,9 +160,9 @@ Valid actions: ${actions.map((a) => `\`${a}\``).join(", ")}.`.trim(),
         activities_processed: okExample("sync_activities", activityCounts(1, 0)),
         activities_duplicate: okExample("sync_activities, the same again", activityCounts(0, 1)),
       },
-      rateLimitHeaderNames,
+      [replayedHeader, ...rateLimitHeaderNames],
     ),
-    ...errorResponses(400, 401, 403, 413, 415, 429, 500, 503),
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
   },
 });
 
@@ -155,7 +176,11 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   let principal: Principal | undefined;
   try {
     if (credentials.scheme === "bearer") {
-      principal = await authenticate(c, deps, credentials.token);
+      principal = await inSpan(
+        "auth",
+        { "salesos.auth_scheme": "bearer" },
+        () => authenticate(c, deps, credentials.token),
+      );
       // Before the body is read: 413 when announced too large, then the concurrency limits and the
       // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
       admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
@@ -163,11 +188,17 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
     }
     // P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
     // (signed_auth.ts), the signature checked, and only then the request admitted.
-    const candidate = await findSignedKey(c, deps, credentials);
+    const candidate = await inSpan(
+      "auth",
+      { "salesos.auth_scheme": "signed" },
+      () => findSignedKey(c, deps, credentials),
+    );
     admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
     const body = await readBodyBytes(c.req.raw);
-    await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body);
-    principal = await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+    principal = await inSpan("auth signature", { "salesos.auth_scheme": "signed" }, async () => {
+      await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body);
+      return await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+    });
     const { method, url, headers } = c.req.raw;
     return await runAction(c, deps, principal, admitted, new Request(url, { method, headers, body }));
   } catch (error) {
@@ -182,21 +213,37 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   }
 };
 
-/** Reads the admitted request's JSON body, runs its action, shapes the response. */
+/**
+ * Reads the admitted request's JSON body, runs its action, shapes the response. Under an
+ * Idempotency-Key the body's SHA-256 goes with the batch, and the action's SQL call may answer with
+ * the stored answer instead of applying it (or refuse: 422 another body, 409 in flight).
+ */
 async function runAction(c: Context<AppEnv>, deps: SyncDeps, principal: Principal, run: Admitted, raw: Request) {
   if (run.bulk) c.get("log").bulk = true;
+  const key = readIdempotencyKey(c.req.header(idempotencyKeyHeader));
+  let idempotency: Idempotency | null = null;
+  if (key !== null) {
+    const bytes = await readBodyBytes(raw);
+    idempotency = { key, requestHash: sha256Hex(bytes) };
+    raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body: bytes });
+  }
   const body = await readJsonBody(raw, { parse: (text) => run.slice(() => parseExactJson(text)) });
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
 
   const action = parsed.data.action;
   c.get("log").action = action;
-  const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c) };
-  const data = action === "sync_collaborators"
+  const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c), idempotency };
+  const { outcome, data } = action === "sync_collaborators"
     ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators, run)
     : await syncActivities(deps.db, principal, request, parsed.data.activities, run);
-  const { errors: _, ...counts } = data;
-  c.get("log").item_counts = { ...counts, errors: data.errors.length };
+  refuseClaim(outcome);
+  if (outcome === "replayed") {
+    c.header(replayedHeader, "true");
+    c.get("log").idempotent_replayed = true;
+  }
+  const { errors, ...counts } = data;
+  c.get("log").item_counts = { ...counts, errors: errors.length };
   return respond(c, syncResponse, data);
 }
 

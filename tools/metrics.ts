@@ -1,0 +1,53 @@
+// `GET /metrics` of the local server, in the Prometheus text format (prom-client): requests by
+// function and status and their latency, read from the request log lines as they are made (so
+// counted even with LOG_REQUESTS=false), and the key verifier's bcrypt compares. Local only: the
+// server listens on 127.0.0.1; hosted functions export through Deno's OpenTelemetry instead
+// (docs/operations.md).
+import { Counter, Histogram, Registry } from "prom-client";
+import type { LogSink } from "../supabase/functions/_shared/http.ts";
+
+/** Upper bounds of the latency buckets, in seconds: a small batch takes milliseconds, a bulk one seconds. */
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface Metrics {
+  /** Counts one request from its log line. */
+  record: LogSink;
+  /** The current figures, as Prometheus scrapes them. */
+  response(): Promise<Response>;
+}
+
+export function createMetrics(source: { readonly bcryptCompares: number }): Metrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: "salesos_requests_total",
+    help: "Requests answered, by function and HTTP status.",
+    labelNames: ["function", "status"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "salesos_request_duration_seconds",
+    help: "Time from a request's arrival to its answer, by function.",
+    labelNames: ["function"] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  });
+  new Counter({
+    name: "salesos_bcrypt_compares_total",
+    help: "bcrypt compares the key verifier has run (unknown key ids and remembered wrong secrets cost none).",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.bcryptCompares);
+    },
+  });
+  return {
+    record(line) {
+      const fn = String(line.function);
+      requests.inc({ function: fn, status: String(line.status) });
+      latency.observe({ function: fn }, Number(line.latency_ms) / 1000);
+    },
+    async response() {
+      return new Response(await registry.metrics(), { headers: { "Content-Type": registry.contentType } });
+    },
+  };
+}
