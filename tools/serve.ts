@@ -3,11 +3,12 @@
 // starts and stops with itself.
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError, messages } from "../supabase/functions/_shared/errors.ts";
-import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
+import { type ConnInfo, errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
+import { type ListeningServer, openFileLimit, serveWithLimits } from "./http_server.ts";
 import { portTaken } from "./embedded_postgres.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { onFirstUse } from "./on_first_use.ts";
@@ -116,7 +117,8 @@ if (Deno.args.some((arg) => arg === "--help" || arg === "-h")) {
 
 /** Exits (1) with one line when `error` is this server's port held by another program; rethrows anything else. */
 async function exitIfPortTaken(error: unknown, beforeExit: () => Promise<void>): Promise<never> {
-  if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+  const taken = error instanceof Deno.errors.AddrInUse || (error as { code?: unknown })?.code === "EADDRINUSE";
+  if (!taken) throw error;
   console.error(JSON.stringify({ level: "error", message: portTaken(config.port, "PORT") }));
   await beforeExit();
   Deno.exit(1);
@@ -161,7 +163,7 @@ function errorAnswer(error: ApiError): Response {
   return Response.json(errorBody(error, requestId), { status: error.status, headers });
 }
 
-type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> };
+type FunctionApp = { fetch: (request: Request, info: ConnInfo) => Response | Promise<Response> };
 
 // Hosted, each function is an isolate of its own. Here too the integration function's cold start
 // does not pay for the key-management app (jose, its routes and schemas: about a quarter of the
@@ -194,49 +196,71 @@ const functions: Record<string, FunctionApp> = {
 const docs = onFirstUse(() => import("./docs.ts"));
 
 const prefix = "/functions/v1/";
+/**
+ * Open files kept for what is not a client connection: the database pool, the runtime's own
+ * (modules, pipes, worker threads), log and docs files.
+ */
+const filesBesidesConnections = config.dbPoolSize + 128;
+const fileLimit = openFileLimit();
+const maxConnections = Math.max(
+  16,
+  Math.min(config.maxConnections ?? Infinity, fileLimit === null ? 1_000 : fileLimit - filesBesidesConnections),
+);
 const server = await listen();
-async function listen(): Promise<Deno.HttpServer> {
+async function listen(): Promise<ListeningServer> {
   try {
-    return Deno.serve({
+    const listening = await serveWithLimits({
       hostname: "127.0.0.1",
       port: config.port,
-      onListen: ({ hostname, port }) =>
-        console.log(JSON.stringify({
-          level: "info",
-          message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
-          docs: `http://${hostname}:${port}/docs/`,
-          pid: Deno.pid,
-          database: local.description,
-          ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
-        })),
-    }, (request, info) => {
-      const url = new URL(request.url);
-      // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
-      if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
-      // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
-      // function's HTML as text/plain.
-      if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
-        return docs().then((m) => m.docsResponse(url.pathname), (error) => {
-          console.error(
-            JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
-          );
-          return new Response("The API reference could not be loaded; try again.\n", {
-            status: 503,
-            headers: { "Content-Type": "text/plain", "Retry-After": "5" },
-          });
-        });
-      }
-      const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
-      const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
-      if (!app) {
-        return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
-      }
-      return app.fetch(request, info);
-    });
+      limits: {
+        headersTimeoutMs: config.headersTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        maxConnections,
+      },
+      log: (line) => console.error(JSON.stringify(line)),
+    }, route);
+    console.log(JSON.stringify({
+      level: "info",
+      message: `serving ${
+        Object.keys(functions).join(", ")
+      } at http://${listening.hostname}:${listening.port}${prefix}<name>`,
+      docs: `http://${listening.hostname}:${listening.port}/docs/`,
+      pid: Deno.pid,
+      database: local.description,
+      max_connections: maxConnections,
+      ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
+    }));
+    return listening;
   } catch (error) {
     // Taken between the check above and now: what was started is stopped first.
     return await exitIfPortTaken(error, closing);
   }
+}
+
+function route(request: Request, info: ConnInfo): Response | Promise<Response> {
+  const url = new URL(request.url);
+  // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
+  if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
+  // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
+  // function's HTML as text/plain.
+  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
+    return docs().then((m) => m.docsResponse(url.pathname), (error) => {
+      console.error(
+        JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
+      );
+      return new Response("The API reference could not be loaded; try again.\n", {
+        status: 503,
+        headers: { "Content-Type": "text/plain", "Retry-After": "5" },
+      });
+    });
+  }
+  const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
+  const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
+  if (!app) {
+    return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
+  }
+  return app.fetch(request, info);
 }
 
 async function stop(code: number) {
