@@ -8,7 +8,7 @@ import { createKeyVerifier } from "../supabase/functions/default-integration/key
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
-import { type ListeningServer, openFileLimit, serveWithLimits } from "./http_server.ts";
+import { type ConnectionFront, openFileLimit, startConnectionFront } from "./connection_front.ts";
 import { portTaken } from "./embedded_postgres.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { onFirstUse } from "./on_first_use.ts";
@@ -117,8 +117,7 @@ if (Deno.args.some((arg) => arg === "--help" || arg === "-h")) {
 
 /** Exits (1) with one line when `error` is this server's port held by another program; rethrows anything else. */
 async function exitIfPortTaken(error: unknown, beforeExit: () => Promise<void>): Promise<never> {
-  const taken = error instanceof Deno.errors.AddrInUse || (error as { code?: unknown })?.code === "EADDRINUSE";
-  if (!taken) throw error;
+  if (!(error instanceof Deno.errors.AddrInUse)) throw error;
   console.error(JSON.stringify({ level: "error", message: portTaken(config.port, "PORT") }));
   await beforeExit();
   Deno.exit(1);
@@ -207,36 +206,34 @@ const maxConnections = Math.max(
   Math.min(config.maxConnections ?? Infinity, fileLimit === null ? 1_000 : fileLimit - filesBesidesConnections),
 );
 const server = await listen();
-async function listen(): Promise<ListeningServer> {
+async function listen(): Promise<ConnectionFront> {
   try {
-    const listening = await serveWithLimits({
+    return startConnectionFront({
       hostname: "127.0.0.1",
       port: config.port,
-      limits: {
-        headersTimeoutMs: config.headersTimeoutMs,
-        requestTimeoutMs: config.requestTimeoutMs,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-        maxConnections,
-      },
+      limits: { idleTimeoutMs: config.idleTimeoutMs, requestTimeoutMs: config.requestTimeoutMs, maxConnections },
       log: (line) => console.error(JSON.stringify(line)),
+      onError: (error) => {
+        console.error(JSON.stringify({ level: "error", message: "unhandled error", error: String(error) }));
+        return errorAnswer(new ApiError("SERVER_ERROR", messages.serverError));
+      },
+      timeoutAnswer: () =>
+        errorAnswer(new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: 1 })),
     }, route);
-    console.log(JSON.stringify({
-      level: "info",
-      message: `serving ${
-        Object.keys(functions).join(", ")
-      } at http://${listening.hostname}:${listening.port}${prefix}<name>`,
-      docs: `http://${listening.hostname}:${listening.port}/docs/`,
-      pid: Deno.pid,
-      database: local.description,
-      max_connections: maxConnections,
-      ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
-    }));
-    return listening;
   } catch (error) {
     // Taken between the check above and now: what was started is stopped first.
     return await exitIfPortTaken(error, closing);
   }
 }
+console.log(JSON.stringify({
+  level: "info",
+  message: `serving ${Object.keys(functions).join(", ")} at http://${server.hostname}:${server.port}${prefix}<name>`,
+  docs: `http://${server.hostname}:${server.port}/docs/`,
+  pid: Deno.pid,
+  database: local.description,
+  max_connections: maxConnections,
+  ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
+}));
 
 function route(request: Request, info: ConnInfo): Response | Promise<Response> {
   const url = new URL(request.url);
