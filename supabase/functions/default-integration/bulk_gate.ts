@@ -250,11 +250,8 @@ export class BulkGate {
   }
 
   #releaseCpu(tookMs: number) {
-    const contended =
-      performance.now() - this.#lastForeground < foregroundWindowMs;
-    const pause = contended
-      ? Math.min(tookMs * this.limits.pauseRatio, 200)
-      : 0;
+    const contended = performance.now() - this.#lastForeground < foregroundWindowMs;
+    const pause = contended ? Math.min(tookMs * this.limits.pauseRatio, 200) : 0;
     setTimeout(() => {
       const next = this.#cpuQueue.shift();
       if (next) next();
