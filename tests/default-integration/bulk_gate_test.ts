@@ -54,41 +54,14 @@ Deno.test("bulk gate: concurrency per key and per tenant", async () => {
   assert.equal(gate.bytesInUse, 0);
 });
 
-Deno.test("bulk gate: a body of unknown length (chunked) takes a bulk slot from the start", async () => {
-  const gate = new BulkGate({ maxBulkPerKey: 2, maxBulkPerTenant: 3 });
-  const chunked = [await gate.admit(a1, null), await gate.admit(a1, null)];
-  assert.ok(
-    chunked.every((h) => h.bulk),
-    "counted against the concurrency limits",
-  );
-  const overKey = await refusal(gate.admit(a1, null));
-  assert.equal(overKey.status, 429);
-  assert.equal(overKey.message, concurrencyMessages.key);
-  // Announced bulk bodies and chunked ones share the slots, per key and per tenant.
-  await refusal(gate.admit(a1, 4 * MiB));
-  chunked.push(await gate.admit(a2, 4 * MiB));
-  const overTenant = await refusal(gate.admit(a3, null));
-  assert.equal(overTenant.message, concurrencyMessages.tenant);
-  for (const h of chunked) h.release();
-  (await gate.admit(a3, null)).release();
-  assert.equal(gate.bytesInUse, 0);
-});
-
 Deno.test("bulk gate: the byte budget makes requests wait in order, then 503", async () => {
-  const gate = new BulkGate({
-    maxBulkPerKey: 100,
-    maxBulkPerTenant: 100,
-    bodyBudgetBytes: 10 * MiB,
-    bodyWaitMs: 300,
-  });
+  const gate = new BulkGate({ maxBulkPerKey: 100, maxBulkPerTenant: 100, bodyBudgetBytes: 10 * MiB, bodyWaitMs: 300 });
   const first = await gate.admit(a1, 5 * MiB);
   const second = await gate.admit(a2, 5 * MiB);
   assert.equal(gate.bytesInUse, 10 * MiB);
   const order: string[] = [];
   const third = gate.admit(b1, 4 * MiB).then((h) => (order.push("third"), h));
-  const fourth = gate.admit(b1, 100 * 1024).then((
-    h,
-  ) => (order.push("fourth"), h));
+  const fourth = gate.admit(b1, 100 * 1024).then((h) => (order.push("fourth"), h));
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(order, [], "waited while the budget was full");
   first.release();
@@ -108,6 +81,7 @@ Deno.test("bulk gate: the byte budget makes requests wait in order, then 503", a
   assert.equal(gate.bytesInUse, 0);
   const unknown = await gate.admit(a1, null);
   assert.equal(gate.bytesInUse, 5 * MiB);
+  assert.equal(unknown.bulk, false, "an unknown length is paced and budgeted, not concurrency-limited");
   unknown.release();
   assert.ok(gate.stats.peakBytesInUse <= 10 * MiB);
 });
@@ -127,18 +101,13 @@ Deno.test("bulk gate: CPU work of large bodies runs in slices that let other wor
   clearInterval(ticker);
   bulk.release();
   assert.equal(seen, 400);
-  assert.ok(
-    ticks >= 10,
-    `other work ran ${ticks} times during 200 ms of sliced work`,
-  );
+  assert.ok(ticks >= 10, `other work ran ${ticks} times during 200 ms of sliced work`);
 });
 
 Deno.test("bulk gate through the app: a concurrency 429 before the body is read", async () => {
   await using test = await freshDatabase();
   const tenant = await createTenant(test.db);
-  const { key } = await createKey(test.db, tenant, {
-    rate_limit_per_hour: 100_000,
-  });
+  const { key } = await createKey(test.db, tenant, { rate_limit_per_hour: 100_000 });
   const gate = new BulkGate({ maxBulkPerKey: 1 });
   const app = createIntegrationApp({
     db: test.db,
@@ -162,11 +131,7 @@ Deno.test("bulk gate through the app: a concurrency 429 before the body is read"
   const request = (body: BodyInit) =>
     new Request("http://localhost/default-integration", {
       method: "POST",
-      headers: {
-        authorization: `Bearer ${key}`,
-        "content-type": "application/json",
-        "content-length": String(size),
-      },
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "content-length": String(size) },
       body,
       // deno-lint-ignore no-explicit-any
       ...({ duplex: "half" } as any),
@@ -185,16 +150,10 @@ Deno.test("bulk gate through the app: a concurrency 429 before the body is read"
   const body = await res.json();
   assert.equal(res.status, 429);
   assert.equal(body.error.code, "RATE_LIMITED");
-  assert.equal(
-    body.error.message,
-    "Too many concurrent requests for this API key",
-  );
+  assert.equal(body.error.message, "Too many concurrent requests for this API key");
   assert.equal(body.error.retry_after, 1);
   assert.equal(res.headers.get("retry-after"), "1");
-  assert.ok(
-    res.headers.get("x-ratelimit-limit"),
-    "rate-limit headers of an authenticated answer",
-  );
+  assert.ok(res.headers.get("x-ratelimit-limit"), "rate-limit headers of an authenticated answer");
   assert.equal(read, false, "the refused body was not read");
   stop = true;
   const first = await holding;

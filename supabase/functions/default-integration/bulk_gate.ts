@@ -1,7 +1,7 @@
 // Fairness between clients of one instance, in memory, decided after authentication and before the
 // body is read:
-// - a bulk request (a body announced over `bulkThresholdBytes`, or of unknown length) counts against
-//   its key's and its tenant's concurrency; over either, 429 RATE_LIMITED with a short retry_after;
+// - a bulk request (a body announced over `bulkThresholdBytes`) counts against its key's and its
+//   tenant's concurrency; over either, 429 RATE_LIMITED with a short retry_after;
 // - a large body (announced over `pacedThresholdBytes`, or of unknown length) reserves room in a
 //   budget of bytes being read and parsed at once (its announced length, or 5 MiB when unknown); a
 //   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After;
@@ -16,7 +16,7 @@ import { inline, type Slicer } from "./slicing.ts";
 export interface BulkLimits {
   /** A body announced over this many bytes, or of unknown length, is paced and counted in the byte budget. */
   pacedThresholdBytes: number;
-  /** A body announced over this many bytes, or of unknown length, is bulk: it counts against the concurrency limits. */
+  /** A body announced over this many bytes is bulk: it counts against the concurrency limits. */
   bulkThresholdBytes: number;
   /** Bulk requests of one API key in progress at once. */
   maxBulkPerKey: number;
@@ -74,13 +74,7 @@ export class BulkGate {
   #cpuQueue: (() => void)[] = [];
   #lastForeground = -Infinity;
   /** Figures for tests and logs. */
-  readonly stats = {
-    refusedKey: 0,
-    refusedTenant: 0,
-    refusedBudget: 0,
-    waited: 0,
-    peakBytesInUse: 0,
-  };
+  readonly stats = { refusedKey: 0, refusedTenant: 0, refusedBudget: 0, waited: 0, peakBytesInUse: 0 };
 
   constructor(limits: Partial<BulkLimits> = {}) {
     this.limits = { ...defaultBulkLimits, ...limits };
@@ -95,22 +89,16 @@ export class BulkGate {
     return announced === null || announced > this.limits.pacedThresholdBytes;
   }
 
-  /**
-   * Whether a body announced with this Content-Length counts against the concurrency limits. One of
-   * unknown length (null: chunked) may be as large as any: it counts from the start.
-   */
+  /** Whether a body announced with this Content-Length (null: none) counts against the concurrency limits. */
   isBulk(announced: number | null): boolean {
-    return announced === null || announced > this.limits.bulkThresholdBytes;
+    return announced !== null && announced > this.limits.bulkThresholdBytes;
   }
 
   /**
    * Admits a request of `principal` whose body is announced as `announced` bytes (null: unknown),
    * or throws 429 (concurrency) / 503 (no room for its body in time). Call `release` when done.
    */
-  async admit(
-    principal: { keyId: string; tenantId: string },
-    announced: number | null,
-  ): Promise<Admitted> {
+  async admit(principal: { keyId: string; tenantId: string }, announced: number | null): Promise<Admitted> {
     if (!this.isPaced(announced)) {
       this.#lastForeground = performance.now();
       return { ...inline, bulk: false, release: () => {} };
@@ -123,9 +111,7 @@ export class BulkGate {
         this.stats.refusedKey++;
         throw new ApiError("RATE_LIMITED", concurrencyMessages.key, retry);
       }
-      if (
-        (this.#perTenant.get(tenantId) ?? 0) >= this.limits.maxBulkPerTenant
-      ) {
+      if ((this.#perTenant.get(tenantId) ?? 0) >= this.limits.maxBulkPerTenant) {
         this.stats.refusedTenant++;
         throw new ApiError("RATE_LIMITED", concurrencyMessages.tenant, retry);
       }
@@ -159,10 +145,7 @@ export class BulkGate {
   }
 
   #reserve(bytes: number): Promise<void> {
-    if (
-      this.#waiting.length === 0 &&
-      this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes
-    ) {
+    if (this.#waiting.length === 0 && this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes) {
       this.#take(bytes);
       return Promise.resolve();
     }
@@ -180,9 +163,7 @@ export class BulkGate {
         this.stats.refusedBudget++;
         this.#wake();
         reject(
-          new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, {
-            retryAfter: retryAfterConcurrentSeconds,
-          }),
+          new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterConcurrentSeconds }),
         );
       }, this.limits.bodyWaitMs);
       this.#waiting.push(waiter);
@@ -191,10 +172,7 @@ export class BulkGate {
 
   #take(bytes: number) {
     this.#bytesInUse += bytes;
-    this.stats.peakBytesInUse = Math.max(
-      this.stats.peakBytesInUse,
-      this.#bytesInUse,
-    );
+    this.stats.peakBytesInUse = Math.max(this.stats.peakBytesInUse, this.#bytesInUse);
   }
 
   #free(bytes: number) {
@@ -204,10 +182,7 @@ export class BulkGate {
 
   /** Admits waiters in order while the first one fits. */
   #wake() {
-    while (
-      this.#waiting.length > 0 &&
-      this.#bytesInUse + this.#waiting[0].bytes <= this.limits.bodyBudgetBytes
-    ) {
+    while (this.#waiting.length > 0 && this.#bytesInUse + this.#waiting[0].bytes <= this.limits.bodyBudgetBytes) {
       const waiter = this.#waiting.shift()!;
       this.#take(waiter.bytes);
       waiter.resolve();
@@ -225,17 +200,12 @@ export class BulkGate {
     }
   }
 
-  async #eachSliced<T>(
-    items: readonly T[],
-    step: (item: T, index: number) => void,
-  ): Promise<void> {
+  async #eachSliced<T>(items: readonly T[], step: (item: T, index: number) => void): Promise<void> {
     let index = 0;
     while (index < items.length) {
       await this.#slice(() => {
         const until = performance.now() + sliceMs;
-        do step(items[index], index); while (
-          ++index < items.length && performance.now() < until
-        );
+        do step(items[index], index); while (++index < items.length && performance.now() < until);
       });
     }
   }
