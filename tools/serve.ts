@@ -238,7 +238,9 @@ console.log(JSON.stringify({
 function route(request: Request, info: ConnInfo): Response | Promise<Response> {
   const url = new URL(request.url);
   // Local only (this server listens on 127.0.0.1): what the benchmark reads. No secrets.
-  if (url.pathname === "/metrics") return Response.json({ bcrypt_compares: keys.bcryptCompares });
+  if (url.pathname === "/metrics") {
+    return Response.json({ bcrypt_compares: keys.bcryptCompares, connections: server.stats });
+  }
   // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
   // function's HTML as text/plain.
   if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {

@@ -93,6 +93,7 @@ propertyTest("11", "connections never take the server down", import.meta.url, as
     const firstLines = tally(await Promise.all(closings));
     await sleep(100);
     const after = await valid();
+    const { connections } = await (await fetch(`${server.baseUrl}/metrics`)).json();
     figures.flood = {
       opened: conns.length,
       connect_errors: tally(connectErrors),
@@ -102,6 +103,7 @@ propertyTest("11", "connections never take the server down", import.meta.url, as
       valid_request_during: { status: during.status, ms: during.ms },
       valid_request_after: { status: after.status, ms: after.ms },
       process_up: stillUp && alive(),
+      server_counts: connections,
     };
     assert.ok(stillUp && alive(), `the process is up:\n${server.output().slice(-2000)}`);
     assert.equal(during.status, 200, during.text);
