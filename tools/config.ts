@@ -23,6 +23,12 @@ const localConfigSchema = configSchema.extend({
   requestLogRetentionDays: intInRange(1, 36_500, 90),
   /** Days of hourly usage counts it keeps. */
   requestCountsRetentionDays: intInRange(1, 36_500, 400),
+  /** `deno task start`'s connection limits (tools/connection_front.ts, docs/reliability.md#connections). */
+  idleTimeoutMs: intInRange(1_000, 600_000, 10_000),
+  requestTimeoutMs: intInRange(1_000, 3_600_000, 60_000),
+  /** Unset: the open-file limit less room for everything else (tools/serve.ts). */
+  maxConnections: z.string().regex(/^\d{1,7}$/, "must be a whole number").transform(Number).pipe(z.int().min(16))
+    .optional(),
 }).superRefine((config, context) => {
   // The development KEK is public: k1 sealed under it, in a database others reach, is as good as plaintext.
   if (config.signingKek === developmentSigningKek && !isLocalDatabase(config.databaseUrl)) {
@@ -51,6 +57,9 @@ export function readLocalConfig(env: Record<string, string | undefined> = Deno.e
     embeddedPostgresPort: nonEmpty("EMBEDDED_POSTGRES_PORT"),
     requestLogRetentionDays: nonEmpty("SALESOS_REQUEST_LOG_RETENTION_DAYS"),
     requestCountsRetentionDays: nonEmpty("SALESOS_REQUEST_COUNTS_RETENTION_DAYS"),
+    idleTimeoutMs: nonEmpty("HTTP_IDLE_TIMEOUT_MS"),
+    requestTimeoutMs: nonEmpty("HTTP_REQUEST_TIMEOUT_MS"),
+    maxConnections: nonEmpty("MAX_CONNECTIONS"),
   });
 }
 

@@ -1,6 +1,7 @@
 // `GET /metrics` of the local server, in the Prometheus text format (prom-client): requests by
 // function and status and their latency, read from the request log lines as they are made (so
-// counted even with LOG_REQUESTS=false), and the key verifier's bcrypt compares. Local only: the
+// counted even with LOG_REQUESTS=false), the key verifier's bcrypt compares and the connection
+// front's closings. Local only: the
 // server listens on 127.0.0.1; hosted functions export through Deno's OpenTelemetry instead
 // (docs/operations.md).
 import { Counter, Histogram, Registry } from "prom-client";
@@ -16,7 +17,16 @@ export interface Metrics {
   response(): Promise<Response>;
 }
 
-export function createMetrics(source: { readonly bcryptCompares: number }): Metrics {
+/** What the connection front counts (tools/connection_front.ts). */
+export type ConnectionCounts = Record<
+  "evicted" | "refused" | "idleClosed" | "requestTimeouts" | "acceptErrors",
+  number
+>;
+
+export function createMetrics(
+  source: { readonly bcryptCompares: number },
+  connections: () => ConnectionCounts,
+): Metrics {
   const registry = new Registry();
   const requests = new Counter({
     name: "salesos_requests_total",
@@ -38,6 +48,17 @@ export function createMetrics(source: { readonly bcryptCompares: number }): Metr
     collect() {
       this.reset();
       this.inc(source.bcryptCompares);
+    },
+  });
+  new Counter({
+    name: "salesos_connection_events_total",
+    help: "Connections closed by the server (evicted at the cap, refused, idle past the timeout, request past " +
+      "the timeout) and accept errors, by event.",
+    labelNames: ["event"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [event, count] of Object.entries(connections())) this.inc({ event }, count);
     },
   });
   return {

@@ -3,11 +3,12 @@
 // starts and stops with itself.
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError, messages } from "../supabase/functions/_shared/errors.ts";
-import { errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
+import { type ConnInfo, errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
 import { createKeyVerifier } from "../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase } from "./database.ts";
+import { type ConnectionFront, openFileLimit, startConnectionFront } from "./connection_front.ts";
 import { portTaken } from "./embedded_postgres.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { createMetrics } from "./metrics.ts";
@@ -153,7 +154,8 @@ startMaintenance(db, {
 });
 
 const keys = createKeyVerifier(db);
-const metrics = createMetrics(keys);
+// The connection front starts later; /metrics is only asked once it listens.
+const metrics = createMetrics(keys, () => server.stats);
 const requestLine = requestLog(config.logRequests, stdoutLog);
 const log: LogSink = (line) => {
   metrics.record(line);
@@ -167,7 +169,7 @@ function errorAnswer(error: ApiError): Response {
   return Response.json(errorBody(error, requestId, config.docsUrl), { status: error.status, headers });
 }
 
-type FunctionApp = { fetch: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> };
+type FunctionApp = { fetch: (request: Request, info: ConnInfo) => Response | Promise<Response> };
 
 // Hosted, each function is an isolate of its own. Here too the integration function's cold start
 // does not pay for the key-management app (jose, its routes and schemas: about a quarter of the
@@ -202,60 +204,80 @@ const docs = onFirstUse(() => import("./docs.ts"));
 const consoleSite = onFirstUse(() => import("./console.ts"));
 
 const prefix = "/functions/v1/";
+/**
+ * Open files kept for what is not a client connection: the database pool, the runtime's own
+ * (modules, pipes, worker threads), log and docs files.
+ */
+const filesBesidesConnections = config.dbPoolSize + 128;
+const fileLimit = openFileLimit();
+const maxConnections = Math.max(
+  16,
+  Math.min(config.maxConnections ?? Infinity, fileLimit === null ? 1_000 : fileLimit - filesBesidesConnections),
+);
 const server = await listen();
-async function listen(): Promise<Deno.HttpServer> {
+async function listen(): Promise<ConnectionFront> {
   try {
-    return Deno.serve({
+    return startConnectionFront({
       hostname: "127.0.0.1",
       port: config.port,
-      onListen: ({ hostname, port }) =>
-        console.log(JSON.stringify({
-          level: "info",
-          message: `serving ${Object.keys(functions).join(", ")} at http://${hostname}:${port}${prefix}<name>`,
-          docs: `http://${hostname}:${port}/docs/`,
-          pid: Deno.pid,
-          database: local.description,
-          ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
-        })),
-    }, (request, info) => {
-      const url = new URL(request.url);
-      // Local only (this server listens on 127.0.0.1): Prometheus text (tools/metrics.ts). No secrets.
-      if (url.pathname === "/metrics") return metrics.response();
-      // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
-      // function's HTML as text/plain.
-      if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
-        return docs().then((m) => m.docsResponse(url.pathname), (error) => {
-          console.error(
-            JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
-          );
-          return new Response("The API reference could not be loaded; try again.\n", {
-            status: 503,
-            headers: { "Content-Type": "text/plain", "Retry-After": "5" },
-          });
-        });
-      }
-      if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
-        return consoleSite().then((m) => m.consoleResponse(url.pathname, config)).catch((error) => {
-          console.error(
-            JSON.stringify({ level: "error", message: "the console could not be built", error: String(error) }),
-          );
-          return new Response("The console could not be built; try again.\n", {
-            status: 503,
-            headers: { "Content-Type": "text/plain", "Retry-After": "5" },
-          });
-        });
-      }
-      const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
-      const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
-      if (!app) {
-        return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
-      }
-      return app.fetch(request, info);
-    });
+      limits: { idleTimeoutMs: config.idleTimeoutMs, requestTimeoutMs: config.requestTimeoutMs, maxConnections },
+      log: (line) => console.error(JSON.stringify(line)),
+      onError: (error) => {
+        console.error(JSON.stringify({ level: "error", message: "unhandled error", error: String(error) }));
+        return errorAnswer(new ApiError("SERVER_ERROR", messages.serverError));
+      },
+      timeoutAnswer: () =>
+        errorAnswer(new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: 1 })),
+    }, route);
   } catch (error) {
     // Taken between the check above and now: what was started is stopped first.
     return await exitIfPortTaken(error, closing);
   }
+}
+console.log(JSON.stringify({
+  level: "info",
+  message: `serving ${Object.keys(functions).join(", ")} at http://${server.hostname}:${server.port}${prefix}<name>`,
+  docs: `http://${server.hostname}:${server.port}/docs/`,
+  pid: Deno.pid,
+  database: local.description,
+  max_connections: maxConnections,
+  ...(local.cluster ? { embedded_postgres_dir: config.embeddedPostgresDir } : {}),
+}));
+
+function route(request: Request, info: ConnInfo): Response | Promise<Response> {
+  const url = new URL(request.url);
+  // Local only (this server listens on 127.0.0.1): Prometheus text (tools/metrics.ts). No secrets.
+  if (url.pathname === "/metrics") return metrics.response();
+  // The API reference (tools/docs.ts), here and not in the functions: hosted Supabase serves a
+  // function's HTML as text/plain.
+  if (url.pathname === "/docs" || url.pathname.startsWith("/docs/")) {
+    return docs().then((m) => m.docsResponse(url.pathname), (error) => {
+      console.error(
+        JSON.stringify({ level: "error", message: "the API reference could not be loaded", error: String(error) }),
+      );
+      return new Response("The API reference could not be loaded; try again.\n", {
+        status: 503,
+        headers: { "Content-Type": "text/plain", "Retry-After": "5" },
+      });
+    });
+  }
+  if (url.pathname === "/console" || url.pathname.startsWith("/console/")) {
+    return consoleSite().then((m) => m.consoleResponse(url.pathname, config)).catch((error) => {
+      console.error(
+        JSON.stringify({ level: "error", message: "the console could not be built", error: String(error) }),
+      );
+      return new Response("The console could not be built; try again.\n", {
+        status: 503,
+        headers: { "Content-Type": "text/plain", "Retry-After": "5" },
+      });
+    });
+  }
+  const name = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length).split("/")[0] : "";
+  const app = Object.hasOwn(functions, name) ? functions[name] : undefined;
+  if (!app) {
+    return errorAnswer(new ApiError("NOT_FOUND", "Function not found"));
+  }
+  return app.fetch(request, info);
 }
 
 async function stop(code: number) {

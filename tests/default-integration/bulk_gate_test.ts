@@ -161,3 +161,75 @@ Deno.test("bulk gate through the app: a concurrency 429 before the body is read"
   await first.body?.cancel();
   await second.cancel().catch(() => {});
 });
+
+Deno.test("bulk gate through the app: a chunked body counts as bulk once over 1 MiB of it arrived", async () => {
+  await using test = await freshDatabase();
+  const tenant = await createTenant(test.db);
+  const { key } = await createKey(test.db, tenant, { rate_limit_per_hour: 100_000 });
+  const gate = new BulkGate({ maxBulkPerKey: 1 });
+  const app = createIntegrationApp({
+    db: test.db,
+    keys: createKeyVerifier(test.db),
+    config: { trustedProxyHops: 0 },
+    gate,
+    log: () => {},
+  });
+  // No Content-Length: the body is a stream (chunked on the wire).
+  const request = (body: ReadableStream<Uint8Array>) =>
+    new Request("http://localhost/default-integration", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body,
+      // deno-lint-ignore no-explicit-any
+      ...({ duplex: "half" } as any),
+    });
+  const chunk = new Uint8Array(64 * 1024).fill(32);
+  /** `bytes` of JSON whitespace, then (when `holdUntil`) nothing until it resolves. */
+  const spaces = (bytes: number, holdUntil?: Promise<void>) => {
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        if (sent >= bytes) {
+          await holdUntil;
+          return c.close();
+        }
+        sent += chunk.byteLength;
+        c.enqueue(chunk);
+      },
+    }, { highWaterMark: 0 });
+    return { stream, sent: () => sent };
+  };
+
+  // 1.5 MiB arrives, then the body waits: it holds the key's one bulk slot.
+  let stop = () => {};
+  const held = spaces(1.5 * MiB, new Promise((resolve) => (stop = resolve)));
+  const holding = app.fetch(request(held.stream));
+  while (held.sent() < 1.5 * MiB) await new Promise((r) => setTimeout(r, 10));
+
+  // Small chunked bodies are not counted: several at once are all served.
+  const small = () =>
+    new ReadableStream<Uint8Array>({
+      start: (c) => {
+        c.enqueue(new TextEncoder().encode('{"action":"sync_activities","activities":[]}'));
+        c.close();
+      },
+    });
+  const smalls = await Promise.all(Array.from({ length: 4 }, () => app.fetch(request(small()))));
+  assert.deepEqual(smalls.map((r) => r.status), [200, 200, 200, 200]);
+  await Promise.all(smalls.map((r) => r.body?.cancel()));
+
+  // A second large chunked body of the key: 429 once more than 1 MiB of it arrived, before its end.
+  const second = spaces(3 * MiB);
+  const res = await app.fetch(request(second.stream));
+  const body = await res.json();
+  assert.equal(res.status, 429, JSON.stringify(body));
+  assert.equal(body.error.message, concurrencyMessages.key);
+  assert.equal(body.error.retry_after, 1);
+  assert.ok(second.sent() > MiB && second.sent() < 3 * MiB, `read ${second.sent()} bytes of it`);
+
+  stop();
+  const first = await holding;
+  assert.equal(first.status, 400, "the first body is whitespace only: not JSON");
+  await first.body?.cancel();
+  assert.equal(gate.bytesInUse, 0);
+});

@@ -49,9 +49,17 @@ export function serverEnv(databaseUrl: string, extra: Record<string, string> = {
   return { DATABASE_URL: databaseUrl, BCRYPT_COST: "4", ...extra };
 }
 
-export async function startServer(env: Record<string, string>): Promise<RunningServer> {
-  const child = new Deno.Command("deno", {
-    args: ["task", "--quiet", "start"],
+/** `deno task start` with `env`; with `fileLimit`, under that limit of open files (`ulimit -n`: soft and hard, since Deno raises its soft limit to the hard one). */
+export async function startServer(
+  env: Record<string, string>,
+  options: { fileLimit?: number } = {},
+): Promise<RunningServer> {
+  const task = ["task", "--quiet", "start"];
+  const [program, args] = options.fileLimit === undefined
+    ? ["deno", task]
+    : ["bash", ["-c", `ulimit -n ${options.fileLimit} && exec deno ${task.join(" ")}`]];
+  const child = new Deno.Command(program, {
+    args,
     cwd: root,
     env: environment({ PORT: "0", ...env }),
     clearEnv: true,

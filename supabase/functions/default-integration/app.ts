@@ -88,8 +88,8 @@ authenticated answer carries \`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\`, \
 
 ## Concurrency and load
 
-Per instance, after authentication and before the body is read: a body announced over 1 MiB counts
-against its key's concurrency (2 at once) and its tenant's (4 at once); over either, 429
+Per instance, after authentication and before the body is read: a body announced over 1 MiB (or,
+without \`Content-Length\`, once over 1 MiB of it arrived) counts against its key's concurrency (2 at once) and its tenant's (4 at once); over either, 429
 \`${concurrencyMessages.key}\` or \`${concurrencyMessages.tenant}\` with \`retry_after\` ${retryAfterConcurrentSeconds}
 (this request still counts against the hourly limit). Bodies over 64 KiB (or without
 \`Content-Length\`) share a budget of bytes being read at once; when it is full a request waits up to

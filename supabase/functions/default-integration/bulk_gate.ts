@@ -1,7 +1,8 @@
 // Fairness between clients of one instance, in memory, decided after authentication and before the
 // body is read:
-// - a bulk request (a body announced over `bulkThresholdBytes`) counts against its key's and its
-//   tenant's concurrency; over either, 429 RATE_LIMITED with a short retry_after;
+// - a bulk request (a body announced over `bulkThresholdBytes`, or one of unknown length once that
+//   much of it arrived) counts against its key's and its tenant's concurrency; over either, 429
+//   RATE_LIMITED with a short retry_after;
 // - a large body (announced over `pacedThresholdBytes`, or of unknown length) reserves room in a
 //   budget of bytes being read and parsed at once (its announced length, or 5 MiB when unknown); a
 //   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After;
@@ -60,7 +61,14 @@ interface Waiter {
 
 /** An admitted request: its CPU work runs through the Slicer (in slices when bulk); `release` when done. */
 export interface Admitted extends Slicer {
-  bulk: boolean;
+  /** Counted against the concurrency limits (a body of unknown length: once it passed bulkThresholdBytes). */
+  readonly bulk: boolean;
+  /**
+   * `request` with its body read through the gate: one of unknown length (chunked) counts as bulk
+   * once more than `bulkThresholdBytes` of it arrived, and reading it fails with the 429 when over
+   * the key's or tenant's concurrency. Other requests are returned as they are.
+   */
+  counted(request: Request): Request;
   release(): void;
 }
 
@@ -101,23 +109,11 @@ export class BulkGate {
   async admit(principal: { keyId: string; tenantId: string }, announced: number | null): Promise<Admitted> {
     if (!this.isPaced(announced)) {
       this.#lastForeground = performance.now();
-      return { ...inline, bulk: false, release: () => {} };
+      return { ...inline, bulk: false, counted: (request) => request, release: () => {} };
     }
     const { keyId, tenantId } = principal;
-    const bulk = this.isBulk(announced);
-    if (bulk) {
-      const retry = { retryAfter: retryAfterConcurrentSeconds };
-      if ((this.#perKey.get(keyId) ?? 0) >= this.limits.maxBulkPerKey) {
-        this.stats.refusedKey++;
-        throw new ApiError("RATE_LIMITED", concurrencyMessages.key, retry);
-      }
-      if ((this.#perTenant.get(tenantId) ?? 0) >= this.limits.maxBulkPerTenant) {
-        this.stats.refusedTenant++;
-        throw new ApiError("RATE_LIMITED", concurrencyMessages.tenant, retry);
-      }
-      increment(this.#perKey, keyId, 1);
-      increment(this.#perTenant, tenantId, 1);
-    }
+    let bulk = this.isBulk(announced);
+    if (bulk) this.#countBulk(principal);
     const uncount = () => {
       if (!bulk) return;
       increment(this.#perKey, keyId, -1);
@@ -131,10 +127,33 @@ export class BulkGate {
       throw error;
     }
     let released = false;
+    const threshold = this.limits.bulkThresholdBytes;
     return {
-      bulk,
+      get bulk() {
+        return bulk;
+      },
       eachSliced: (items, step) => this.#eachSliced(items, step),
       slice: (fn) => this.#slice(fn),
+      counted: (request) => {
+        if (announced !== null || !request.body) return request;
+        let seen = 0;
+        const counting = new TransformStream<Uint8Array, Uint8Array>({
+          transform: (chunk, controller) => {
+            seen += chunk.byteLength;
+            // Thrown here, the 429 is what reading the body rejects with.
+            if (!bulk && !released && seen > threshold) {
+              this.#countBulk(principal);
+              bulk = true;
+            }
+            controller.enqueue(chunk);
+          },
+        });
+        const { method, headers, url } = request;
+        return new Request(
+          url,
+          { method, headers, body: request.body.pipeThrough(counting), duplex: "half" } as RequestInit,
+        );
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -142,6 +161,21 @@ export class BulkGate {
         this.#free(bytes);
       },
     };
+  }
+
+  /** Counts a bulk request against its key's and tenant's concurrency, or throws 429. */
+  #countBulk({ keyId, tenantId }: { keyId: string; tenantId: string }) {
+    const retry = { retryAfter: retryAfterConcurrentSeconds };
+    if ((this.#perKey.get(keyId) ?? 0) >= this.limits.maxBulkPerKey) {
+      this.stats.refusedKey++;
+      throw new ApiError("RATE_LIMITED", concurrencyMessages.key, retry);
+    }
+    if ((this.#perTenant.get(tenantId) ?? 0) >= this.limits.maxBulkPerTenant) {
+      this.stats.refusedTenant++;
+      throw new ApiError("RATE_LIMITED", concurrencyMessages.tenant, retry);
+    }
+    increment(this.#perKey, keyId, 1);
+    increment(this.#perTenant, tenantId, 1);
   }
 
   #reserve(bytes: number): Promise<void> {

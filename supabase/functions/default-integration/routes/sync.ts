@@ -184,7 +184,7 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
       // Before the body is read: 413 when announced too large, then the concurrency limits and the
       // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
       admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
-      return await runAction(c, deps, principal, admitted, c.req.raw);
+      return await runAction(c, deps, principal, admitted, admitted.counted(c.req.raw));
     }
     // P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
     // (signed_auth.ts), the signature checked, and only then the request admitted.
@@ -194,7 +194,7 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
       () => findSignedKey(c, deps, credentials),
     );
     admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
-    const body = await readBodyBytes(c.req.raw);
+    const body = await readBodyBytes(admitted.counted(c.req.raw));
     principal = await inSpan("auth signature", { "salesos.auth_scheme": "signed" }, async () => {
       await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body);
       return await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
