@@ -51,12 +51,12 @@ Deno.test("refusals are counted, not logged", async (t) => {
     assert.equal(n, 3);
   });
 
-  await t.step("usage shows them in the 4xx class, from the counts", async () => {
+  await t.step("usage shows them in the 4xx class and as 429, from the counts", async () => {
     const [{ usage }] = await test.db.query<{ usage: { totals: Record<string, number> } }>(
       "select salesos.api_key_usage($1, $2, now() - interval '1 hour', now() + interval '1 hour', 'hour') as usage",
       [tenant, key.id],
     );
-    assert.deepEqual(usage.totals, { total: 10_003, "2xx": 0, "4xx": 10_003, "5xx": 0 });
+    assert.deepEqual(usage.totals, { total: 10_003, "2xx": 0, "4xx": 10_003, "429": 10_000, "5xx": 0 });
   });
 });
 
@@ -76,10 +76,10 @@ Deno.test("usage reads the hourly counts, not the log", async () => {
       "select salesos.api_key_usage($1, $2, now() - interval '1 day', now(), 'hour') as usage",
       [tenant, key.id],
     ))[0].usage.totals;
-  assert.deepEqual(await usage(), { total: 600, "2xx": 540, "4xx": 0, "5xx": 60 });
+  assert.deepEqual(await usage(), { total: 600, "2xx": 540, "4xx": 0, "429": 0, "5xx": 60 });
   // The log rows gone (as when their partition is dropped), the counts remain.
   await test.db.query("delete from salesos.request_log where key_id = $1", [key.id]);
-  assert.deepEqual(await usage(), { total: 600, "2xx": 540, "4xx": 0, "5xx": 60 });
+  assert.deepEqual(await usage(), { total: 600, "2xx": 540, "4xx": 0, "429": 0, "5xx": 60 });
 });
 
 Deno.test("the log is partitioned by UTC day and expires by dropping partitions", async (t) => {
