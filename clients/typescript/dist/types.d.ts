@@ -144,12 +144,14 @@ export interface RequestLogEntry {
     latency_ms: number;
     item_counts: Record<string, number> | null;
 }
+export type AuditAction = "key.create" | "key.update" | "key.revoke" | "key.rotate" | "key.delete";
 export interface AuditEntry {
     id: number;
     time: string;
-    action: string;
+    action: AuditAction;
+    /** `cli`: `deno task keys` on the operator's machine. */
     actor: {
-        type: string;
+        type: "user" | "service_role" | "cli";
         id: string | null;
         email: string | null;
     };
