@@ -89,7 +89,10 @@ Deno.test("the client's wire types match the types generated from the OpenAPI do
   try {
     const documents = await functionDocuments();
     for (const [name, document] of Object.entries(documents)) {
-      const ast = await openapiTS(defaultsOptional(document) as any, { emptyObjectsUnknown: true, defaultNonNullable: false });
+      const ast = await openapiTS(defaultsOptional(document) as any, {
+        emptyObjectsUnknown: true,
+        defaultNonNullable: false,
+      });
       await Deno.writeTextFile(`${dir}/${name.replace("-", "_")}.ts`, astToString(ast));
     }
     await Deno.writeTextFile(`${dir}/checks.ts`, openApiChecks);
