@@ -217,7 +217,10 @@ export class Transport {
         await this.#wait(retry, error.retryAfter * 1000, error, options.signal);
         continue;
       }
-      if (canRetry && retriableStatus(error.status, options.idempotent)) {
+      // A 409 to a request with an Idempotency-Key: an earlier attempt of it (whose answer was lost)
+      // is still being processed; once it is done, the same key gets its stored answer.
+      const inProgress = error.status === 409 && options.headers?.["Idempotency-Key"] !== undefined;
+      if (canRetry && (retriableStatus(error.status, options.idempotent) || inProgress)) {
         // The server's Retry-After (5 s on a 503 of this service) is the least wait, the jitter goes
         // on top, and maxDelayMs caps the sum.
         const leastMs = (error.retryAfter ?? 0) * 1000;
