@@ -123,11 +123,11 @@ async function* csvRows(
       };
       continue;
     }
-    const input = Object.fromEntries(header.map((name, i) => [name, record.fields[i]]));
     // An empty cell is "not given": the service then keeps a collaborator's stored value.
     const item: Item = {};
     let error: string | null = null;
-    for (const [i, name] of fields.entries()) {
+    for (let i = 0; i < fields.length; i++) {
+      const name = fields[i];
       const value = record.fields[i];
       if (name === null || value === "") continue;
       if (name !== jsonColumn) {
@@ -141,7 +141,12 @@ async function* csvRows(
         error = `${name}: not JSON`;
       }
     }
-    yield error ? { row, line: record.line, error, input } : { row, line: record.line, item };
+    if (!error) {
+      yield { row, line: record.line, item };
+      continue;
+    }
+    const input = Object.fromEntries(header.map((name, i) => [name, record.fields[i]]));
+    yield { row, line: record.line, error, input };
   }
   if (!header) throw new UsageError("the file has no header row");
 }
