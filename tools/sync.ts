@@ -1,7 +1,9 @@
 // `deno task sync <collaborators|activities> <file.csv|file.jsonl> --url <base>`: sends a CRM export
 // to default-integration with the TypeScript client, streaming the file (bounded memory at any
 // size), with a progress display on stderr, a checkpoint to resume from after a crash, rejected
-// rows with their reasons in a file, and one JSON summary line on stdout.
+// rows with their reasons in a file, and one JSON summary line on stdout. `--dry-run` validates
+// the file locally and sends nothing.
+import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import {
   type Activity,
@@ -14,41 +16,52 @@ import {
   type SyncActivitiesResult,
   type SyncCollaboratorsResult,
 } from "../clients/typescript/src/index.ts";
+import {
+  activityFieldMessages,
+  activitySchema,
+  collaboratorFieldMessages,
+  collaboratorSchema,
+  occurredAtMessage,
+} from "../supabase/functions/default-integration/schemas.ts";
 import { readSyncCliConfig } from "./config.ts";
-import { InputError, type Line, readCsvRecords, readLines } from "./sync_records.ts";
+import { ColumnError, type Kind, kinds, parseMap, resolveColumns } from "./sync_columns.ts";
+import { SeenValues } from "./sync_duplicates.ts";
+import {
+  type CsvRecord,
+  decodeText,
+  type Delimiter,
+  delimiters,
+  type Encoding,
+  encodings,
+  InputError,
+  type Line,
+  readCsvRecords,
+  readLines,
+} from "./sync_records.ts";
 
 const usage = `usage: deno task sync <collaborators|activities> <file.csv|file.jsonl> --url <base>
-         [--rejected <path>] [--restart] [--max-retry-after <seconds>]
+         [--rejected <path>] [--restart] [--max-retry-after <seconds>] [--dry-run]
+         [--delimiter <,|;|tab>] [--encoding <utf-8|windows-1252|latin1>] [--map "Header=field,..."]
   The API key is read from SALESOS_API_KEY (never an argument: it would show in ps); with
   SALESOS_API_SECRET (a signed key's secret) every request is signed (P2S-SIGN-V1).
   --url               the project URL, e.g. http://127.0.0.1:54321 or https://<ref>.supabase.co
-  --rejected          where rejected rows go (default <file>.rejected.jsonl)
+  --rejected          where rejected rows go (default <file>.rejected.jsonl; with --dry-run
+                      <file>.dry-run.rejected.jsonl)
   --restart           ignore <file>.checkpoint.json and start from the first row
-  --max-retry-after   longest wait for the hourly rate limit, in seconds (default 3600)`;
+  --max-retry-after   longest wait for the hourly rate limit, in seconds (default 3600)
+  --dry-run           read and validate every row locally, send nothing (no key or --url needed)
+  --delimiter         the CSV delimiter (default: detected from the header row)
+  --encoding          the file's encoding (default: detected; UTF-8 with or without BOM)
+  --map               CSV column headers to fields, e.g. "External ID=external_id,E-mail=email";
+                      "Header=" leaves a column out. Common headers (Nome, E-mail, Código, ...)
+                      are matched without --map, ignoring case and accents.`;
 
 /**
  * 0: every row accepted. 1: finished, some rows rejected. 2: usage, configuration or an unreadable
- * file. 3: stopped early by the service or the network; run again to resume.
+ * file. 3: stopped early by the service or the network; run again to resume. 130: interrupted
+ * (Ctrl-C); run again to resume.
  */
-const exitCodes = { ok: 0, rejected: 1, usage: 2, stopped: 3 } as const;
-
-const kinds = {
-  collaborators: {
-    action: "sync_collaborators",
-    columns: ["external_id", "name", "email", "phone", "document", "team", "role", "metadata"],
-    required: ["external_id", "name", "email"],
-    jsonColumn: "metadata",
-    counts: ["created", "existing"],
-  },
-  activities: {
-    action: "sync_activities",
-    columns: ["activity_code", "external_id", "collaborator_email", "data", "occurred_at"],
-    required: ["activity_code", "external_id", "collaborator_email"],
-    jsonColumn: "data",
-    counts: ["processed", "skipped", "duplicates"],
-  },
-} as const;
-type Kind = keyof typeof kinds;
+const exitCodes = { ok: 0, rejected: 1, usage: 2, stopped: 3, interrupted: 130 } as const;
 
 class UsageError extends Error {}
 
@@ -80,33 +93,27 @@ async function* jsonlRows(lines: AsyncIterable<Line>): AsyncGenerator<InputRow> 
   }
 }
 
-async function* csvRows(lines: AsyncIterable<Line>, kind: Kind): AsyncGenerator<InputRow> {
-  const { columns, required, jsonColumn } = kinds[kind];
+async function* csvRows(
+  records: AsyncIterable<CsvRecord>,
+  kind: Kind,
+  map: Map<string, string | null>,
+): AsyncGenerator<InputRow> {
+  const { jsonColumn } = kinds[kind];
   let header: string[] | null = null;
+  let fields: (string | null)[] = [];
   let row = 0;
-  for await (const record of readCsvRecords(lines)) {
+  for await (const record of records) {
     if (!header) {
-      if ("error" in record) throw new UsageError(`header row: ${record.error}`);
       header = record.fields.map((name) => name.trim());
-      const unknown = header.filter((name) => !(columns as readonly string[]).includes(name));
-      const missing = required.filter((name) => !header!.includes(name));
-      const repeated = header.filter((name, i) => header!.indexOf(name) !== i);
-      if (unknown.length || missing.length || repeated.length) {
-        throw new UsageError(
-          [
-            unknown.length ? `unknown columns: ${unknown.join(", ")}` : "",
-            missing.length ? `missing columns: ${missing.join(", ")}` : "",
-            repeated.length ? `repeated columns: ${repeated.join(", ")}` : "",
-          ].filter(Boolean).join("; ") + ` (the columns of ${kind}: ${columns.join(", ")})`,
-        );
+      try {
+        fields = resolveColumns(header, kind, map);
+      } catch (error) {
+        if (error instanceof ColumnError) throw new UsageError(error.message);
+        throw error;
       }
       continue;
     }
     row++;
-    if ("error" in record) {
-      yield { row, line: record.line, error: record.error, input: null };
-      continue;
-    }
     if (record.fields.length !== header.length) {
       yield {
         row,
@@ -116,12 +123,13 @@ async function* csvRows(lines: AsyncIterable<Line>, kind: Kind): AsyncGenerator<
       };
       continue;
     }
-    const input = Object.fromEntries(header.map((name, i) => [name, record.fields[i]]));
     // An empty cell is "not given": the service then keeps a collaborator's stored value.
     const item: Item = {};
     let error: string | null = null;
-    for (const [name, value] of Object.entries(input)) {
-      if (value === "") continue;
+    for (let i = 0; i < fields.length; i++) {
+      const name = fields[i];
+      const value = record.fields[i];
+      if (name === null || value === "") continue;
       if (name !== jsonColumn) {
         item[name] = value;
         continue;
@@ -133,9 +141,57 @@ async function* csvRows(lines: AsyncIterable<Line>, kind: Kind): AsyncGenerator<
         error = `${name}: not JSON`;
       }
     }
-    yield error ? { row, line: record.line, error, input } : { row, line: record.line, item };
+    if (!error) {
+      yield { row, line: record.line, item };
+      continue;
+    }
+    const input = Object.fromEntries(header.map((name, i) => [name, record.fields[i]]));
+    yield { row, line: record.line, error, input };
   }
   if (!header) throw new UsageError("the file has no header row");
+}
+
+/**
+ * Rows whose email or external_id an earlier row of the file has are rejected, naming both lines:
+ * the service would merge them into one collaborator (or count the activity a duplicate).
+ */
+function duplicateOf(kind: Kind, seen: SeenValues, item: Item, line: number): string | null {
+  for (const field of kinds[kind].identities) {
+    const value = item[field];
+    if (typeof value !== "string") continue;
+    // The service matches emails trimmed and case-insensitively.
+    const key = `${field}\0${field === "external_id" ? value : value.trim().toLowerCase()}`;
+    const first = seen.firstLine(key, line);
+    if (first !== null) {
+      const quoted = JSON.stringify(value);
+      return `${field} ${quoted} is also on line ${first}: rows of one file must not share an ${field} (this row is not sent)`;
+    }
+  }
+  return null;
+}
+
+/** The rejection the service would answer for an item, checked with its own schemas (--dry-run). */
+function localRejection(
+  kind: Kind,
+  item: Item,
+): { reason: string; details?: { field: string; message: string }[] } | null {
+  const echo = (name: string) => (typeof item[name] === "string" ? item[name] : JSON.stringify(item[name] ?? ""));
+  if (kind === "collaborators") {
+    const parsed = collaboratorSchema.safeParse(item);
+    if (parsed.success) return null;
+    const fields = new Set(parsed.error.issues.map((i) => String(i.path[0]) as keyof typeof collaboratorFieldMessages));
+    const reasons = [...fields].map((f) => collaboratorFieldMessages[f]).join("; ");
+    return { reason: `Collaborator ${echo("external_id")} (${echo("email")}): ${reasons}` };
+  }
+  const parsed = activitySchema.safeParse(item);
+  if (parsed.success) return null;
+  const fields = new Set(parsed.error.issues.map((i) => String(i.path[0]) as keyof typeof activityFieldMessages));
+  const details = [...fields].map((field) => ({
+    field,
+    message: field === "occurred_at" ? occurredAtMessage(item.occurred_at) : activityFieldMessages[field],
+  }));
+  const reasons = details.map((d) => `${d.field}: ${d.message}`).join("; ");
+  return { reason: `Activity ${echo("external_id")} (${echo("collaborator_email")}): ${reasons}`, details };
 }
 
 interface Counts {
@@ -146,10 +202,10 @@ interface Counts {
 }
 
 interface Checkpoint {
-  version: 1;
+  version: 2;
   action: string;
-  /** The input as it was: a changed file must not resume from another file's position. */
-  input: { size: number; modified: string | null };
+  /** The input's content: a regenerated identical export resumes, a changed one starts over. */
+  input: { sha256: string; size: number };
   /** Rows (data records, counted from 1) up to which everything was answered and recorded. */
   rows_done: number;
   rejected_file: string;
@@ -159,13 +215,38 @@ interface Checkpoint {
   updated_at: string;
 }
 
-async function readCheckpoint(path: string): Promise<Checkpoint | null> {
+/** SHA-256 of the file, read through one reused buffer (a stream's fresh chunks would pile up as garbage). */
+async function contentHash(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  const buffer = new Uint8Array(1024 * 1024);
+  for (let read = await file.read(buffer); read !== null; read = await file.read(buffer)) {
+    hash.update(buffer.subarray(0, read));
+  }
+  return hash.digest("hex");
+}
+
+/** The checkpoint to resume from, or null (none, unreadable, or of another file or run: said on stderr). */
+async function readCheckpoint(
+  path: string,
+  expected: Pick<Checkpoint, "action" | "input" | "rejected_file">,
+  note: (message: string) => void,
+): Promise<Checkpoint | null> {
+  let checkpoint: Checkpoint;
   try {
-    return JSON.parse(await Deno.readTextFile(path));
+    checkpoint = JSON.parse(await Deno.readTextFile(path));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    throw new UsageError(`cannot read checkpoint ${path}: ${(error as Error).message}; delete it or pass --restart`);
+    note(`${path} is unreadable (${(error as Error).message}): starting from the first row`);
+    return null;
   }
+  const same = checkpoint?.version === 2 && checkpoint.action === expected.action &&
+    checkpoint.input?.sha256 === expected.input.sha256 && checkpoint.input?.size === expected.input.size &&
+    checkpoint.rejected_file === expected.rejected_file;
+  if (same) return checkpoint;
+  // A cron job is never stuck on an old checkpoint: a changed file is a new run.
+  note(`${path} is of another file content, action or --rejected path: starting from the first row`);
+  return null;
 }
 
 /** Written to a temporary file and renamed: a crash leaves the old checkpoint or the new one. */
@@ -194,11 +275,15 @@ class RejectedFile {
   }
 }
 
-/** A bar redrawn in place on a terminal; elsewhere (a log file, CI) a plain line every few seconds. */
+/**
+ * A bar redrawn in place on a terminal; elsewhere (a log file, CI) a plain line every few seconds.
+ * A wait before a retry counts down: each second on a terminal, a line every 10 s elsewhere.
+ */
 class Progress {
   #lastDraw = 0;
   #started = performance.now();
   #startRows: number;
+  #countdown: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly label: string, readonly totalBytes: number, readonly terminal: boolean, startRows: number) {
     this.#startRows = startRows;
@@ -227,8 +312,32 @@ class Progress {
 
   /** A message on its own line, the bar redrawn after it. */
   note(message: string) {
+    this.stopCountdown();
     this.#write(`${this.terminal ? "\r\x1b[2K" : ""}${this.label}: ${message}\n`);
     this.#lastDraw = 0;
+  }
+
+  /** `what` (e.g. "HTTP 429 RATE_LIMITED"), then the seconds left until `delayMs` has passed. */
+  countdown(what: string, delayMs: number) {
+    this.note(`${what}: retrying in ${(delayMs / 1000).toFixed(1)} s`);
+    const until = performance.now() + delayMs;
+    let lastLine = performance.now();
+    this.#countdown = setInterval(() => {
+      const left = Math.ceil((until - performance.now()) / 1000);
+      if (left <= 0) return this.stopCountdown();
+      if (this.terminal) this.#write(`\r\x1b[2K${this.label}: ${what}: retrying in ${left} s`);
+      else if (performance.now() - lastLine >= 10_000) {
+        lastLine = performance.now();
+        this.#write(`${this.label}: ${what}: retrying in ${left} s\n`);
+      }
+    }, 1000);
+  }
+
+  stopCountdown() {
+    if (this.#countdown === undefined) return;
+    clearInterval(this.#countdown);
+    this.#countdown = undefined;
+    if (this.terminal) this.#write("\r\x1b[2K");
   }
 
   #write(text: string) {
@@ -236,12 +345,8 @@ class Progress {
   }
 }
 
-function describeRetry({ error, delayMs }: RetryEvent): string {
-  const seconds = (delayMs / 1000).toFixed(1);
-  return error instanceof SalesOSApiError
-    ? `HTTP ${error.status} ${error.code}: retrying in ${seconds} s`
-    : `${error.message}: retrying in ${seconds} s`;
-}
+const describeError = (error: RetryEvent["error"]) =>
+  error instanceof SalesOSApiError ? `HTTP ${error.status} ${error.code}` : error.message;
 
 function parseCommandLine(args: string[]) {
   const { values, positionals } = parseArgs({
@@ -252,6 +357,10 @@ function parseCommandLine(args: string[]) {
       rejected: { type: "string" },
       restart: { type: "boolean", default: false },
       "max-retry-after": { type: "string", default: "3600" },
+      "dry-run": { type: "boolean", default: false },
+      delimiter: { type: "string" },
+      encoding: { type: "string" },
+      map: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -263,61 +372,73 @@ function parseCommandLine(args: string[]) {
   if (!(kind in kinds) || !file || rest.length > 0) throw new UsageError(usage);
   const format = /\.csv$/i.test(file) ? "csv" : /\.(jsonl|ndjson)$/i.test(file) ? "jsonl" : null;
   if (!format) throw new UsageError(`${file}: the file name must end in .csv, .jsonl or .ndjson`);
-  if (!values.url || !/^https?:\/\/[^/]/.test(values.url) || !URL.canParse(values.url)) {
+  const dryRun = values["dry-run"];
+  if (!dryRun && (!values.url || !/^https?:\/\/[^/]/.test(values.url) || !URL.canParse(values.url))) {
     throw new UsageError(`--url must be an http(s) URL\n${usage}`);
   }
   const maxRetryAfter = Number(values["max-retry-after"]);
   if (!Number.isInteger(maxRetryAfter) || maxRetryAfter < 0) {
     throw new UsageError("--max-retry-after must be a whole number of seconds");
   }
+  const delimiter = values.delimiter === undefined
+    ? undefined
+    : delimiters[(values.delimiter === "\t" ? "tab" : values.delimiter) as keyof typeof delimiters];
+  if (values.delimiter !== undefined && !delimiter) throw new UsageError("--delimiter must be , or ; or tab");
+  const encoding = values.encoding?.toLowerCase().replace(/^utf8$/, "utf-8").replace(/^cp1252$/, "windows-1252");
+  if (encoding !== undefined && !(encodings as readonly string[]).includes(encoding)) {
+    throw new UsageError(`--encoding must be one of ${encodings.join(", ")}`);
+  }
+  let map: Map<string, string | null>;
+  try {
+    map = parseMap(values.map, kind as Kind);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   return {
     kind: kind as Kind,
     file,
     format,
-    url: values.url,
-    rejectedPath: values.rejected ?? `${file}.rejected.jsonl`,
+    url: values.url ?? "",
+    rejectedPath: values.rejected ?? `${file}.${dryRun ? "dry-run.rejected" : "rejected"}.jsonl`,
     restart: values.restart,
     maxRetryAfter,
+    dryRun,
+    delimiter: delimiter as Delimiter | undefined,
+    encoding: encoding as Encoding | undefined,
+    map,
   };
 }
 
 async function main(): Promise<number> {
   const started = performance.now();
   const options = parseCommandLine(Deno.args);
-  const { apiKey, secret } = (() => {
+  const { kind, file, dryRun } = options;
+  const credentials = dryRun ? null : (() => {
     try {
       return readSyncCliConfig();
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
   })();
-  const { kind, file } = options;
   const { action } = kinds[kind];
   const checkpointPath = `${file}.checkpoint.json`;
 
   const stat = await Deno.stat(file).catch((error) => {
     throw new UsageError(`${file}: ${error.message}`);
   });
-  const input = { size: stat.size, modified: stat.mtime?.toISOString() ?? null };
+  const progress = new Progress(`sync ${kind}`, stat.size, Deno.stderr.isTerminal(), 0);
 
   const zero: Counts = {
     rows: 0,
     rejected: 0,
     batches: 0,
-    ...Object.fromEntries(kinds[kind].counts.map((c) => [c, 0])),
+    ...Object.fromEntries((dryRun ? ["valid"] : kinds[kind].counts).map((c) => [c, 0])),
   };
-  const checkpoint = options.restart ? null : await readCheckpoint(checkpointPath);
-  if (checkpoint) {
-    const sameInput = checkpoint.version === 1 && checkpoint.action === action &&
-      checkpoint.input.size === input.size &&
-      checkpoint.input.modified === input.modified && checkpoint.rejected_file === options.rejectedPath;
-    if (!sameInput) {
-      throw new UsageError(
-        `${checkpointPath} belongs to another run (a different action, input file version or --rejected path); ` +
-          "delete it or pass --restart",
-      );
-    }
-  }
+  const input = dryRun ? null : { sha256: await contentHash(file), size: stat.size };
+  const checkpoint = dryRun || options.restart || !input
+    ? null
+    : await readCheckpoint(checkpointPath, { action, input, rejected_file: options.rejectedPath }, (m) =>
+      progress.note(m));
   const resumeFrom = checkpoint?.rows_done ?? 0;
   const counts: Counts = { ...(checkpoint?.counts ?? zero) };
   // The counts of the last checkpoint: where a run that stops now would be resumed from.
@@ -332,74 +453,11 @@ async function main(): Promise<number> {
     await Deno.remove(options.rejectedPath).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
+    if (!dryRun) await Deno.remove(checkpointPath).catch(() => {});
   }
   const rejected = new RejectedFile(options.rejectedPath, checkpoint?.rejected_bytes ?? 0);
 
-  const progress = new Progress(`sync ${kind}`, input.size, Deno.stderr.isTerminal(), counts.rows);
   if (checkpoint) progress.note(`resuming after row ${resumeFrom} (${checkpointPath})`);
-
-  const client = new SalesOSClient({
-    apiKey,
-    ...(secret ? { secret } : {}),
-    baseUrl: options.url,
-    retry: { maxRetryAfterSeconds: options.maxRetryAfter },
-    onRetry: (event) => progress.note(describeRetry(event)),
-  });
-
-  const reading = { bytesRead: 0 };
-  const fileHandle = await Deno.open(file);
-  const lines = readLines(fileHandle.readable, reading);
-  const rows = options.format === "csv" ? csvRows(lines, kind) : jsonlRows(lines);
-
-  // Rows handed to the client and not answered yet: at most one batch, plus one read ahead.
-  const pending: { row: number; line: number; item: Item }[] = [];
-  let lastRow = resumeFrom;
-  async function* items(): AsyncGenerator<Item> {
-    for await (const row of rows) {
-      if (row.row <= resumeFrom) continue;
-      lastRow = row.row;
-      if ("error" in row) {
-        await rejected.write({ row: row.row, line: row.line, reason: row.error, input: row.input });
-        counts.rejected++;
-        progress.update(counts, reading.bytesRead);
-        continue;
-      }
-      pending.push(row);
-      yield row.item;
-    }
-  }
-
-  async function record(report: BatchReport<SyncCollaboratorsResult> | BatchReport<SyncActivitiesResult>) {
-    const answered = pending.splice(0, report.size);
-    for (const rejection of report.rejected) {
-      const row = rejection.index === null ? null : answered[rejection.index - report.offset];
-      await rejected.write({
-        row: row?.row ?? null,
-        line: row?.line ?? null,
-        reason: rejection.reason,
-        ...(rejection.details ? { details: rejection.details.map(({ field, message }) => ({ field, message })) } : {}),
-        input: row?.item ?? null,
-      });
-    }
-    const result: Record<string, unknown> = { ...report.result };
-    for (const name of kinds[kind].counts) counts[name] += result[name] as number;
-    counts.rejected += report.rejected.length;
-    counts.batches++;
-    const rowsDone = pending.length > 0 ? pending[0].row - 1 : lastRow;
-    counts.rows = rowsDone;
-    await writeCheckpoint(checkpointPath, {
-      version: 1,
-      action,
-      input,
-      rows_done: rowsDone,
-      rejected_file: options.rejectedPath,
-      rejected_bytes: rejected.bytes,
-      counts,
-      updated_at: new Date().toISOString(),
-    });
-    saved = { ...counts };
-    progress.update(counts, reading.bytesRead);
-  }
 
   const summary = (status: string, totals: Counts, extra: Record<string, unknown> = {}) => ({
     action,
@@ -412,13 +470,133 @@ async function main(): Promise<number> {
     ...extra,
   });
 
+  // Ctrl-C: what the checkpoint holds is kept, and the operator is told a rerun goes on from there.
+  Deno.addSignalListener("SIGINT", () => {
+    progress.stopCountdown();
+    progress.note(
+      dryRun
+        ? "interrupted (a dry run: nothing was sent)"
+        : saved
+        ? `interrupted: run the same command again to resume after row ${saved.rows} (${checkpointPath})`
+        : "interrupted before any batch was answered: run the same command again to start over",
+    );
+    console.log(JSON.stringify(summary("interrupted", saved ?? zero, { checkpoint: saved ? checkpointPath : null })));
+    Deno.exit(exitCodes.interrupted);
+  });
+
+  const reading = { bytesRead: 0 };
+  const fileHandle = await Deno.open(file);
+  const text = decodeText(fileHandle.readable, {
+    encoding: options.encoding,
+    progress: reading,
+    onEncoding: (encoding) => {
+      if (encoding !== "utf-8") progress.note(`the file is not UTF-8: read as ${encoding} (--encoding to choose)`);
+    },
+  });
+  const rows = options.format === "csv"
+    ? csvRows(
+      readCsvRecords(text, {
+        delimiter: options.delimiter,
+        onDelimiter: (d) => d !== "," && progress.note(`delimiter: ${d === "\t" ? "tab" : d}`),
+      }),
+      kind,
+      options.map,
+    )
+    : jsonlRows(readLines(text));
+  const seen = new SeenValues();
+
+  // Rows handed to the client and not answered yet: at most one batch, plus one read ahead.
+  const pending: { row: number; line: number; item: Item }[] = [];
+  let lastRow = resumeFrom;
+  async function* items(): AsyncGenerator<Item> {
+    for await (const row of rows) {
+      // Rows before the resume point still fill the duplicate check; nothing else is done with them.
+      const duplicate = "item" in row ? duplicateOf(kind, seen, row.item, row.line) : null;
+      if (row.row <= resumeFrom) continue;
+      lastRow = row.row;
+      const local = "item" in row && !duplicate && dryRun ? localRejection(kind, row.item) : null;
+      if ("error" in row || duplicate || local) {
+        await rejected.write({
+          row: row.row,
+          line: row.line,
+          reason: "error" in row ? row.error : duplicate ?? local!.reason,
+          ...(local?.details ? { details: local.details } : {}),
+          input: "error" in row ? row.input : row.item,
+        });
+        counts.rejected++;
+        progress.update(counts, reading.bytesRead);
+        continue;
+      }
+      pending.push(row);
+      yield row.item;
+    }
+  }
+
   try {
+    if (dryRun) {
+      for await (const _ of items()) {
+        pending.pop();
+        counts.valid++;
+      }
+      counts.rows = lastRow;
+      progress.update(counts, reading.bytesRead, true);
+      const clean = counts.rejected === 0;
+      console.log(JSON.stringify(summary(clean ? "validated" : "validated_with_rejections", counts)));
+      return clean ? exitCodes.ok : exitCodes.rejected;
+    }
+
+    const client = new SalesOSClient({
+      apiKey: credentials!.apiKey,
+      ...(credentials!.secret ? { secret: credentials!.secret } : {}),
+      baseUrl: options.url,
+      retry: { maxRetryAfterSeconds: options.maxRetryAfter },
+      onRetry: (event) => progress.countdown(describeError(event.error), event.delayMs),
+    });
+
+    const record = async (
+      report: BatchReport<SyncCollaboratorsResult> | BatchReport<SyncActivitiesResult>,
+    ) => {
+      progress.stopCountdown();
+      const answered = pending.splice(0, report.size);
+      for (const rejection of report.rejected) {
+        const row = rejection.index === null ? null : answered[rejection.index - report.offset];
+        await rejected.write({
+          row: row?.row ?? null,
+          line: row?.line ?? null,
+          reason: rejection.reason,
+          ...(rejection.details
+            ? { details: rejection.details.map(({ field, message }) => ({ field, message })) }
+            : {}),
+          input: row?.item ?? null,
+        });
+      }
+      const result: Record<string, unknown> = { ...report.result };
+      for (const name of kinds[kind].counts) counts[name] += result[name] as number;
+      counts.rejected += report.rejected.length;
+      counts.batches++;
+      const rowsDone = pending.length > 0 ? pending[0].row - 1 : lastRow;
+      counts.rows = rowsDone;
+      await writeCheckpoint(checkpointPath, {
+        version: 2,
+        action,
+        input: input!,
+        rows_done: rowsDone,
+        rejected_file: options.rejectedPath,
+        rejected_bytes: rejected.bytes,
+        counts,
+        updated_at: new Date().toISOString(),
+      });
+      saved = { ...counts };
+      progress.update(counts, reading.bytesRead);
+    };
+
     // Rows are sent as the file has them: the service validates every field and says what is wrong.
     const reports = kind === "collaborators"
       ? client.syncCollaboratorsInBatches(items() as AsyncIterable<Collaborator>)
       : client.syncActivitiesInBatches(items() as AsyncIterable<Activity>, { skipInvalid: true });
     for await (const report of reports) await record(report);
   } catch (error) {
+    progress.stopCountdown();
     if (error instanceof UsageError) throw error; // such as a file whose columns are not the kind's
     // Anything else (the rejected file or the checkpoint cannot be written) stops the run the same
     // way: a summary line and exit 3, never a stack trace read as "finished with rejections" (1).

@@ -1,13 +1,20 @@
-// The package as npm would publish it: built with tsc, packed, installed into an empty project,
-// its types resolved through `exports` by tsc, and run under Node 20+ (and Bun, when installed)
-// against the running service.
+// The package as an integrator gets it, from a clean directory: the repository's files of
+// clients/typescript copied (no node_modules, no build step), installed with `npm install <path>`
+// and `npm install <tarball>` (and Bun's and Deno's own installs), then run under Node, Bun and Deno
+// against the running service. dist/ is committed, so it must be the build of src/.
 import assert from "node:assert/strict";
 import { startService } from "../support/client_service.ts";
 
-const packageDir = new URL("../../clients/typescript/", import.meta.url).pathname;
-const smokeScript = `${packageDir}test/smoke.mjs`;
+const root = new URL("../../", import.meta.url).pathname;
+const packageDir = `${root}clients/typescript/`;
+const manifest = JSON.parse(await Deno.readTextFile(`${packageDir}package.json`));
+const packageName = "@salesos/integration-client";
 
-async function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }) {
+async function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+) {
   const output = await new Deno.Command(command, { args, ...options, stdout: "piped", stderr: "piped" }).output();
   const decoder = new TextDecoder();
   const result = { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
@@ -15,43 +22,119 @@ async function run(command: string, args: string[], options: { cwd: string; env?
   return result;
 }
 
-async function installed(command: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" }).output()).success;
-  } catch {
-    return false;
+async function listFiles(dir: string, prefix = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) names.push(...await listFiles(`${dir}/${entry.name}`, `${prefix}${entry.name}/`));
+    else names.push(`${prefix}${entry.name}`);
   }
+  return names.sort();
 }
 
-Deno.test("npm package: built with tsc, installed from its tarball, run on Node and Bun against the service", async (t) => {
-  const project = await Deno.makeTempDir({ prefix: "salesos-client-consumer-" });
+/** Ensures the package's dev dependencies (tsc), as its developer would have them. */
+async function tsc(): Promise<string> {
+  const path = `${packageDir}node_modules/.bin/tsc`;
+  if (!await Deno.stat(path).then(() => true, () => false)) {
+    await run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: packageDir });
+  }
+  return path;
+}
+
+Deno.test("the committed dist/ is exactly what `npm run build` makes of src/", async () => {
+  const out = await Deno.makeTempDir({ prefix: "salesos-client-build-" });
   try {
-    await t.step("npm pack builds dist with tsc and ships dist, src and README only", async () => {
-      const hasTsc = await Deno.stat(`${packageDir}node_modules/.bin/tsc`).then(() => true, () => false);
-      if (!hasTsc) await run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: packageDir });
+    await run(await tsc(), ["-p", "tsconfig.json", "--outDir", out], { cwd: packageDir });
+    const built = await listFiles(out);
+    assert.deepEqual(await listFiles(`${packageDir}dist`), built, "the same files");
+    for (const file of built) {
+      assert.equal(
+        await Deno.readTextFile(`${packageDir}dist/${file}`),
+        await Deno.readTextFile(`${out}/${file}`),
+        `dist/${file} is stale: run npm run build in clients/typescript`,
+      );
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("installed from a path and from a tarball, from clean directories, run on Node, Bun and Deno", async (t) => {
+  const work = await Deno.makeTempDir({ prefix: "salesos-client-consumer-" });
+  const recorded: { run: string; userAgent: string | null; idempotencyKey: string | null }[] = [];
+  // Answers each run's first request 503, its retry 200: what a retry sends again is seen here.
+  const recording = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const body = await request.json();
+    const run = body.collaborators[0].external_id;
+    recorded.push({
+      run,
+      userAgent: request.headers.get("user-agent"),
+      idempotencyKey: request.headers.get("idempotency-key"),
+    });
+    const meta = { request_id: crypto.randomUUID(), timestamp: new Date().toISOString() };
+    return recorded.filter((r) => r.run === run).length === 1
+      ? Response.json({ error: { code: "SERVICE_UNAVAILABLE", message: "down", details: [] }, meta }, { status: 503 })
+      : Response.json({ data: { created: 1, existing: 0, errors: [], total: 1 }, meta });
+  });
+  try {
+    // The package as a clone of the repository has it: its committed files only.
+    const checkout = `${work}/checkout/clients/typescript`;
+    const tracked = (await run("git", ["ls-files", "-z", "clients/typescript"], { cwd: root })).stdout
+      .split("\0").filter(Boolean);
+    for (const file of tracked) {
+      const target = `${work}/checkout/${file}`;
+      await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+      await Deno.copyFile(`${root}${file}`, target);
+    }
+    assert.ok(tracked.includes("clients/typescript/dist/index.js"), "dist/ is committed");
+
+    let tarball = "";
+    await t.step("npm pack (no build step) ships dist, README and package.json only", async () => {
       const packed = JSON.parse(
-        (await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: packageDir })).stdout,
+        (await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: checkout }))
+          .stdout,
       );
       const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
-      for (const file of ["dist/index.js", "dist/index.d.ts", "README.md"]) {
+      for (const file of ["dist/index.js", "dist/index.d.ts", "README.md", "package.json"]) {
         assert.ok(files.includes(file), `${file} not in ${files}`);
       }
-      assert.deepEqual(files.filter((f) => !/^(dist|src)\/|^(README\.md|package\.json)$/.test(f)), []);
-      await Deno.writeTextFile(
-        `${project}/package.json`,
-        JSON.stringify({ name: "consumer", private: true, type: "module" }),
-      );
-      await run("npm", ["install", "--no-audit", "--no-fund", `./${packed[0].filename}`], { cwd: project });
-      const manifest = JSON.parse(
-        await Deno.readTextFile(`${project}/node_modules/@salesos/integration-client/package.json`),
-      );
-      assert.equal(manifest.dependencies, undefined, "no runtime dependencies");
+      assert.deepEqual(files.filter((f) => !/^dist\/|^(README\.md|package\.json)$/.test(f)), []);
+      tarball = `${work}/${packed[0].filename}`;
     });
 
-    await t.step("a TypeScript consumer type-checks against the published types", async () => {
+    const consumers: { name: string; dir: string; runtimes: string[] }[] = [];
+    const consumer = async (name: string, dependencies?: Record<string, string>) => {
+      const dir = `${work}/${name}`;
+      await Deno.mkdir(dir);
       await Deno.writeTextFile(
-        `${project}/consumer.ts`,
-        `import { SalesOSClient, SalesOSApiError, type Activity, type SyncActivitiesSummary } from "@salesos/integration-client";
+        `${dir}/package.json`,
+        JSON.stringify({ name: "consumer", private: true, type: "module", ...(dependencies ? { dependencies } : {}) }),
+      );
+      await Deno.copyFile(`${packageDir}test/smoke.mjs`, `${dir}/smoke.mjs`);
+      return dir;
+    };
+    await t.step("npm install <path>, npm install <tarball>, bun add <path|tarball>, deno install", async () => {
+      for (const [name, source] of [["npm-path", checkout], ["npm-tarball", tarball]]) {
+        const dir = await consumer(name);
+        await run("npm", ["install", "--no-audit", "--no-fund", source], { cwd: dir });
+        const installed = JSON.parse(await Deno.readTextFile(`${dir}/node_modules/${packageName}/package.json`));
+        assert.equal(installed.dependencies, undefined, "no runtime dependencies");
+        consumers.push({ name, dir, runtimes: ["node", "bun", "deno"] });
+      }
+      for (const [name, source] of [["bun-path", checkout], ["bun-tarball", tarball]]) {
+        const dir = await consumer(name);
+        await run("bun", ["add", source], { cwd: dir });
+        consumers.push({ name, dir, runtimes: ["bun"] });
+      }
+      const dir = await consumer("deno-path", { [packageName]: `file:${checkout}` });
+      await run(Deno.execPath(), ["install"], { cwd: dir });
+      consumers.push({ name: "deno-path", dir, runtimes: ["deno"] });
+    });
+
+    await t.step("a TypeScript consumer type-checks against the installed types", async () => {
+      const dir = consumers.find((c) => c.name === "npm-tarball")!.dir;
+      await Deno.writeTextFile(
+        `${dir}/consumer.ts`,
+        `import { SalesOSClient, SalesOSApiError, type Activity, type SyncActivitiesSummary } from "${packageName}";
 const client = new SalesOSClient({ apiKey: "sk_test_x", baseUrl: "http://127.0.0.1:54321", retry: { maxRetryAfterSeconds: 30 } });
 const items: Activity[] = [{ activity_code: "001", external_id: "a", collaborator_email: "a@b.co" }];
 export const run = async (): Promise<number> => {
@@ -67,7 +150,7 @@ export const run = async (): Promise<number> => {
 export const wrong: Activity = { external_id: "a", collaborator_email: "a@b.co" };
 `,
       );
-      await run(`${packageDir}node_modules/.bin/tsc`, [
+      await run(await tsc(), [
         "--noEmit",
         "--strict",
         "--skipLibCheck",
@@ -78,29 +161,37 @@ export const wrong: Activity = { external_id: "a", collaborator_email: "a@b.co" 
         "--lib",
         "es2022,dom",
         "consumer.ts",
-      ], { cwd: project });
+      ], { cwd: dir });
     });
 
     await using service = await startService();
     const key = await service.key();
-    const env = { SALESOS_URL: service.baseUrl, SALESOS_API_KEY: key.key };
-    await Deno.copyFile(smokeScript, `${project}/smoke.mjs`);
-
-    // Node is required (npm installs Deno here); Bun is optional, and its step is reported as ignored.
-    assert.ok(await installed("node"), "node is installed");
-    let runs = 0;
-    for (const runtime of ["node", "bun"]) {
-      const available = await installed(runtime);
-      await t.step({
-        name: `${runtime}: batches, counts, the mapped index of an invalid activity, typed errors`,
-        ignore: !available,
-        fn: async () => {
-          const { stdout } = await run(runtime, ["smoke.mjs"], { cwd: project, env });
+    const commands: Record<string, string[]> = {
+      node: ["node", "smoke.mjs"],
+      bun: ["bun", "smoke.mjs"],
+      deno: [Deno.execPath(), "run", "--allow-net", "--allow-env", "--allow-read", "smoke.mjs"],
+    };
+    const versions: Record<string, string> = {
+      node: (await run("node", ["--version"], { cwd: work })).stdout.trim().replace(/^v/, ""),
+      bun: (await run("bun", ["--version"], { cwd: work })).stdout.trim(),
+      deno: Deno.version.deno,
+    };
+    for (const { name, dir, runtimes } of consumers) {
+      for (const runtime of runtimes) {
+        await t.step(`${name} on ${runtime}: batches, counts, mapped indexes, typed errors, headers`, async () => {
+          const runId = `${name}-${runtime}`;
+          const [command, ...args] = commands[runtime];
+          const env = {
+            SALESOS_URL: service.baseUrl,
+            SALESOS_API_KEY: key.key,
+            SALESOS_RUN: runId,
+            RECORDING_URL: `http://127.0.0.1:${recording.addr.port}`,
+          };
+          const { stdout } = await run(command, args, { cwd: dir, env });
           const seen = JSON.parse(stdout);
-          const firstRun = runs++ === 0;
           assert.deepEqual(seen.collaborators, {
-            created: firstRun ? 600 : 0,
-            existing: firstRun ? 0 : 600,
+            created: 600,
+            existing: 0,
             errors: [],
             total: 600,
             rejected: [],
@@ -116,14 +207,14 @@ export const wrong: Activity = { external_id: "a", collaborator_email: "a@b.co" 
             }],
             completed: 1000,
           });
+          // Batch 1 was stored before batch 2 was refused: the second call finds it stored.
           assert.deepEqual(
             [
               seen.activities.processed,
               seen.activities.duplicates,
               seen.activities.rejected.map((r: { index: number }) => r.index),
             ],
-            // The first runtime stored batch 1 before batch 2 was refused; the second finds everything stored.
-            firstRun ? [499, 1000, [1234]] : [0, 1499, [1234]],
+            [499, 1000, [1234]],
           );
           assert.deepEqual(seen.unauthorized, {
             isApiError: true,
@@ -132,11 +223,26 @@ export const wrong: Activity = { external_id: "a", collaborator_email: "a@b.co" 
             message: "Invalid or expired API key",
           });
           assert.equal(seen.rateLimit.limit, 100_000);
-        },
-      });
-      if (!available) console.log(`${runtime} is not installed: its step is skipped`);
+
+          assert.equal(seen.retried.created, 1);
+          const attempts = recorded.filter((r) => r.run === runId);
+          assert.equal(attempts.length, 2, "a 503, then its retry");
+          assert.deepEqual(attempts.map((a) => a.userAgent), [
+            `salesos-client/${manifest.version} (${runtime}/${versions[runtime]})`,
+            `salesos-client/${manifest.version} (${runtime}/${versions[runtime]})`,
+          ]);
+          assert.match(
+            attempts[0].idempotencyKey ?? "",
+            /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+          );
+          assert.equal(attempts[1].idempotencyKey, attempts[0].idempotencyKey, "the retry reuses the batch's key");
+        });
+      }
     }
+    const keys = new Set(recorded.map((r) => r.idempotencyKey));
+    assert.equal(keys.size, recorded.length / 2, "each batch has a key of its own");
   } finally {
-    await Deno.remove(project, { recursive: true });
+    await recording.shutdown();
+    await Deno.remove(work, { recursive: true });
   }
 });

@@ -261,3 +261,49 @@ Deno.test("an abort signal stops a retry wait at once, with the signal's reason"
   await assert.rejects(api.syncCollaborators(one, { signal: controller.signal }), /job cancelled/);
   assert.ok(Date.now() - started < 2_000);
 });
+
+Deno.test("a sync batch has one Idempotency-Key, the same on its retries; a 409 (still processing) is retried", async () => {
+  const seen: (string | null)[] = [];
+  const answers = [
+    () => unavailable(),
+    () =>
+      Response.json({
+        error: { code: "CONFLICT", message: "A request with this Idempotency-Key is still being processed" },
+      }, { status: 409 }),
+    counts,
+    counts,
+  ];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    await request.text();
+    seen.push(request.headers.get("idempotency-key"));
+    return answers[seen.length - 1]();
+  });
+  try {
+    const client = new SalesOSClient({
+      apiKey: "sk_test_x",
+      baseUrl: `http://127.0.0.1:${server.addr.port}`,
+      retry: { ...fast, maxRetryAfterSeconds: 0 },
+    });
+    const summary = await client.syncCollaborators([...one, { ...one[0], external_id: "emp-2" }], { batchSize: 1 });
+    assert.deepEqual([summary.created, summary.batches], [2, 2]);
+    assert.equal(seen.length, 4);
+    assert.match(seen[0] ?? "", /^[0-9a-f-]{36}$/);
+    assert.deepEqual(seen.slice(0, 3), [seen[0], seen[0], seen[0]], "the 503's and the 409's retries reuse the key");
+    assert.notEqual(seen[3], seen[0], "the second batch has its own");
+
+    // A 409 of a request without the header (an API-key action) is a conflict: thrown at once.
+    const keys = new SalesOSKeysClient({
+      baseUrl: `http://127.0.0.1:${server.addr.port}`,
+      accessToken: "jwt",
+      retry: fast,
+    });
+    answers.push(() => Response.json({ error: { code: "CONFLICT", message: "Key is revoked" } }, { status: 409 }));
+    await assert.rejects(() => keys.rotate("00000000-0000-4000-8000-000000000000"), (error: SalesOSApiError) => {
+      assert.deepEqual([error.status, error.code], [409, "CONFLICT"]);
+      return true;
+    });
+    assert.equal(seen.length, 5);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -4,6 +4,7 @@
 import { SalesOSApiError, SalesOSConnectionError } from "./errors.ts";
 import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from "./retry.ts";
 import type { ErrorCode, ErrorDetail, ResponseMeta } from "./types.ts";
+import { userAgent } from "./version.ts";
 
 /** The subset of `fetch` the clients call; pass your own to add proxies, logging or tests. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -46,6 +47,7 @@ export interface Answer<T> {
 export interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | undefined>;
+  /** Sent with every attempt of this request, retries included (e.g. its `Idempotency-Key`). */
   headers?: Record<string, string>;
   /** Sending it twice has the effect of sending it once: network errors may be retried. */
   idempotent: boolean;
@@ -156,6 +158,7 @@ export class Transport {
       const headers: Record<string, string> = {
         ...this.#headers,
         ...options.headers,
+        "User-Agent": userAgent,
         Accept: "application/json",
         Authorization: this.#sign
           ? await this.#sign(method, `/functions/v1${path}`, body ?? "")
@@ -214,7 +217,10 @@ export class Transport {
         await this.#wait(retry, error.retryAfter * 1000, error, options.signal);
         continue;
       }
-      if (canRetry && retriableStatus(error.status, options.idempotent)) {
+      // A 409 to a request with an Idempotency-Key: an earlier attempt of it (whose answer was lost)
+      // is still being processed; once it is done, the same key gets its stored answer.
+      const inProgress = error.status === 409 && options.headers?.["Idempotency-Key"] !== undefined;
+      if (canRetry && (retriableStatus(error.status, options.idempotent) || inProgress)) {
         // The server's Retry-After (5 s on a 503 of this service) is the least wait, the jitter goes
         // on top, and maxDelayMs caps the sum.
         const leastMs = (error.retryAfter ?? 0) * 1000;

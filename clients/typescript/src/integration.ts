@@ -125,7 +125,10 @@ export class SalesOSClient {
   #post<T>(action: string, field: string, json: string[], signal?: AbortSignal) {
     // The items were serialized once to size the batch; the body reuses that text.
     const body = `{"action":"${action}","${field}":[${json.join(",")}]}`;
-    return this.#transport.request<T>("POST", "/default-integration", { body, idempotent: true, signal });
+    // One key per batch, the same on each of its retries: the service applies a batch once, and a
+    // late retry of an old batch cannot overwrite what a newer one wrote.
+    const headers = { "Idempotency-Key": crypto.randomUUID() };
+    return this.#transport.request<T>("POST", "/default-integration", { body, headers, idempotent: true, signal });
   }
 
   /** One report per request-sized batch, each sent after the previous one was answered. */

@@ -1,6 +1,7 @@
 // The API's wire shapes. The service defines them with zod (supabase/functions/default-integration/
 // schemas.ts and api-keys/key_settings.ts); this package has no runtime dependencies, so they are
-// written out here, and tests/client/types_test.ts fails to compile when the two drift apart.
+// written out here, and tests/client/types_test.ts fails when they drift from the zod schemas or
+// from the types openapi-typescript generates from the served OpenAPI documents.
 
 /** A collaborator (salesperson) as sent to `sync_collaborators`. `null` means "not given". */
 export interface Collaborator {
@@ -147,6 +148,8 @@ export interface UsageCounts {
   total: number;
   "2xx": number;
   "4xx": number;
+  /** Rate and concurrency refusals, also counted in 4xx. */
+  "429": number;
   "5xx": number;
 }
 
@@ -172,11 +175,14 @@ export interface RequestLogEntry {
   item_counts: Record<string, number> | null;
 }
 
+export type AuditAction = "key.create" | "key.update" | "key.revoke" | "key.rotate" | "key.delete";
+
 export interface AuditEntry {
   id: number;
   time: string;
-  action: string;
-  actor: { type: string; id: string | null; email: string | null };
+  action: AuditAction;
+  /** `cli`: `deno task keys` on the operator's machine. */
+  actor: { type: "user" | "service_role" | "cli"; id: string | null; email: string | null };
   key_id: string | null;
   key_prefix: string | null;
   source_ip: string | null;
