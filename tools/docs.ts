@@ -169,7 +169,7 @@ for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
     url: element.dataset.openapi,
     layout: "BaseLayout",
     presets: [SwaggerUIBundle.presets.apis],
-    plugins: [SignedAuthPlugin],
+    plugins: [SignedAuthPlugin, SnippetsPlugin],
     // With a signed key authorized, a request to the function is signed over the body it sends.
     requestInterceptor: async (request) => {
       const signed = window.salesosDocs[name]?.authSelectors.authorized().getIn(["signedRequest", "value"]);
@@ -187,7 +187,6 @@ for (const element of document.querySelectorAll(".swagger[data-openapi]")) {
     persistAuthorization: false,
     tryItOutEnabled: false,
     requestSnippetsEnabled: true,
-    plugins: [SnippetsPlugin],
     requestSnippets: {
       generators: {
         curl_bash: { title: "cURL (bash)", syntax: "bash" },
