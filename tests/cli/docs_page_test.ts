@@ -3,43 +3,19 @@
 // loads with no console error, sends no request beyond 127.0.0.1, shows every operation of both
 // functions (each one opens without a resolver error), and sends requests with "Try it out".
 import assert from "node:assert/strict";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium.ts";
 import { functionDocuments } from "../../tools/docs.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant, testSigningKek } from "../support/fixtures.ts";
 import { runTask, startServer } from "../support/server.ts";
 
-const chromiumPath = Deno.env.get("CHROMIUM_PATH") || "/usr/bin/chromium";
 const documents = await functionDocuments();
 
 function documentedOperations(name: keyof typeof documents): string[] {
   return Object.entries(documents[name].paths).flatMap(([path, item]) =>
     Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)
   ).sort();
-}
-
-async function launch(): Promise<BrowserContext> {
-  try {
-    await Deno.stat(chromiumPath);
-  } catch {
-    throw new Error(`Chromium not found at ${chromiumPath}: apt-get install chromium (or set CHROMIUM_PATH)`);
-  }
-  // A fresh profile per run; nothing that phones home (updates, sync, background networking).
-  return await chromium.launchPersistentContext(await Deno.makeTempDir({ prefix: "salesos-docs-chromium-" }), {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
 }
 
 interface Visit {
@@ -139,7 +115,7 @@ Deno.test("API reference page", async (t) => {
     SIGNING_KEK_ID: "test",
   });
   const out = await Deno.makeTempDir({ prefix: "salesos-docs-" });
-  const context = await launch();
+  const context = await launchChromium({ width: 1400, height: 1000 });
 
   try {
     await t.step("deno task start serves /docs/ and every asset it names from itself", async () => {

@@ -109,6 +109,8 @@ Deno.test({
       });
       assert.equal(code, 0, text);
       assert.match(text, /sync activities: HTTP 429 RATE_LIMITED: retrying in 6.0 s\r?\n/);
+      // The escape that erases the terminal line is what is checked.
+      // deno-lint-ignore no-control-regex
       const redrawn = [...text.matchAll(/\r\x1b\[2Ksync activities: HTTP 429 RATE_LIMITED: retrying in (\d) s/g)]
         .map((m) => Number(m[1]));
       // Six seconds of waiting, redrawn every second: at least four of 5, 4, 3, 2, 1, each lower than the last.

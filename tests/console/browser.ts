@@ -3,34 +3,13 @@
 // 127.0.0.1, axe-core's check, and the screenshots docs/console.md shows.
 import assert from "node:assert/strict";
 import AxeBuilder from "@axe-core/playwright";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { launchChromium } from "../support/chromium.ts";
 import { runTask } from "../support/server.ts";
 
-const chromiumPath = Deno.env.get("CHROMIUM_PATH") || "/usr/bin/chromium";
 const screenshots = new URL("../../docs/console/", import.meta.url).pathname;
 
-export async function launch(): Promise<BrowserContext> {
-  try {
-    await Deno.stat(chromiumPath);
-  } catch {
-    throw new Error(`Chromium not found at ${chromiumPath}: apt-get install chromium (or set CHROMIUM_PATH)`);
-  }
-  return await chromium.launchPersistentContext(await Deno.makeTempDir({ prefix: "salesos-console-chromium-" }), {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1280, height: 860 },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
+export const launch = (): Promise<BrowserContext> => launchChromium({ width: 1280, height: 860 });
 
 export interface ConsolePage {
   page: Page;
