@@ -72,6 +72,12 @@ const properties: { id: string; name: string; promise: string }[] = [
     promise:
       "While one tenant floods maximum-size batches, another tenant's small requests all succeed; 300 concurrent uploads of just under 5 MiB are each answered 200, 429 or 503, with the process's RSS bounded and returned afterwards.",
   },
+  {
+    id: "11",
+    name: "Connections never take the server down",
+    promise:
+      "`deno task start` under a 1,024-file limit, 2,000 silent, half-sent or idle connections: the process stays up and answers a valid request within 5 s while they are open and within 1 s after; each kind is closed by the idle or request timeout.",
+  },
 ];
 
 const n = (x: unknown) => (typeof x === "number" ? x.toLocaleString("en-US") : String(x ?? "–"));
@@ -210,6 +216,25 @@ function summary(id: string, f: Figures): string {
         } MB, ${n(memory.rss_after_mb)} MB ${n(memory.after_wait_ms)} ms after (target ≤ 150 MB ${
           f.memory_return_target_met ? "met" : "not met"
         })`;
+      }
+      case "11": {
+        const flood = f.flood ?? {};
+        const timeouts = f.timeouts ?? {};
+        const closed = Object.entries(timeouts.closed_after_ms ?? {}).map(([kind, ms]) => `${kind} ${n(ms)} ms`);
+        return `${n(flood.opened)} connections (${(f.setup?.kinds ?? []).join(", ")}) against a file limit of ${
+          n(f.setup?.file_limit)
+        } (connection cap ${n(f.setup?.max_connections)}): process up ${flood.process_up ? "yes" : "no"}; ` +
+          `a valid request answered ${flood.valid_request_during?.status} in ${
+            n(flood.valid_request_during?.ms)
+          } ms during the flood, ${flood.valid_request_after?.status} in ${
+            n(flood.valid_request_after?.ms)
+          } ms after; ` +
+          `evicted at the cap ${n(flood.server_counts?.evicted)}, accept errors ${
+            n(flood.server_counts?.acceptErrors)
+          }; ` +
+          `with ${n(Number(timeouts.HTTP_IDLE_TIMEOUT_MS))} ms idle / ${
+            n(Number(timeouts.HTTP_REQUEST_TIMEOUT_MS))
+          } ms request timeouts, closed after: ${closed.join(", ")}`;
       }
     }
   } catch (error) {
