@@ -2,80 +2,27 @@
 // other client. Every answer is the API's envelope; a failure becomes an ApiFailure with the API's
 // code, message and field details, which the screens show as text.
 
-export interface ApiKey {
-  id: string;
-  name: string;
-  key_prefix: string;
-  environment: "live" | "test";
-  auth_scheme: "bearer" | "signed";
-  scopes: string[];
-  rate_limit_per_hour: number;
-  ip_allowlist: string[];
-  expires_at: string | null;
-  status: "active" | "revoked" | "expired";
-  created_at: string;
-  created_by: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
-  last_used_ip: string | null;
-  request_count: number;
-}
-
+// The wire types are the TypeScript client's, which a test checks against the OpenAPI documents.
+import type {
+  ApiKey,
+  ApiKeyUsage,
+  ApiKeyWithSecret,
+  AuditEntry,
+  Page,
+  RequestLogEntry,
+  RotatedApiKey,
+  UsageCounts,
+} from "../../clients/typescript/src/types.ts";
+export { scopes as knownScopes } from "../../clients/typescript/src/types.ts";
+export type { ApiKey, AuditEntry, Page, RequestLogEntry, UsageCounts };
 /** A key as created or rotated: the plaintext (and a signed key's secret), this once. */
-export interface NewApiKey extends ApiKey {
-  key: string;
-  secret?: string;
-  rotated_from?: { id: string; key_prefix: string; expires_at: string | null };
-}
-
-export interface UsageCounts {
-  total: number;
-  "2xx": number;
-  "4xx": number;
-  /** Rate and concurrency refusals, also counted in 4xx. */
-  "429": number;
-  "5xx": number;
-}
-
-export interface Usage {
-  key_id: string;
-  from: string;
-  to: string;
-  bucket: "hour" | "day";
-  totals: UsageCounts;
-  buckets: (UsageCounts & { start: string })[];
-  last_used_at: string | null;
-  last_used_ip: string | null;
-  request_count: number;
-}
-
-export interface RequestLogEntry {
-  request_id: string;
-  time: string;
-  action: string | null;
-  status: number;
-  ip: string | null;
-  latency_ms: number;
-  item_counts: Record<string, number> | null;
-}
-
-export interface AuditEntry {
-  id: number;
-  time: string;
-  action: string;
-  actor: { type: string; id: string | null; email: string | null };
-  key_id: string | null;
-  key_prefix: string | null;
-  source_ip: string | null;
-  changes: Record<string, unknown> | null;
-}
+export type NewApiKey = ApiKeyWithSecret & Partial<Pick<RotatedApiKey, "rotated_from">>;
+export type Usage = ApiKeyUsage;
 
 export interface FieldError {
   field: string;
   message: string;
 }
-
-export const knownScopes = ["default:sync", "leads:read", "leads:write"] as const;
 
 export class ApiFailure extends Error {
   constructor(
@@ -87,11 +34,6 @@ export class ApiFailure extends Error {
   ) {
     super(message);
   }
-}
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
 }
 
 /** The API's base: the page's <meta name="salesos-api-url">, or this origin's /functions/v1. */
