@@ -199,8 +199,7 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
       await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body);
       return await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
     });
-    const { method, url, headers } = c.req.raw;
-    return await runAction(c, deps, principal, admitted, new Request(url, { method, headers, body }));
+    return await runAction(c, deps, principal, admitted, body);
   } catch (error) {
     // An admitted request that fails is logged; an unavailable database cannot take the log row
     // either; anything else unexpected is a 500.
@@ -214,19 +213,24 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
 };
 
 /**
- * Reads the admitted request's JSON body, runs its action, shapes the response. Under an
- * Idempotency-Key the body's SHA-256 goes with the batch, and the action's SQL call may answer with
+ * Reads the admitted request's JSON body (from the request, or the bytes a signature was checked on),
+ * runs its action, shapes the response. Under an Idempotency-Key the body's SHA-256 goes with the batch, and the action's SQL call may answer with
  * the stored answer instead of applying it (or refuse: 422 another body, 409 in flight).
  */
-async function runAction(c: Context<AppEnv>, deps: SyncDeps, principal: Principal, run: Admitted, raw: Request) {
+async function runAction(
+  c: Context<AppEnv>,
+  deps: SyncDeps,
+  principal: Principal,
+  run: Admitted,
+  source: Request | Uint8Array<ArrayBuffer>,
+) {
   if (run.bulk) c.get("log").bulk = true;
   const key = readIdempotencyKey(c.req.header(idempotencyKeyHeader));
-  let idempotency: Idempotency | null = null;
-  if (key !== null) {
-    const bytes = await readBodyBytes(raw);
-    idempotency = { key, requestHash: sha256Hex(bytes) };
-    raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body: bytes });
-  }
+  // A signed request's bytes are already read; with an Idempotency-Key they are read once, then hashed.
+  const bytes = source instanceof Uint8Array ? source : key !== null ? await readBodyBytes(source) : null;
+  const idempotency: Idempotency | null = key !== null ? { key, requestHash: sha256Hex(bytes!) } : null;
+  const { method, url, headers } = c.req.raw;
+  const raw = bytes === null ? source as Request : new Request(url, { method, headers, body: bytes });
   const body = await readJsonBody(raw, { parse: (text) => run.slice(() => parseExactJson(text)) });
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
