@@ -18,6 +18,19 @@ type PostgresConfig =
   & Pick<Config, "dbPoolSize" | "dbStatementTimeoutMs" | "dbPrepare">
   & Partial<Pick<Config, "dbTransactionPooler">>;
 
+/** A one-dimensional array parameter as a Postgres array literal: each element quoted, `\` and `"` escaped. */
+function arrayLiteral(elements: readonly unknown[]): string {
+  return `{${elements.map((e) => e === null ? "NULL" : `"${String(e).replace(/[\\"]/g, "\\$&")}"`).join(",")}}`;
+}
+
+/** The array types the service's statements take as parameters, by the oid Postgres describes them with. */
+const arrayParameterTypes = Object.fromEntries(
+  Object.entries({ text_array: 1009, integer_array: 1007, cidr_array: 651 }).map(([name, oid]) => [
+    name,
+    { to: oid, from: [], serialize: arrayLiteral, parse: (literal: string) => literal },
+  ]),
+);
+
 /** A pooler's refusal of a startup parameter (PgBouncer: "unsupported startup parameter: …"). */
 function refusedStartupParameter(error: unknown): boolean {
   const message = (error as { message?: unknown })?.message;
@@ -41,6 +54,12 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
       // an outage the pool would stay closed for seconds after the database is back. At most 1 s here.
       backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
       onnotice: () => {},
+      // No catalog query for array types when a connection opens: postgres.js runs it on a promise
+      // nobody holds, so its failure (a database cut or a statement timeout while a connection
+      // starts) is an unhandled rejection, which ends the isolate. The array types the statements
+      // take are serialized here instead (results carry no arrays: the functions answer json).
+      fetch_types: false,
+      types: arrayParameterTypes,
       connection: pooled ? { application_name: "salesos-integration" } : {
         application_name: "salesos-integration",
         statement_timeout: config.dbStatementTimeoutMs,
