@@ -260,7 +260,7 @@ propertyTest("7", "isolation across tenants and environments", import.meta.url, 
     const not404 = Object.entries(statuses).filter(([, status]) => status !== 404);
     // The victim's key is untouched and still works.
     const [row] = await test.db.query<{ name: string; revoked: boolean; scopes: string[] }>(
-      "select name, revoked_at is not null as revoked, scopes from salesos.api_keys where id = $1",
+      "select name, revoked_at is not null as revoked, to_json(scopes) as scopes from salesos.api_keys where id = $1",
       [victim.id],
     );
     assert.deepEqual([row.name, row.revoked, row.scopes], ["test key", false, ["default:sync"]]);
