@@ -3,7 +3,14 @@
 // starts and stops with itself.
 import type { Database } from "../supabase/functions/_shared/database.ts";
 import { ApiError, DatabaseUnavailableError, messages } from "../supabase/functions/_shared/errors.ts";
-import { type ConnInfo, errorBody, type LogSink, requestLog } from "../supabase/functions/_shared/http.ts";
+import {
+  type ConnInfo,
+  errorBody,
+  type LogSink,
+  requestLog,
+  versionHeader,
+} from "../supabase/functions/_shared/http.ts";
+import { apiVersion } from "../supabase/functions/_shared/version.ts";
 import { createKeyVerifier } from "../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
@@ -164,7 +171,7 @@ const log: LogSink = (line) => {
 /** The error envelope for what this server answers itself, outside the functions' apps. */
 function errorAnswer(error: ApiError): Response {
   const requestId = crypto.randomUUID();
-  const headers: Record<string, string> = { "X-Request-Id": requestId };
+  const headers: Record<string, string> = { "X-Request-Id": requestId, [versionHeader]: apiVersion };
   if (error.retryAfter !== undefined) headers["Retry-After"] = String(error.retryAfter);
   return Response.json(errorBody(error, requestId, config.docsUrl), { status: error.status, headers });
 }

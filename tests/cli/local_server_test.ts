@@ -2,6 +2,7 @@
 // embedded Postgres default and on a configured Postgres, with the contract's section 5 examples as written.
 import assert from "node:assert/strict";
 import { checksum } from "../../supabase/functions/_shared/api_key.ts";
+import { apiVersion } from "../../supabase/functions/_shared/version.ts";
 import { emptyDatabase, freshDatabase, openTransaction, serverUrl } from "../support/database.ts";
 import { runTask, serverEnv, startServer } from "../support/server.ts";
 import { startTcpProxy } from "../support/tcp_proxy.ts";
@@ -121,6 +122,12 @@ Deno.test("deno task start on Postgres runs the contract's examples as written",
   const env = serverEnv(test.url);
   await using server = await startServer(env);
   const keys = await contractExamples(server.baseUrl, env);
+  // A path outside every function is answered like the functions answer: the envelope, its headers.
+  const unknown = await fetch(`${server.baseUrl}/functions/v1/no-such-function`);
+  const body = await unknown.json();
+  assert.deepEqual([unknown.status, body.error.code], [404, "NOT_FOUND"]);
+  assert.equal(unknown.headers.get("x-request-id"), body.meta.request_id);
+  assert.equal(unknown.headers.get("salesos-version"), apiVersion);
   const output = await server.stop();
   // The request log was captured: it names the key by its public prefix, never its secret.
   assert.ok(output.includes(`"key_prefix":"${keys[0].slice(0, 16)}"`), "the request log lines were captured");
