@@ -1,6 +1,6 @@
 -- Issue 20 (part B). Idempotency-Key on default-integration: the table idempotency_keys (the
--- first answer per API key and Idempotency-Key, 24 hours), claim_idempotency_key /
--- store_idempotent_response / log_replayed_request, the sync functions taking the key and the
+-- first answer per API key and Idempotency-Key, 24 hours), claim_idempotency_key (which logs a
+-- replayed request) / store_idempotent_response, the sync functions taking the key and the
 -- body's SHA-256 and answering with the answer's data (sync_collaborators also builds its errors),
 -- and maintain_request_log deleting expired answers. inactive_key_reason, the log line's reason
 -- for a refused key. The operators' tenant functions of `deno task tenants` (create_tenant,
@@ -52,7 +52,7 @@ alter table "salesos"."idempotency_keys" validate constraint "idempotency_keys_t
 
 set check_function_bodies = off;
 
-CREATE OR REPLACE FUNCTION salesos.claim_idempotency_key(p_tenant_id uuid, p_key_id uuid, p_idempotency_key text, p_action text, p_request_hash bytea)
+CREATE OR REPLACE FUNCTION salesos.claim_idempotency_key(p_tenant_id uuid, p_environment text, p_key_id uuid, p_request_id uuid, p_ip inet, p_elapsed_ms integer, p_idempotency_key text, p_action text, p_request_hash bytea)
  RETURNS TABLE(outcome text, response json)
  LANGUAGE plpgsql
  SET search_path TO ''
@@ -76,6 +76,11 @@ begin
   if not found then
     return query select 'apply'::text, null::json;
   elsif v_stored.action = p_action and v_stored.request_hash = p_request_hash then
+    -- A replay is a request of its own in the log, answered here: the caller only returns it.
+    perform salesos.log_request(
+      p_request_id, p_tenant_id, p_key_id, p_environment, p_action, 200, p_ip,
+      p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
+      '{"replayed": 1}'::jsonb);
     return query select 'replayed'::text, v_stored.response;
   else
     return query select 'mismatch'::text, null::json;
@@ -146,18 +151,6 @@ AS $function$
     from salesos.tenant_members m
    where m.tenant_id = p_tenant_id
    order by case m.role when 'owner' then 0 when 'admin' then 1 else 2 end, m.created_at, m.user_id;
-$function$
-;
-
-CREATE OR REPLACE FUNCTION salesos.log_replayed_request(p_tenant_id uuid, p_environment text, p_key_id uuid, p_request_id uuid, p_action text, p_ip inet, p_elapsed_ms integer)
- RETURNS void
- LANGUAGE sql
- SET search_path TO ''
-AS $function$
-  insert into salesos.request_log (request_id, tenant_id, key_id, environment, action, status, ip, latency_ms, item_counts)
-  values (p_request_id, p_tenant_id, p_key_id, p_environment, p_action, 200, p_ip,
-          p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
-          '{"replayed": 1}'::jsonb);
 $function$
 ;
 
@@ -237,11 +230,8 @@ declare
 begin
   if p_idempotency_key is not null then
     select * into v_claim
-      from salesos.claim_idempotency_key(p_tenant_id, p_key_id, p_idempotency_key, 'sync_activities', p_request_hash);
-    if v_claim.outcome = 'replayed' then
-      perform salesos.log_replayed_request(p_tenant_id, p_environment, p_key_id, p_request_id, 'sync_activities',
-                                           p_ip, p_elapsed_ms);
-    end if;
+      from salesos.claim_idempotency_key(p_tenant_id, p_environment, p_key_id, p_request_id, p_ip, p_elapsed_ms,
+                                         p_idempotency_key, 'sync_activities', p_request_hash);
     if v_claim.outcome <> 'apply' then
       return query select v_claim.outcome, v_claim.response;
       return;
@@ -353,11 +343,8 @@ begin
 
   if p_idempotency_key is not null then
     select * into v_claim
-      from salesos.claim_idempotency_key(p_tenant_id, p_key_id, p_idempotency_key, 'sync_collaborators', p_request_hash);
-    if v_claim.outcome = 'replayed' then
-      perform salesos.log_replayed_request(p_tenant_id, p_environment, p_key_id, p_request_id, 'sync_collaborators',
-                                           p_ip, p_elapsed_ms);
-    end if;
+      from salesos.claim_idempotency_key(p_tenant_id, p_environment, p_key_id, p_request_id, p_ip, p_elapsed_ms,
+                                         p_idempotency_key, 'sync_collaborators', p_request_hash);
     if v_claim.outcome <> 'apply' then
       return query select v_claim.outcome, v_claim.response;
       return;
@@ -631,9 +618,9 @@ $function$
 comment on table salesos.idempotency_keys is 'The first answer to each (API key, Idempotency-Key) of default-integration, replayed to a retry with the same body for 24 hours; deleted after that by maintain_request_log.';
 comment on function salesos.maintain_request_log(integer,integer,integer) is 'Creates the request_log partitions of today and the next p_days_ahead UTC days, drops the day partitions older than p_retention_days (default 90), deletes expired rows of the default partition and request_counts older than p_counts_retention_days (default 400), P2S-SIGN-V1 signatures older than 2 minutes and Idempotency-Key answers older than 24 hours, and folds past hours'' count shards. Returns what it did. Run hourly (pg_cron, or the local server''s timer).';
 comment on function salesos.inactive_key_reason(pg_catalog.uuid) is 'Why admit_request refused a proven key (revoked, expired, deleted): for the request''s log line only, asked only after that refusal.';
-comment on function salesos.claim_idempotency_key(pg_catalog.uuid,pg_catalog.uuid,pg_catalog.text,pg_catalog.text,pg_catalog.bytea) is 'Claims an Idempotency-Key of an API key for the calling transaction: apply (new, or its answer expired), replayed (same action and body hash: the stored answer), mismatch (another body), or in_flight (a concurrent transaction holds it).';
+comment on function salesos.claim_idempotency_key(pg_catalog.uuid,pg_catalog.text,pg_catalog.uuid,pg_catalog.uuid,pg_catalog.inet,integer,pg_catalog.text,pg_catalog.text,pg_catalog.bytea) is 'Claims an Idempotency-Key of an API key for the calling transaction: apply (new, or its answer expired), replayed (same action and body hash: the stored answer, the request logged with item_counts {"replayed": 1}), mismatch (another body), or in_flight (a concurrent transaction holds it).';
+comment on function salesos.log_request(pg_catalog.uuid,pg_catalog.uuid,pg_catalog.uuid,pg_catalog.text,pg_catalog.text,integer,pg_catalog.inet,integer,pg_catalog.jsonb) is 'Records an admitted request that ended before its action ran: an invalid body, or a batch answered with its Idempotency-Key''s stored answer (claim_idempotency_key).';
 comment on function salesos.store_idempotent_response(pg_catalog.uuid,pg_catalog.uuid,pg_catalog.text,pg_catalog.text,pg_catalog.bytea,pg_catalog.json) is 'Stores the answer of a batch applied under an Idempotency-Key, in the transaction that applied it.';
-comment on function salesos.log_replayed_request(pg_catalog.uuid,pg_catalog.text,pg_catalog.uuid,pg_catalog.uuid,pg_catalog.text,pg_catalog.inet,integer) is 'The request log row of a request answered with a stored Idempotency-Key answer (item_counts {"replayed": 1}).';
 comment on function salesos.sync_activities(pg_catalog.uuid,pg_catalog.text,pg_catalog.uuid,pg_catalog.uuid,pg_catalog.inet,integer,pg_catalog.jsonb,pg_catalog.text,pg_catalog.bytea) is 'Stores a validated batch of activities, given as [ord, activity_code, external_id, collaborator_email, data, occurred_at] arrays, in one statement: per external_id the first item with a known collaborator, each once; the items before it are skipped, those after it duplicates. Returns the answer''s data (outcome applied); with an Idempotency-Key, a stored answer (replayed) or mismatch / in_flight instead of applying.';
 comment on function salesos.sync_collaborators(pg_catalog.uuid,pg_catalog.text,pg_catalog.uuid,pg_catalog.uuid,pg_catalog.inet,integer,integer,pg_catalog.jsonb,integer[],pg_catalog.json,pg_catalog.text,pg_catalog.bytea) is 'Upserts a batch of valid collaborators, given as [ord, external_id, name, email, phone, document, team, role, metadata] arrays, by email in one statement, items applying in order (the contested external_ids are walked first only when an id moves). Returns the answer''s data (outcome applied): counts, and as errors the items refused before the call (p_item_error_ords, p_item_error_messages) and those whose external_id another collaborator held when they applied; with an Idempotency-Key, a stored answer (replayed) or mismatch / in_flight instead of applying.';
 comment on function salesos.create_tenant(pg_catalog.text,pg_catalog.text) is 'Creates the tenant with this slug and display name; an existing slug is returned as it is (created false).';
@@ -643,11 +630,10 @@ comment on function salesos.remove_tenant_member(pg_catalog.uuid,pg_catalog.uuid
 comment on function salesos.list_tenant_members(pg_catalog.uuid) is 'A tenant''s members and roles, owners first, then admins, then members.';
 
 revoke execute on function salesos.store_idempotent_response(uuid,uuid,text,text,bytea,json) from public;
-revoke execute on function salesos.log_replayed_request(uuid,text,uuid,uuid,text,inet,integer) from public;
 revoke execute on function salesos.sync_activities(uuid,text,uuid,uuid,inet,integer,jsonb,text,bytea) from public;
 revoke execute on function salesos.inactive_key_reason(uuid) from public;
 revoke execute on function salesos.sync_collaborators(uuid,text,uuid,uuid,inet,integer,integer,jsonb,integer[],json,text,bytea) from public;
-revoke execute on function salesos.claim_idempotency_key(uuid,uuid,text,text,bytea) from public;
+revoke execute on function salesos.claim_idempotency_key(uuid,text,uuid,uuid,inet,integer,text,text,bytea) from public;
 revoke execute on function salesos.create_tenant(text,text) from public;
 revoke execute on function salesos.find_auth_user(text) from public;
 revoke execute on function salesos.set_tenant_member(uuid,uuid,text,text) from public;

@@ -159,7 +159,7 @@ as $$
   values (p_request_id, p_tenant_id, p_key_id, p_environment, p_action, p_status, p_ip, p_latency_ms, p_item_counts);
 $$;
 comment on function salesos.log_request(uuid, uuid, uuid, text, text, integer, inet, integer, jsonb) is
-  'Records an admitted request that ended before its action ran (invalid body).';
+  'Records an admitted request that ended before its action ran: an invalid body, or a batch answered with its Idempotency-Key''s stored answer (claim_idempotency_key).';
 
 create function salesos.inactive_key_reason(p_key_id uuid)
 returns text

@@ -5,7 +5,11 @@
 
 create function salesos.claim_idempotency_key(
   p_tenant_id uuid,
+  p_environment text,
   p_key_id uuid,
+  p_request_id uuid,
+  p_ip inet,
+  p_elapsed_ms integer,
   p_idempotency_key text,
   p_action text,
   p_request_hash bytea
@@ -33,14 +37,19 @@ begin
   if not found then
     return query select 'apply'::text, null::json;
   elsif v_stored.action = p_action and v_stored.request_hash = p_request_hash then
+    -- A replay is a request of its own in the log, answered here: the caller only returns it.
+    perform salesos.log_request(
+      p_request_id, p_tenant_id, p_key_id, p_environment, p_action, 200, p_ip,
+      p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
+      '{"replayed": 1}'::jsonb);
     return query select 'replayed'::text, v_stored.response;
   else
     return query select 'mismatch'::text, null::json;
   end if;
 end;
 $$;
-comment on function salesos.claim_idempotency_key(uuid, uuid, text, text, bytea) is
-  'Claims an Idempotency-Key of an API key for the calling transaction: apply (new, or its answer expired), replayed (same action and body hash: the stored answer), mismatch (another body), or in_flight (a concurrent transaction holds it).';
+comment on function salesos.claim_idempotency_key(uuid, text, uuid, uuid, inet, integer, text, text, bytea) is
+  'Claims an Idempotency-Key of an API key for the calling transaction: apply (new, or its answer expired), replayed (same action and body hash: the stored answer, the request logged with item_counts {"replayed": 1}), mismatch (another body), or in_flight (a concurrent transaction holds it).';
 
 create function salesos.store_idempotent_response(
   p_tenant_id uuid,
@@ -63,27 +72,6 @@ as $$
 $$;
 comment on function salesos.store_idempotent_response(uuid, uuid, text, text, bytea, json) is
   'Stores the answer of a batch applied under an Idempotency-Key, in the transaction that applied it.';
-
-create function salesos.log_replayed_request(
-  p_tenant_id uuid,
-  p_environment text,
-  p_key_id uuid,
-  p_request_id uuid,
-  p_action text,
-  p_ip inet,
-  p_elapsed_ms integer
-)
-returns void
-language sql
-set search_path = ''
-as $$
-  insert into salesos.request_log (request_id, tenant_id, key_id, environment, action, status, ip, latency_ms, item_counts)
-  values (p_request_id, p_tenant_id, p_key_id, p_environment, p_action, 200, p_ip,
-          p_elapsed_ms + (extract(epoch from clock_timestamp() - statement_timestamp()) * 1000)::integer,
-          '{"replayed": 1}'::jsonb);
-$$;
-comment on function salesos.log_replayed_request(uuid, text, uuid, uuid, text, inet, integer) is
-  'The request log row of a request answered with a stored Idempotency-Key answer (item_counts {"replayed": 1}).';
 
 create function salesos.sync_activities(
   p_tenant_id uuid,
@@ -109,11 +97,8 @@ declare
 begin
   if p_idempotency_key is not null then
     select * into v_claim
-      from salesos.claim_idempotency_key(p_tenant_id, p_key_id, p_idempotency_key, 'sync_activities', p_request_hash);
-    if v_claim.outcome = 'replayed' then
-      perform salesos.log_replayed_request(p_tenant_id, p_environment, p_key_id, p_request_id, 'sync_activities',
-                                           p_ip, p_elapsed_ms);
-    end if;
+      from salesos.claim_idempotency_key(p_tenant_id, p_environment, p_key_id, p_request_id, p_ip, p_elapsed_ms,
+                                         p_idempotency_key, 'sync_activities', p_request_hash);
     if v_claim.outcome <> 'apply' then
       return query select v_claim.outcome, v_claim.response;
       return;
@@ -241,11 +226,8 @@ begin
 
   if p_idempotency_key is not null then
     select * into v_claim
-      from salesos.claim_idempotency_key(p_tenant_id, p_key_id, p_idempotency_key, 'sync_collaborators', p_request_hash);
-    if v_claim.outcome = 'replayed' then
-      perform salesos.log_replayed_request(p_tenant_id, p_environment, p_key_id, p_request_id, 'sync_collaborators',
-                                           p_ip, p_elapsed_ms);
-    end if;
+      from salesos.claim_idempotency_key(p_tenant_id, p_environment, p_key_id, p_request_id, p_ip, p_elapsed_ms,
+                                         p_idempotency_key, 'sync_collaborators', p_request_hash);
     if v_claim.outcome <> 'apply' then
       return query select v_claim.outcome, v_claim.response;
       return;
