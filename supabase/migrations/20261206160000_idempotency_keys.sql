@@ -19,7 +19,6 @@ drop function if exists "salesos"."sync_collaborators"(p_tenant_id uuid, p_envir
     "idempotency_key" text not null,
     "action" text not null,
     "request_hash" bytea not null,
-    "status" smallint not null,
     "response" json not null,
     "created_at" timestamp with time zone not null default now()
       );
@@ -41,10 +40,6 @@ alter table "salesos"."idempotency_keys" validate constraint "idempotency_keys_i
 alter table "salesos"."idempotency_keys" add constraint "idempotency_keys_request_hash_check" CHECK ((octet_length(request_hash) = 32)) not valid;
 
 alter table "salesos"."idempotency_keys" validate constraint "idempotency_keys_request_hash_check";
-
-alter table "salesos"."idempotency_keys" add constraint "idempotency_keys_status_check" CHECK (((status >= 100) AND (status <= 599))) not valid;
-
-alter table "salesos"."idempotency_keys" validate constraint "idempotency_keys_status_check";
 
 alter table "salesos"."idempotency_keys" add constraint "idempotency_keys_tenant_id_fkey" FOREIGN KEY (tenant_id) REFERENCES salesos.tenants(id) ON DELETE CASCADE not valid;
 
@@ -208,11 +203,11 @@ CREATE OR REPLACE FUNCTION salesos.store_idempotent_response(p_tenant_id uuid, p
  SET search_path TO ''
 AS $function$
   -- A row still there has expired (claim_idempotency_key said apply): it is replaced.
-  insert into salesos.idempotency_keys (tenant_id, key_id, idempotency_key, action, request_hash, status, response)
-  values (p_tenant_id, p_key_id, p_idempotency_key, p_action, p_request_hash, 200, p_response)
+  insert into salesos.idempotency_keys (tenant_id, key_id, idempotency_key, action, request_hash, response)
+  values (p_tenant_id, p_key_id, p_idempotency_key, p_action, p_request_hash, p_response)
   on conflict (tenant_id, key_id, idempotency_key) do update
-     set action = excluded.action, request_hash = excluded.request_hash, status = excluded.status,
-         response = excluded.response, created_at = excluded.created_at;
+     set action = excluded.action, request_hash = excluded.request_hash, response = excluded.response,
+         created_at = excluded.created_at;
 $function$
 ;
 

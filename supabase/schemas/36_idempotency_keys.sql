@@ -11,7 +11,6 @@ create table salesos.idempotency_keys (
   action text not null,
   -- SHA-256 of the raw request body: a retry must send the same bytes.
   request_hash bytea not null check (pg_catalog.octet_length(request_hash) = 32),
-  status smallint not null check (status between 100 and 599),
   -- The answer's `data`, as it was sent (json, not jsonb: an item error may echo a NUL, escaped).
   response json not null,
   created_at timestamptz not null default now(),

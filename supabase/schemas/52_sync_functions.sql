@@ -64,11 +64,11 @@ language sql
 set search_path = ''
 as $$
   -- A row still there has expired (claim_idempotency_key said apply): it is replaced.
-  insert into salesos.idempotency_keys (tenant_id, key_id, idempotency_key, action, request_hash, status, response)
-  values (p_tenant_id, p_key_id, p_idempotency_key, p_action, p_request_hash, 200, p_response)
+  insert into salesos.idempotency_keys (tenant_id, key_id, idempotency_key, action, request_hash, response)
+  values (p_tenant_id, p_key_id, p_idempotency_key, p_action, p_request_hash, p_response)
   on conflict (tenant_id, key_id, idempotency_key) do update
-     set action = excluded.action, request_hash = excluded.request_hash, status = excluded.status,
-         response = excluded.response, created_at = excluded.created_at;
+     set action = excluded.action, request_hash = excluded.request_hash, response = excluded.response,
+         created_at = excluded.created_at;
 $$;
 comment on function salesos.store_idempotent_response(uuid, uuid, text, text, bytea, json) is
   'Stores the answer of a batch applied under an Idempotency-Key, in the transaction that applied it.';
