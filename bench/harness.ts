@@ -478,19 +478,32 @@ export async function warmKeys(baseUrl: string, keys: BenchKey[]) {
   }
 }
 
-/** `count` pairs of the small load at 32 connections: the service by wrk, its baseline by pgbench. */
-export async function smallPairs(label: string, service: Service, url: string, load: SmallLoad, count: number) {
+/**
+ * `count` pairs of the small load at 32 connections: the service by wrk, its baseline by pgbench; with
+ * `pauseMs`, each connection pauses after each answer (wrk's BENCH_PAUSE_MS, pgbench's pause script).
+ */
+export async function smallPairs(
+  label: string,
+  service: Service,
+  url: string,
+  load: SmallLoad,
+  count: number,
+  pauseMs = 0,
+) {
   const series = smallSeries();
   for (let i = 0; i < count; i++) {
+    const env = { ...load.env, BENCH_ID_PREFIX: `${label}${i}`, BENCH_PAUSE_MS: String(pauseMs) };
     const [s, baseline] = await measuredPair(
       i,
       url,
-      () =>
-        withCpu(service, () => wrk("small.lua", 32, service.baseUrl, { ...load.env, BENCH_ID_PREFIX: `${label}${i}` })),
-      () => pgbench("small.sql", 32, url, load.vars),
+      () => withCpu(service, () => wrk("small.lua", 32, service.baseUrl, env)),
+      () => pgbench("small.sql", 32, url, load.vars, pauseMs),
     );
     series.add(s, baseline);
-    console.error(`${label} run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(baseline.tps)} tps`);
+    console.error(
+      `${label} run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms; ` +
+        `baseline ${round(baseline.tps)} tps, p99 ${round(baseline.p99Ms, 2)} ms`,
+    );
   }
   return series;
 }

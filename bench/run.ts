@@ -108,21 +108,7 @@ async function main() {
     // Below saturation: each connection pauses after each answer, so that about half the load the
     // service just carried is offered (a website backend sending one activity at a time).
     const pauseMs = Math.round((2 * 32 * 1000) / median(small.service));
-    const paced = smallSeries();
-    for (let i = 0; i < runs; i++) {
-      const pacedEnv = { ...smallEnv, BENCH_ID_PREFIX: `paced${i}`, BENCH_PAUSE_MS: String(pauseMs) };
-      const [s, baseline] = await measuredPair(
-        i,
-        setup.url,
-        () => wrk("small.lua", 32, service.baseUrl, pacedEnv),
-        () => pgbench("small.sql", 32, setup.url, smallVars, pauseMs),
-      );
-      paced.add(s, baseline);
-      console.error(
-        `paced run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms; ` +
-          `baseline ${round(baseline.tps)} tps, p99 ${round(baseline.p99Ms, 2)} ms`,
-      );
-    }
+    const paced = await smallPairs("paced", service, setup.url, hot, runs, pauseMs);
 
     // The bulk key proves itself before the flood, as a key in daily use would have: a source that
     // keeps failing gets no work for keys it has not proven yet (README, Authentication).
