@@ -7,13 +7,12 @@ import { readConfig } from "../supabase/functions/_shared/config.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
 import { createApiKey } from "../supabase/functions/api-keys/key_settings.ts";
 import {
+  bulkPairs,
   checkpoint,
   config,
   createDatabase,
-  measuredPair,
   median,
   pairedRatios,
-  pgbench,
   psql,
   round,
   run,
@@ -149,8 +148,6 @@ export async function growthCurve() {
     );
     const service = await startService({ DATABASE_URL: setup.url });
     const hot = await smallLoad(setup.smallKeys, 1000, false);
-    const tenantVars = { tenant_id: `'${setup.tenantId}'` };
-    const bulkEnv = { BENCH_KEYS: setup.bulkKey.key };
     await wrk("small.lua", 32, service.baseUrl, { ...hot.env, BENCH_ID_PREFIX: "warmup" }, 2);
 
     const steps = [];
@@ -182,44 +179,7 @@ export async function growthCurve() {
       };
       if (level.loads) {
         const small = await smallPairs(`step ${index} small`, service, setup.url, hot, runs);
-        const bulk = {
-          activities: [] as number[],
-          activitiesBase: [] as number[],
-          collaborators: [] as number[],
-          collaboratorsBase: [] as number[],
-        };
-        let failed = small.non2xx;
-        for (let i = 0; i < runs; i++) {
-          const bulkRun = (action: string) => () =>
-            wrk("bulk.lua", 4, service.baseUrl, {
-              ...bulkEnv,
-              BENCH_ACTION: action,
-              BENCH_ID_PREFIX: `g${index}b${i}`,
-            });
-          const [a, aBase] = await measuredPair(
-            i,
-            setup.url,
-            bulkRun("sync_activities"),
-            () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
-          );
-          const [c, cBase] = await measuredPair(
-            i,
-            setup.url,
-            bulkRun("sync_collaborators"),
-            () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
-          );
-          bulk.activities.push(a.perSecond * 1000);
-          bulk.activitiesBase.push(aBase.tps * 1000);
-          bulk.collaborators.push(c.perSecond * 500);
-          bulk.collaboratorsBase.push(cBase.tps * 500);
-          failed += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
-          console.error(
-            `step ${index} bulk run ${i + 1}: ${round(a.perSecond * 1000)} activities/s (baseline ${
-              round(aBase.tps * 1000)
-            }), ` +
-              `${round(c.perSecond * 500)} collaborators/s (baseline ${round(cBase.tps * 500)})`,
-          );
-        }
+        const bulk = await bulkPairs(`step ${index} bulk`, `g${index}b`, service, setup, runs);
         Object.assign(step, {
           small_rps: round(median(small.service)),
           small_baseline_tps: round(median(small.baseline)),
@@ -232,7 +192,7 @@ export async function growthCurve() {
           collaborators_per_s: round(median(bulk.collaborators)),
           collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
           collaborators_ratio: pairedRatios(bulk.collaborators, bulk.collaboratorsBase).median,
-          failed_requests: failed,
+          failed_requests: small.non2xx + bulk.non2xx,
         });
       }
       steps.push(step);

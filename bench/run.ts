@@ -8,6 +8,7 @@ import { growthCurve } from "./growth.ts";
 import { signedVersusBearer } from "./signed.ts";
 import {
   bcryptCompares,
+  bulkPairs,
   checkpoint,
   coldStart,
   collaboratorsPerManyTenant,
@@ -27,10 +28,8 @@ import {
   type SmallLoad,
   smallLoad,
   smallPairs,
-  smallSeries,
   startService,
   warmKeys,
-  withCpu,
   wrk,
 } from "./harness.ts";
 import { markdownTable, writeResults } from "./results.ts";
@@ -94,7 +93,6 @@ async function main() {
   const many = await smallLoad(setup.manyKeys, collaboratorsPerManyTenant, true);
   const smallEnv = hot.env;
   const smallVars = hot.vars;
-  const tenantVars = { tenant_id: `'${setup.tenantId}'` };
 
   try {
     const service = await startService(serviceEnv);
@@ -129,47 +127,7 @@ async function main() {
     if (floodRun[1].non_2xx !== floodRun[1].requests) throw new Error("a flood request was not refused");
 
     service.resetPeak();
-    const bulkEnv = { BENCH_KEYS: setup.bulkKey.key };
-    const bulk = {
-      activities: [] as number[],
-      activitiesBase: [] as number[],
-      collaborators: [] as number[],
-      collaboratorsBase: [] as number[],
-      activitiesCpu: [] as number[],
-      collaboratorsCpu: [] as number[],
-      non2xx: 0,
-    };
-    for (let i = 0; i < runs; i++) {
-      const bulkRun = (action: string) => () =>
-        withCpu(
-          service,
-          () => wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: action, BENCH_ID_PREFIX: `bulk${i}` }),
-        );
-      const [a, activitiesBase] = await measuredPair(
-        i,
-        setup.url,
-        bulkRun("sync_activities"),
-        () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
-      );
-      bulk.activities.push(a.perSecond * 1000);
-      bulk.activitiesCpu.push(a.cpuMsPerRequest);
-      bulk.activitiesBase.push(activitiesBase.tps * 1000);
-      const [c, collaboratorsBase] = await measuredPair(
-        i,
-        setup.url,
-        bulkRun("sync_collaborators"),
-        () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
-      );
-      bulk.collaborators.push(c.perSecond * 500);
-      bulk.collaboratorsCpu.push(c.cpuMsPerRequest);
-      bulk.collaboratorsBase.push(collaboratorsBase.tps * 500);
-      bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
-      const last = (figures: number[]) => round(figures.at(-1)!);
-      console.error(
-        `bulk run ${i + 1}: ${last(bulk.activities)} activities/s (baseline ${last(bulk.activitiesBase)}), ` +
-          `${last(bulk.collaborators)} collaborators/s (baseline ${last(bulk.collaboratorsBase)})`,
-      );
-    }
+    const bulk = await bulkPairs("bulk", "bulk", service, setup, runs);
     const bulkRss = service.peakRssMb();
 
     // Many tenants: 1000 keys of 100 tenants, each request on one at random, every key far below its limit.
