@@ -91,14 +91,12 @@ async function main() {
   const serviceEnv = { DATABASE_URL: setup.url };
   const hot = await smallLoad(setup.smallKeys, 1000, false);
   const many = await smallLoad(setup.manyKeys, collaboratorsPerManyTenant, true);
-  const smallEnv = hot.env;
-  const smallVars = hot.vars;
 
   try {
     const service = await startService(serviceEnv);
     // Steady state is measured: the cold start has its own figures below. The warm-up compiles the
     // hot path and opens the pool's connections.
-    await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "warmup" }, 2);
+    await wrk("small.lua", 32, service.baseUrl, { ...hot.env, BENCH_ID_PREFIX: "warmup" }, 2);
     const small = await smallPairs("small", service, setup.url, hot, runs);
     const smallRss = service.peakRssMb();
     const comparesAfterSmall = await bcryptCompares(service);
@@ -110,17 +108,12 @@ async function main() {
 
     // The bulk key proves itself before the flood, as a key in daily use would have: a source that
     // keeps failing gets no work for keys it has not proven yet (README, Authentication).
-    const warm = await fetch(`${service.baseUrl}/functions/v1/default-integration`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${setup.bulkKey.key}`, "content-type": "application/json" },
-      body: JSON.stringify({ action: "sync_activities", activities: [] }),
-    });
-    await warm.body?.cancel();
+    await warmKeys(service.baseUrl, [setup.bulkKey]);
 
     // Invalid-key flood beside the small load: 8 connections of well-formed wrong keys.
     await checkpoint(setup.url);
     const floodRun = await Promise.all([
-      wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "flooded" }),
+      wrk("small.lua", 32, service.baseUrl, { ...hot.env, BENCH_ID_PREFIX: "flooded" }),
       wrk("flood.lua", 8, service.baseUrl, { BENCH_REAL_PREFIX: setup.floodTarget.keyPrefix }),
     ]);
     const comparesAfterFlood = await bcryptCompares(service);
@@ -150,6 +143,7 @@ async function main() {
     const smallRatios = pairedRatios(small.service, small.baseline);
     const activitiesRatios = pairedRatios(bulk.activities, bulk.activitiesBase);
     const collaboratorsRatios = pairedRatios(bulk.collaborators, bulk.collaboratorsBase);
+    const manyRatios = pairedRatios(manySmall.service, manySmall.baseline);
     const results = {
       date: new Date().toISOString(),
       cores,
@@ -182,8 +176,8 @@ async function main() {
         keys: setup.manyKeys.length,
         service_rps: round(median(manySmall.service)),
         baseline_tps: round(median(manySmall.baseline)),
-        ratio: pairedRatios(manySmall.service, manySmall.baseline).median,
-        ratio_range: pairedRatios(manySmall.service, manySmall.baseline).range,
+        ratio: manyRatios.median,
+        ratio_range: manyRatios.range,
         p99_ms: round(median(manySmall.p99), 2),
         cpu_ms_per_request: round(median(manySmall.cpuMsPerRequest), 2),
         baseline_p99_ms: round(median(manySmall.baselineP99), 2),
