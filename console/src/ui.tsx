@@ -114,14 +114,14 @@ export function Dialog(
 
 /** `load()` run on mount and whenever `deps` change; `reload` runs it again. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: unknown }>({});
   const [round, setRound] = useState(0);
   useEffect(() => {
     let current = true;
-    setState((previous) => ({ data: previous.data, loading: true }));
+    setState((previous) => ({ data: previous.data }));
     load().then(
-      (data) => current && setState({ data, loading: false }),
-      (error) => current && setState({ error, loading: false }),
+      (data) => current && setState({ data }),
+      (error) => current && setState({ error }),
     );
     return () => {
       current = false;
