@@ -141,8 +141,7 @@ export function SecretField(
     if (focus) input.current?.focus();
   }, []);
   const copy = async () => {
-    const input = document.getElementById(id) as HTMLInputElement;
-    input.select();
+    input.current!.select();
     try {
       await navigator.clipboard.writeText(value);
       setCopied("Copied to the clipboard.");
