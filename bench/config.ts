@@ -17,10 +17,9 @@ const benchConfigSchema = z.object({
 
 export type BenchConfig = z.infer<typeof benchConfigSchema>;
 
-export function readBenchConfig(
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-  args: string[] = Deno.args,
-): BenchConfig {
+export function readBenchConfig(): BenchConfig {
+  const env = Deno.env.toObject();
+  const args = Deno.args;
   const unknown = args.filter((arg) => arg !== "--growth" && arg !== "--signed");
   if (unknown.length > 0) {
     throw new Error(`usage: deno task bench [--growth | --signed] (unknown: ${unknown.join(" ")})`);

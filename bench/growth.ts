@@ -4,16 +4,16 @@
 // tenant; at each step also usage (90 days of hourly buckets) and a page of a key's request log. A
 // fifth of the log is one key's, deleted through the API at the end (2 M rows at 10 M).
 import { readConfig } from "../supabase/functions/_shared/config.ts";
+import type { Database } from "../supabase/functions/_shared/database.ts";
 import { connectPostgres } from "../supabase/functions/_shared/postgres.ts";
-import { createApiKey } from "../supabase/functions/api-keys/key_settings.ts";
+import { createKey } from "../tests/support/fixtures.ts";
 import {
+  bulkPairs,
   checkpoint,
   config,
   createDatabase,
-  measuredPair,
   median,
   pairedRatios,
-  pgbench,
   psql,
   round,
   run,
@@ -102,23 +102,19 @@ interface Counts {
   heavyKeyLogRows: number;
 }
 
-async function countRows(url: string, tenantId: string, heavyKeyId: string): Promise<Counts> {
-  const out = await run("psql", [
-    "-X",
-    "-A",
-    "-t",
-    "-c",
-    `select (select count(*) from salesos.request_log), (select count(*) from salesos.activities),
-            (select count(*) from salesos.collaborators where tenant_id = '${tenantId}'),
-            (select count(*) from salesos.request_log where key_id = '${heavyKeyId}')`,
-    url,
-  ]);
-  const [logRows, activities, collaborators, heavyKeyLogRows] = out.trim().split("|").map(Number);
-  return { logRows, activities, collaborators, heavyKeyLogRows };
+async function countRows(db: Database, tenantId: string, heavyKeyId: string): Promise<Counts> {
+  const [counts] = await db.query<Counts>(
+    `select (select count(*) from salesos.request_log)::int as "logRows",
+            (select count(*) from salesos.activities)::int as activities,
+            (select count(*) from salesos.collaborators where tenant_id = $1)::int as collaborators,
+            (select count(*) from salesos.request_log where key_id = $2)::int as "heavyKeyLogRows"`,
+    [tenantId, heavyKeyId],
+  );
+  return counts;
 }
 
 /** Median milliseconds of `times` calls of a statement, after one unmeasured call. */
-async function timed(db: ReturnType<typeof connectPostgres>, sql: string, params: unknown[], times = 15) {
+async function timed(db: Database, sql: string, params: unknown[], times = 15) {
   await db.query(sql, params);
   const ms: number[] = [];
   for (let i = 0; i < times; i++) {
@@ -135,13 +131,7 @@ export async function growthCurve() {
   const { setup, drop } = await createDatabase();
   const db = connectPostgres(setup.url, readConfig({ DB_STATEMENT_TIMEOUT_MS: "600000" }));
   try {
-    const heavy = await createApiKey<{ id: string; key_prefix: string }>(
-      db,
-      { tenantId: setup.tenantId, actorId: null, actorType: "cli", ip: null },
-      { name: "heavy", environment: "live", scopes: ["default:sync"], rate_limit_per_hour: 100_000 },
-      { bcryptCost: 4, maxActiveKeys: 100 },
-    );
-    if (!heavy) throw new Error("bench tenant at its key cap");
+    const heavy = await createKey(db, setup.tenantId, { name: "heavy", rate_limit_per_hour: 100_000 });
     // The day partitions of the last 90 days (maintain_request_log creates today's and the coming ones).
     await psql(
       setup.url,
@@ -149,15 +139,13 @@ export async function growthCurve() {
     );
     const service = await startService({ DATABASE_URL: setup.url });
     const hot = await smallLoad(setup.smallKeys, 1000, false);
-    const tenantVars = { tenant_id: `'${setup.tenantId}'` };
-    const bulkEnv = { BENCH_KEYS: setup.bulkKey.key };
     await wrk("small.lua", 32, service.baseUrl, { ...hot.env, BENCH_ID_PREFIX: "warmup" }, 2);
 
     const steps = [];
     for (const [index, level] of levels.entries()) {
-      const before = await countRows(setup.url, setup.tenantId, heavy.id);
+      const before = await countRows(db, setup.tenantId, heavy.id);
       const preloadSeconds = await preload(setup.url, setup.tenantId, heavy.id, level, before);
-      const counts = await countRows(setup.url, setup.tenantId, heavy.id);
+      const counts = await countRows(db, setup.tenantId, heavy.id);
       console.error(`step ${index}: ${JSON.stringify(counts)} (preloaded in ${preloadSeconds} s)`);
       const to = new Date();
       const from = new Date(to.getTime() - 90 * 24 * 3600 * 1000);
@@ -182,44 +170,7 @@ export async function growthCurve() {
       };
       if (level.loads) {
         const small = await smallPairs(`step ${index} small`, service, setup.url, hot, runs);
-        const bulk = {
-          activities: [] as number[],
-          activitiesBase: [] as number[],
-          collaborators: [] as number[],
-          collaboratorsBase: [] as number[],
-        };
-        let failed = small.non2xx;
-        for (let i = 0; i < runs; i++) {
-          const bulkRun = (action: string) => () =>
-            wrk("bulk.lua", 4, service.baseUrl, {
-              ...bulkEnv,
-              BENCH_ACTION: action,
-              BENCH_ID_PREFIX: `g${index}b${i}`,
-            });
-          const [a, aBase] = await measuredPair(
-            i,
-            setup.url,
-            bulkRun("sync_activities"),
-            () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
-          );
-          const [c, cBase] = await measuredPair(
-            i,
-            setup.url,
-            bulkRun("sync_collaborators"),
-            () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
-          );
-          bulk.activities.push(a.perSecond * 1000);
-          bulk.activitiesBase.push(aBase.tps * 1000);
-          bulk.collaborators.push(c.perSecond * 500);
-          bulk.collaboratorsBase.push(cBase.tps * 500);
-          failed += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
-          console.error(
-            `step ${index} bulk run ${i + 1}: ${round(a.perSecond * 1000)} activities/s (baseline ${
-              round(aBase.tps * 1000)
-            }), ` +
-              `${round(c.perSecond * 500)} collaborators/s (baseline ${round(cBase.tps * 500)})`,
-          );
-        }
+        const bulk = await bulkPairs(`step ${index} bulk`, `g${index}b`, service, setup, runs);
         Object.assign(step, {
           small_rps: round(median(small.service)),
           small_baseline_tps: round(median(small.baseline)),
@@ -232,7 +183,7 @@ export async function growthCurve() {
           collaborators_per_s: round(median(bulk.collaborators)),
           collaborators_baseline_per_s: round(median(bulk.collaboratorsBase)),
           collaborators_ratio: pairedRatios(bulk.collaborators, bulk.collaboratorsBase).median,
-          failed_requests: failed,
+          failed_requests: small.non2xx + bulk.non2xx,
         });
       }
       steps.push(step);
@@ -245,7 +196,7 @@ export async function growthCurve() {
     }
 
     // Deleting the heavy key, through the API as a Dashboard user does.
-    const { heavyKeyLogRows } = await countRows(setup.url, setup.tenantId, heavy.id);
+    const { heavyKeyLogRows } = await countRows(db, setup.tenantId, heavy.id);
     const token = (await run("deno", ["task", "--quiet", "token", "--tenant", "bench", "--output", "token"], {
       DATABASE_URL: setup.url,
     })).trim();

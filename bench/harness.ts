@@ -478,19 +478,84 @@ export async function warmKeys(baseUrl: string, keys: BenchKey[]) {
   }
 }
 
-/** `count` pairs of the small load at 32 connections: the service by wrk, its baseline by pgbench. */
-export async function smallPairs(label: string, service: Service, url: string, load: SmallLoad, count: number) {
+/**
+ * `count` pairs of the small load at 32 connections: the service by wrk, its baseline by pgbench; with
+ * `pauseMs`, each connection pauses after each answer (wrk's BENCH_PAUSE_MS, pgbench's pause script).
+ */
+export async function smallPairs(
+  label: string,
+  service: Service,
+  url: string,
+  load: SmallLoad,
+  count: number,
+  pauseMs = 0,
+) {
   const series = smallSeries();
   for (let i = 0; i < count; i++) {
+    const env = { ...load.env, BENCH_ID_PREFIX: `${label}${i}`, BENCH_PAUSE_MS: String(pauseMs) };
     const [s, baseline] = await measuredPair(
       i,
       url,
-      () =>
-        withCpu(service, () => wrk("small.lua", 32, service.baseUrl, { ...load.env, BENCH_ID_PREFIX: `${label}${i}` })),
-      () => pgbench("small.sql", 32, url, load.vars),
+      () => withCpu(service, () => wrk("small.lua", 32, service.baseUrl, env)),
+      () => pgbench("small.sql", 32, url, load.vars, pauseMs),
     );
     series.add(s, baseline);
-    console.error(`${label} run ${i + 1}: service ${round(s.perSecond)} req/s, baseline ${round(baseline.tps)} tps`);
+    console.error(
+      `${label} run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms; ` +
+        `baseline ${round(baseline.tps)} tps, p99 ${round(baseline.p99Ms, 2)} ms`,
+    );
   }
   return series;
+}
+
+/**
+ * `count` pairs of each bulk load on the bulk key at 4 connections (activities, 1000 a request, then
+ * collaborators, 500 a request), each beside its set-based pgbench baseline; figures are rows a second.
+ * Each run's ids start with `${idPrefix}${i}`.
+ */
+export async function bulkPairs(label: string, idPrefix: string, service: Service, setup: Setup, count: number) {
+  const tenantVars = { tenant_id: `'${setup.tenantId}'` };
+  const bulk = {
+    activities: [] as number[],
+    activitiesBase: [] as number[],
+    collaborators: [] as number[],
+    collaboratorsBase: [] as number[],
+    activitiesCpu: [] as number[],
+    collaboratorsCpu: [] as number[],
+    non2xx: 0,
+  };
+  for (let i = 0; i < count; i++) {
+    const bulkRun = (action: string) => () =>
+      withCpu(service, () =>
+        wrk("bulk.lua", 4, service.baseUrl, {
+          BENCH_KEYS: setup.bulkKey.key,
+          BENCH_ACTION: action,
+          BENCH_ID_PREFIX: `${idPrefix}${i}`,
+        }));
+    const [a, activitiesBase] = await measuredPair(
+      i,
+      setup.url,
+      bulkRun("sync_activities"),
+      () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
+    );
+    bulk.activities.push(a.perSecond * 1000);
+    bulk.activitiesCpu.push(a.cpuMsPerRequest);
+    bulk.activitiesBase.push(activitiesBase.tps * 1000);
+    const [c, collaboratorsBase] = await measuredPair(
+      i,
+      setup.url,
+      bulkRun("sync_collaborators"),
+      () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
+    );
+    bulk.collaborators.push(c.perSecond * 500);
+    bulk.collaboratorsCpu.push(c.cpuMsPerRequest);
+    bulk.collaboratorsBase.push(collaboratorsBase.tps * 500);
+    bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
+    const last = (figures: number[]) => round(figures.at(-1)!);
+    console.error(
+      `${label} run ${i + 1}: ${last(bulk.activities)} activities/s (baseline ${last(bulk.activitiesBase)}), ` +
+        `${last(bulk.collaborators)} collaborators/s (baseline ${last(bulk.collaboratorsBase)})`,
+    );
+  }
+  return bulk;
 }

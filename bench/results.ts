@@ -30,7 +30,7 @@ const met = (ok: boolean | undefined) => (ok === undefined ? "not measured" : ok
 
 /** The targets (medians of paired runs), each with its measured value. */
 // deno-lint-ignore no-explicit-any
-export function targetRows(run: any, growth: any): string[][] {
+function targetRows(run: any, growth: any): string[][] {
   const g = growth?.throughput_ratio_last_over_empty;
   const last = growth?.steps?.at(-1);
   const usageBase = growth?.steps?.find((s: any) => s.log_rows >= 100_000);

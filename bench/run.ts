@@ -8,6 +8,7 @@ import { growthCurve } from "./growth.ts";
 import { signedVersusBearer } from "./signed.ts";
 import {
   bcryptCompares,
+  bulkPairs,
   checkpoint,
   coldStart,
   collaboratorsPerManyTenant,
@@ -27,10 +28,8 @@ import {
   type SmallLoad,
   smallLoad,
   smallPairs,
-  smallSeries,
   startService,
   warmKeys,
-  withCpu,
   wrk,
 } from "./harness.ts";
 import { markdownTable, writeResults } from "./results.ts";
@@ -92,15 +91,12 @@ async function main() {
   const serviceEnv = { DATABASE_URL: setup.url };
   const hot = await smallLoad(setup.smallKeys, 1000, false);
   const many = await smallLoad(setup.manyKeys, collaboratorsPerManyTenant, true);
-  const smallEnv = hot.env;
-  const smallVars = hot.vars;
-  const tenantVars = { tenant_id: `'${setup.tenantId}'` };
 
   try {
     const service = await startService(serviceEnv);
     // Steady state is measured: the cold start has its own figures below. The warm-up compiles the
     // hot path and opens the pool's connections.
-    await wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "warmup" }, 2);
+    await wrk("small.lua", 32, service.baseUrl, { ...hot.env, BENCH_ID_PREFIX: "warmup" }, 2);
     const small = await smallPairs("small", service, setup.url, hot, runs);
     const smallRss = service.peakRssMb();
     const comparesAfterSmall = await bcryptCompares(service);
@@ -108,82 +104,23 @@ async function main() {
     // Below saturation: each connection pauses after each answer, so that about half the load the
     // service just carried is offered (a website backend sending one activity at a time).
     const pauseMs = Math.round((2 * 32 * 1000) / median(small.service));
-    const paced = smallSeries();
-    for (let i = 0; i < runs; i++) {
-      const pacedEnv = { ...smallEnv, BENCH_ID_PREFIX: `paced${i}`, BENCH_PAUSE_MS: String(pauseMs) };
-      const [s, baseline] = await measuredPair(
-        i,
-        setup.url,
-        () => wrk("small.lua", 32, service.baseUrl, pacedEnv),
-        () => pgbench("small.sql", 32, setup.url, smallVars, pauseMs),
-      );
-      paced.add(s, baseline);
-      console.error(
-        `paced run ${i + 1}: service ${round(s.perSecond)} req/s, p99 ${round(s.p99_us / 1000, 2)} ms; ` +
-          `baseline ${round(baseline.tps)} tps, p99 ${round(baseline.p99Ms, 2)} ms`,
-      );
-    }
+    const paced = await smallPairs("paced", service, setup.url, hot, runs, pauseMs);
 
     // The bulk key proves itself before the flood, as a key in daily use would have: a source that
     // keeps failing gets no work for keys it has not proven yet (README, Authentication).
-    const warm = await fetch(`${service.baseUrl}/functions/v1/default-integration`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${setup.bulkKey.key}`, "content-type": "application/json" },
-      body: JSON.stringify({ action: "sync_activities", activities: [] }),
-    });
-    await warm.body?.cancel();
+    await warmKeys(service.baseUrl, [setup.bulkKey]);
 
     // Invalid-key flood beside the small load: 8 connections of well-formed wrong keys.
     await checkpoint(setup.url);
     const floodRun = await Promise.all([
-      wrk("small.lua", 32, service.baseUrl, { ...smallEnv, BENCH_ID_PREFIX: "flooded" }),
+      wrk("small.lua", 32, service.baseUrl, { ...hot.env, BENCH_ID_PREFIX: "flooded" }),
       wrk("flood.lua", 8, service.baseUrl, { BENCH_REAL_PREFIX: setup.floodTarget.keyPrefix }),
     ]);
     const comparesAfterFlood = await bcryptCompares(service);
     if (floodRun[1].non_2xx !== floodRun[1].requests) throw new Error("a flood request was not refused");
 
     service.resetPeak();
-    const bulkEnv = { BENCH_KEYS: setup.bulkKey.key };
-    const bulk = {
-      activities: [] as number[],
-      activitiesBase: [] as number[],
-      collaborators: [] as number[],
-      collaboratorsBase: [] as number[],
-      activitiesCpu: [] as number[],
-      collaboratorsCpu: [] as number[],
-      non2xx: 0,
-    };
-    for (let i = 0; i < runs; i++) {
-      const bulkRun = (action: string) => () =>
-        withCpu(
-          service,
-          () => wrk("bulk.lua", 4, service.baseUrl, { ...bulkEnv, BENCH_ACTION: action, BENCH_ID_PREFIX: `bulk${i}` }),
-        );
-      const [a, activitiesBase] = await measuredPair(
-        i,
-        setup.url,
-        bulkRun("sync_activities"),
-        () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
-      );
-      bulk.activities.push(a.perSecond * 1000);
-      bulk.activitiesCpu.push(a.cpuMsPerRequest);
-      bulk.activitiesBase.push(activitiesBase.tps * 1000);
-      const [c, collaboratorsBase] = await measuredPair(
-        i,
-        setup.url,
-        bulkRun("sync_collaborators"),
-        () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
-      );
-      bulk.collaborators.push(c.perSecond * 500);
-      bulk.collaboratorsCpu.push(c.cpuMsPerRequest);
-      bulk.collaboratorsBase.push(collaboratorsBase.tps * 500);
-      bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
-      const last = (figures: number[]) => round(figures.at(-1)!);
-      console.error(
-        `bulk run ${i + 1}: ${last(bulk.activities)} activities/s (baseline ${last(bulk.activitiesBase)}), ` +
-          `${last(bulk.collaborators)} collaborators/s (baseline ${last(bulk.collaboratorsBase)})`,
-      );
-    }
+    const bulk = await bulkPairs("bulk", "bulk", service, setup, runs);
     const bulkRss = service.peakRssMb();
 
     // Many tenants: 1000 keys of 100 tenants, each request on one at random, every key far below its limit.
@@ -206,6 +143,7 @@ async function main() {
     const smallRatios = pairedRatios(small.service, small.baseline);
     const activitiesRatios = pairedRatios(bulk.activities, bulk.activitiesBase);
     const collaboratorsRatios = pairedRatios(bulk.collaborators, bulk.collaboratorsBase);
+    const manyRatios = pairedRatios(manySmall.service, manySmall.baseline);
     const results = {
       date: new Date().toISOString(),
       cores,
@@ -238,8 +176,8 @@ async function main() {
         keys: setup.manyKeys.length,
         service_rps: round(median(manySmall.service)),
         baseline_tps: round(median(manySmall.baseline)),
-        ratio: pairedRatios(manySmall.service, manySmall.baseline).median,
-        ratio_range: pairedRatios(manySmall.service, manySmall.baseline).range,
+        ratio: manyRatios.median,
+        ratio_range: manyRatios.range,
         p99_ms: round(median(manySmall.p99), 2),
         cpu_ms_per_request: round(median(manySmall.cpuMsPerRequest), 2),
         baseline_p99_ms: round(median(manySmall.baselineP99), 2),

@@ -37,7 +37,7 @@ export class ApiFailure extends Error {
 }
 
 /** The API's base: the page's <meta name="salesos-api-url">, or this origin's /functions/v1. */
-export function apiBase(): string {
+function apiBase(): string {
   const configured = document.querySelector<HTMLMetaElement>('meta[name="salesos-api-url"]')?.content.trim();
   return `${(configured || `${location.origin}/functions/v1`).replace(/\/+$/, "")}/api-keys`;
 }

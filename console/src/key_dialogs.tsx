@@ -47,7 +47,7 @@ function Field(
 const describedBy = (id: string, error?: string, hint?: string) =>
   [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ") || undefined;
 
-export function ShownOnce({ created, onClose }: { created: NewApiKey; onClose: () => void }) {
+function ShownOnce({ created, onClose }: { created: NewApiKey; onClose: () => void }) {
   return (
     <div class="shown-once">
       <SecretField id="new-api-key" label="Your new API key" value={created.key} focus />

@@ -2,7 +2,20 @@
 import { useState } from "preact/hooks";
 import type { ApiClient, ApiKey, RequestLogEntry } from "./api.ts";
 import { UsageChart } from "./usage_chart.tsx";
-import { ErrorState, firstPage, formatTime, Loading, Pager, type Paging, TableRegion, useLoad } from "./ui.tsx";
+import {
+  ErrorState,
+  expiresText,
+  firstPage,
+  formatTime,
+  ipAllowlistText,
+  lastUsedText,
+  Loading,
+  Pager,
+  type Paging,
+  scopesText,
+  TableRegion,
+  useLoad,
+} from "./ui.tsx";
 
 const ranges = {
   "24h": { label: "Last 24 hours, by hour", hours: 24, bucket: "hour" },
@@ -25,16 +38,13 @@ function Settings({ apiKey }: { apiKey: ApiKey }) {
     ["Environment", apiKey.environment],
     ["Authentication", apiKey.auth_scheme === "signed" ? "signed requests (P2S-SIGN-V1)" : "bearer"],
     ["Status", apiKey.status],
-    ["Scopes", apiKey.scopes.length ? apiKey.scopes.join(", ") : "all (unrestricted)"],
+    ["Scopes", scopesText(apiKey)],
     ["Rate limit per hour", String(apiKey.rate_limit_per_hour)],
-    ["IP allowlist", apiKey.ip_allowlist.length ? apiKey.ip_allowlist.join(", ") : "any address"],
-    ["Expires", apiKey.expires_at ? formatTime(apiKey.expires_at) : "never"],
+    ["IP allowlist", ipAllowlistText(apiKey)],
+    ["Expires", expiresText(apiKey)],
     ["Created", formatTime(apiKey.created_at)],
     ["Revoked", formatTime(apiKey.revoked_at)],
-    [
-      "Last used",
-      apiKey.last_used_at ? `${formatTime(apiKey.last_used_at)} from ${apiKey.last_used_ip ?? "?"}` : "never",
-    ],
+    ["Last used", lastUsedText(apiKey)],
     ["Requests in all", String(apiKey.request_count)],
   ];
   return (

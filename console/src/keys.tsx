@@ -3,7 +3,19 @@
 import { useEffect, useState } from "preact/hooks";
 import type { ApiClient, ApiKey } from "./api.ts";
 import { ConfirmDialog, KeyFormDialog, RotateDialog } from "./key_dialogs.tsx";
-import { ErrorState, firstPage, formatTime, Loading, Pager, type Paging, TableRegion, useLoad } from "./ui.tsx";
+import {
+  ErrorState,
+  expiresText,
+  firstPage,
+  ipAllowlistText,
+  lastUsedText,
+  Loading,
+  Pager,
+  type Paging,
+  scopesText,
+  TableRegion,
+  useLoad,
+} from "./ui.tsx";
 
 type Open =
   | { dialog: "create" }
@@ -122,16 +134,14 @@ export function KeysScreen(
                       </td>
                       <td>{key.environment}</td>
                       <td>{key.auth_scheme === "signed" ? "signed (P2S-SIGN-V1)" : "bearer"}</td>
-                      <td>{key.scopes.length ? key.scopes.join(", ") : "all (unrestricted)"}</td>
+                      <td>{scopesText(key)}</td>
                       <td class="number">{key.rate_limit_per_hour}</td>
-                      <td>{key.ip_allowlist.length ? key.ip_allowlist.join(", ") : "any address"}</td>
-                      <td>{key.expires_at ? formatTime(key.expires_at) : "never"}</td>
+                      <td>{ipAllowlistText(key)}</td>
+                      <td>{expiresText(key)}</td>
                       <td>
                         <StatusBadge status={key.status} />
                       </td>
-                      <td>
-                        {key.last_used_at ? `${formatTime(key.last_used_at)} from ${key.last_used_ip ?? "?"}` : "never"}
-                      </td>
+                      <td>{lastUsedText(key)}</td>
                       <td class="number">{thisHour[key.id] ?? "…"}</td>
                       <td class="row-actions">
                         {key.status === "active" && (

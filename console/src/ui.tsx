@@ -1,9 +1,9 @@
-// Pieces every screen shares: times and lists as text, the loading / empty / error states, the
-// modal dialog (the browser's <dialog>: focus kept inside, Escape closes), a horizontally
-// scrollable table region that the keyboard can scroll, and cursor paging.
+// Pieces every screen shares: times, lists and a key's settings as text, the loading / empty /
+// error states, the modal dialog (the browser's <dialog>: focus kept inside, Escape closes), a
+// horizontally scrollable table region that the keyboard can scroll, and cursor paging.
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiFailure } from "./api.ts";
+import { ApiFailure, type ApiKey } from "./api.ts";
 
 /** `2026-03-17 09:15 UTC`: one format, whatever the browser's locale. */
 export function formatTime(at: string | null | undefined, seconds = false): string {
@@ -11,6 +11,13 @@ export function formatTime(at: string | null | undefined, seconds = false): stri
   const iso = new Date(at).toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, seconds ? 19 : 16)} UTC`;
 }
+
+// A key's settings as text, the same in the keys table and on the key's page.
+export const scopesText = (key: ApiKey) => key.scopes.length ? key.scopes.join(", ") : "all (unrestricted)";
+export const ipAllowlistText = (key: ApiKey) => key.ip_allowlist.length ? key.ip_allowlist.join(", ") : "any address";
+export const expiresText = (key: ApiKey) => key.expires_at ? formatTime(key.expires_at) : "never";
+export const lastUsedText = (key: ApiKey) =>
+  key.last_used_at ? `${formatTime(key.last_used_at)} from ${key.last_used_ip ?? "?"}` : "never";
 
 export function errorText(error: unknown): string {
   if (error instanceof ApiFailure) {
@@ -114,14 +121,14 @@ export function Dialog(
 
 /** `load()` run on mount and whenever `deps` change; `reload` runs it again. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: unknown }>({});
   const [round, setRound] = useState(0);
   useEffect(() => {
     let current = true;
-    setState((previous) => ({ data: previous.data, loading: true }));
+    setState((previous) => ({ data: previous.data }));
     load().then(
-      (data) => current && setState({ data, loading: false }),
-      (error) => current && setState({ error, loading: false }),
+      (data) => current && setState({ data }),
+      (error) => current && setState({ error }),
     );
     return () => {
       current = false;
@@ -141,8 +148,7 @@ export function SecretField(
     if (focus) input.current?.focus();
   }, []);
   const copy = async () => {
-    const input = document.getElementById(id) as HTMLInputElement;
-    input.select();
+    input.current!.select();
     try {
       await navigator.clipboard.writeText(value);
       setCopied("Copied to the clipboard.");

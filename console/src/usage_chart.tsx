@@ -4,7 +4,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import type { Usage, UsageCounts } from "./api.ts";
-import { formatTime } from "./ui.tsx";
+import { formatTime, TableRegion } from "./ui.tsx";
 
 const series = [
   { label: "2xx", stroke: "#1a7f37", count: (b: UsageCounts) => b["2xx"] },
@@ -66,7 +66,7 @@ export function UsageChart({ usage }: { usage: Usage }) {
       </figcaption>
       <details>
         <summary>{name} as a table</summary>
-        <div class="table-region" role="region" aria-label={`${name}, table`} tabIndex={0}>
+        <TableRegion label={`${name}, table`}>
           <table>
             <caption>{name}</caption>
             <thead>
@@ -92,7 +92,7 @@ export function UsageChart({ usage }: { usage: Usage }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableRegion>
       </details>
     </figure>
   );
