@@ -179,17 +179,36 @@ export function elapsedMs(c: Context<AppEnv>): number {
 
 /**
  * Reads the body as a JSON value: 413 past 5 MiB (announced or while reading), 400 when it arrives
- * incomplete or too slowly. Under application/json a body that is not JSON is 400; under any other
- * media type (or none: `curl -d` sends a form type) a JSON object is read all the same, anything
- * else is 415.
+ * incomplete or too slowly, then as parseJsonBytes.
  */
-export async function readJsonBody(
-  request: Request,
-  { optional = false, parse = JSON.parse as (text: string) => unknown | Promise<unknown> } = {},
-): Promise<unknown> {
+export async function readJsonBody(request: Request, options: JsonBodyOptions = {}): Promise<unknown> {
   announcedLength(request);
-  const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
-  const text = await readLimited(request);
+  return await parseJsonBytes(await readBodyBytes(request), request.headers.get("content-type"), options);
+}
+
+export interface JsonBodyOptions {
+  /** An empty body reads as undefined. */
+  optional?: boolean;
+  parse?: (text: string) => unknown | Promise<unknown>;
+}
+
+/**
+ * A body's bytes as a JSON value: 400 unless UTF-8. Under application/json a body that is not JSON
+ * is 400; under any other media type (or none: `curl -d` sends a form type) a JSON object is read
+ * all the same, anything else is 415.
+ */
+export async function parseJsonBytes(
+  bytes: Uint8Array,
+  contentType: string | null | undefined,
+  { optional = false, parse = JSON.parse }: JsonBodyOptions = {},
+): Promise<unknown> {
+  const mediaType = contentType?.split(";")[0].trim().toLowerCase();
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError("VALIDATION_ERROR", "Request body must be UTF-8 encoded JSON");
+  }
   // An optional body may be left out however the client sends "nothing" (no body, an empty one,
   // with or without a media type).
   if (optional && text === "") return undefined;
@@ -264,13 +283,4 @@ export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayB
     offset += chunk.byteLength;
   }
   return bytes;
-}
-
-async function readLimited(request: Request): Promise<string> {
-  const bytes = await readBodyBytes(request);
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new ApiError("VALIDATION_ERROR", "Request body must be UTF-8 encoded JSON");
-  }
 }
