@@ -33,7 +33,13 @@ export interface ConnInfo {
 
 export type AppEnv = {
   Bindings: ConnInfo;
-  Variables: { requestId: string; startedAt: number; log: LogFields };
+  Variables: {
+    requestId: string;
+    startedAt: number;
+    log: LogFields;
+    /** The request's source address (client_ip.ts), as the log line and the allowlist see it. */
+    clientIp: string | null;
+  };
 };
 
 export function meta(requestId: string, extra?: Record<string, unknown>) {
@@ -73,7 +79,7 @@ const maxLoggedUserAgent = 256;
 
 /**
  * A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared
- * behaviour. `trustedProxyHops` says which address the log line names as the client's (client_ip.ts).
+ * behaviour. `trustedProxyHops` says which address is the client's (client_ip.ts).
  */
 export function createFunctionApp(
   functionName: string,
@@ -98,6 +104,10 @@ export function createFunctionApp(
       c.set("requestId", requestId);
       c.set("startedAt", performance.now());
       c.set("log", {});
+      c.set(
+        "clientIp",
+        clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, trustedProxyHops),
+      );
       c.header("X-Request-Id", requestId);
       c.header(versionHeader, apiVersion);
       await next();
@@ -126,7 +136,7 @@ export function createFunctionApp(
       path: redactPath(c.req.path),
       status: c.res.status,
       latency_ms: elapsedMs(c),
-      client_ip: clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, trustedProxyHops),
+      client_ip: c.get("clientIp"),
       user_agent: c.req.header("user-agent")?.slice(0, maxLoggedUserAgent) ?? null,
       ...c.get("log"),
     });

@@ -37,7 +37,6 @@ export interface ApiKeysDeps {
 export interface RouteDeps {
   db: Database;
   jwt: JwtVerifier;
-  trustedProxyHops: number;
   maxActiveKeysPerTenant: number;
   bcryptCost: number;
   mutations: MutationThrottle;

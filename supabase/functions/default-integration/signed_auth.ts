@@ -28,7 +28,7 @@ import {
   signatureWindowSeconds,
   signedPath,
 } from "../_shared/signing.ts";
-import { type AuthDeps, inactiveReason, requestIp, verify } from "./auth.ts";
+import { type AuthDeps, inactiveReason, verify } from "./auth.ts";
 import { BoundedMap } from "./key_verifier.ts";
 
 /** A signed request's key, found and active, whose signature is still to be checked. */
@@ -114,7 +114,7 @@ async function lookUpSignedKey(
   }
   const proven = row.key_sha256
     ? matchesKeySha256(apiKey, fromHex(row.key_sha256))
-    : (await verify(c, deps.keys, apiKey, keyPrefix, requestIp(c, deps)))?.id === row.id;
+    : (await verify(c, deps.keys, apiKey, keyPrefix, c.get("clientIp")))?.id === row.id;
   if (!proven) {
     c.get("log").auth_failure ??= "wrong key string";
     throw new ApiError("UNAUTHORIZED", messages.invalidKey);

@@ -6,15 +6,7 @@ import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/erro
 import { announcedLength, type AppEnv, elapsedMs, parseJsonBytes, readBodyBytes } from "../../_shared/http.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
-import {
-  admit,
-  type AuthDeps,
-  authenticate,
-  type Principal,
-  rateLimitHeaderNames,
-  readCredentials,
-  requestIp,
-} from "../auth.ts";
+import { admit, type AuthDeps, authenticate, type Principal, rateLimitHeaderNames, readCredentials } from "../auth.ts";
 import { checkSignature, findSignedKey } from "../signed_auth.ts";
 import { syncActivities } from "../actions/sync_activities.ts";
 import { syncCollaborators } from "../actions/sync_collaborators.ts";
@@ -198,7 +190,7 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
     const body = { bytes, sha256: sha256Hex(bytes) };
     principal = await inSpan("auth signature", { "salesos.auth_scheme": "signed" }, async () => {
       await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body.sha256);
-      return await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+      return await admit(c, deps, candidate.keyId, c.get("clientIp"), credentials.signature);
     });
     return await runAction(c, deps, principal, admitted, body);
   } catch (error) {
