@@ -47,10 +47,10 @@ export function meta(requestId: string, extra?: Record<string, unknown>) {
 }
 
 /** The page of docs/errors.md that explains `code` (its heading's anchor), under the published docs. */
-export const errorDocUrl = (docsUrl: string, code: string) => `${docsUrl}/errors.md#${code.toLowerCase()}`;
+const errorDocUrl = (docsUrl: string, code: string) => `${docsUrl}/errors.md#${code.toLowerCase()}`;
 
 /** The error envelope of `error`; `doc_url` links the page that explains its code. */
-export function errorBody(error: ApiError, requestId: string, docsUrl = defaultDocsUrl) {
+export function errorBody(error: ApiError, requestId: string, docsUrl: string) {
   return {
     error: {
       code: error.code,

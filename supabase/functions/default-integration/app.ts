@@ -31,7 +31,7 @@ type SigningSetting = "signingKek" | "signingKekId" | "signingKeksPrevious";
 export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
   const app = createFunctionApp("default-integration", log, {
     trustedProxyHops: config.trustedProxyHops,
-    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+    docsUrl: config.docsUrl,
   });
   gate ??= new BulkGate({
     ...(config.maxBulkRequestsPerKey ? { maxBulkPerKey: config.maxBulkRequestsPerKey } : {}),
