@@ -33,7 +33,13 @@ export interface ConnInfo {
 
 export type AppEnv = {
   Bindings: ConnInfo;
-  Variables: { requestId: string; startedAt: number; log: LogFields };
+  Variables: {
+    requestId: string;
+    startedAt: number;
+    log: LogFields;
+    /** The request's source address (client_ip.ts), as the log line and the allowlist see it. */
+    clientIp: string | null;
+  };
 };
 
 export function meta(requestId: string, extra?: Record<string, unknown>) {
@@ -41,10 +47,10 @@ export function meta(requestId: string, extra?: Record<string, unknown>) {
 }
 
 /** The page of docs/errors.md that explains `code` (its heading's anchor), under the published docs. */
-export const errorDocUrl = (docsUrl: string, code: string) => `${docsUrl}/errors.md#${code.toLowerCase()}`;
+const errorDocUrl = (docsUrl: string, code: string) => `${docsUrl}/errors.md#${code.toLowerCase()}`;
 
 /** The error envelope of `error`; `doc_url` links the page that explains its code. */
-export function errorBody(error: ApiError, requestId: string, docsUrl = defaultDocsUrl) {
+export function errorBody(error: ApiError, requestId: string, docsUrl: string) {
   return {
     error: {
       code: error.code,
@@ -73,7 +79,7 @@ const maxLoggedUserAgent = 256;
 
 /**
  * A Hono app mounted at `/<functionName>` (the path Supabase hands a function) with the shared
- * behaviour. `trustedProxyHops` says which address the log line names as the client's (client_ip.ts).
+ * behaviour. `trustedProxyHops` says which address is the client's (client_ip.ts).
  */
 export function createFunctionApp(
   functionName: string,
@@ -98,6 +104,10 @@ export function createFunctionApp(
       c.set("requestId", requestId);
       c.set("startedAt", performance.now());
       c.set("log", {});
+      c.set(
+        "clientIp",
+        clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, trustedProxyHops),
+      );
       c.header("X-Request-Id", requestId);
       c.header(versionHeader, apiVersion);
       await next();
@@ -126,7 +136,7 @@ export function createFunctionApp(
       path: redactPath(c.req.path),
       status: c.res.status,
       latency_ms: elapsedMs(c),
-      client_ip: clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, trustedProxyHops),
+      client_ip: c.get("clientIp"),
       user_agent: c.req.header("user-agent")?.slice(0, maxLoggedUserAgent) ?? null,
       ...c.get("log"),
     });
@@ -179,17 +189,36 @@ export function elapsedMs(c: Context<AppEnv>): number {
 
 /**
  * Reads the body as a JSON value: 413 past 5 MiB (announced or while reading), 400 when it arrives
- * incomplete or too slowly. Under application/json a body that is not JSON is 400; under any other
- * media type (or none: `curl -d` sends a form type) a JSON object is read all the same, anything
- * else is 415.
+ * incomplete or too slowly, then as parseJsonBytes.
  */
-export async function readJsonBody(
-  request: Request,
-  { optional = false, parse = JSON.parse as (text: string) => unknown | Promise<unknown> } = {},
-): Promise<unknown> {
+export async function readJsonBody(request: Request, options: JsonBodyOptions = {}): Promise<unknown> {
   announcedLength(request);
-  const mediaType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
-  const text = await readLimited(request);
+  return await parseJsonBytes(await readBodyBytes(request), request.headers.get("content-type"), options);
+}
+
+export interface JsonBodyOptions {
+  /** An empty body reads as undefined. */
+  optional?: boolean;
+  parse?: (text: string) => unknown | Promise<unknown>;
+}
+
+/**
+ * A body's bytes as a JSON value: 400 unless UTF-8. Under application/json a body that is not JSON
+ * is 400; under any other media type (or none: `curl -d` sends a form type) a JSON object is read
+ * all the same, anything else is 415.
+ */
+export async function parseJsonBytes(
+  bytes: Uint8Array,
+  contentType: string | null | undefined,
+  { optional = false, parse = JSON.parse }: JsonBodyOptions = {},
+): Promise<unknown> {
+  const mediaType = contentType?.split(";")[0].trim().toLowerCase();
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ApiError("VALIDATION_ERROR", "Request body must be UTF-8 encoded JSON");
+  }
   // An optional body may be left out however the client sends "nothing" (no body, an empty one,
   // with or without a media type).
   if (optional && text === "") return undefined;
@@ -264,13 +293,4 @@ export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayB
     offset += chunk.byteLength;
   }
   return bytes;
-}
-
-async function readLimited(request: Request): Promise<string> {
-  const bytes = await readBodyBytes(request);
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new ApiError("VALIDATION_ERROR", "Request body must be UTF-8 encoded JSON");
-  }
 }

@@ -5,7 +5,7 @@ import { createRoute, type OpenAPIHono, type RouteConfig } from "@hono/zod-opena
 import type { Handler } from "hono";
 import { z } from "zod";
 import { messages } from "./errors.ts";
-import { type AppEnv, methodNotAllowed } from "./http.ts";
+import { type AppEnv, methodNotAllowed, versionHeader } from "./http.ts";
 import { errorEnvelopeSchema } from "./schemas.ts";
 import { apiVersion } from "./version.ts";
 
@@ -145,7 +145,7 @@ const sharedHeaders: Components = {
     description: "The request's id, equal to `meta.request_id` of the body. On every answer.",
     schema: { type: "string", format: "uuid" },
   },
-  "SalesOS-Version": {
+  [versionHeader]: {
     description: "The API version that answered (semantic versioning; the document's `info.version`). On every answer.",
     schema: { type: "string", examples: [apiVersion] },
   },
@@ -158,7 +158,7 @@ const sharedHeaders: Components = {
 /** `headers` of an answer: X-Request-Id and SalesOS-Version (on every answer) and `names`, from components.headers. */
 export const headerRefs = (...names: string[]) =>
   Object.fromEntries(
-    ["X-Request-Id", "SalesOS-Version", ...names].map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+    ["X-Request-Id", versionHeader, ...names].map((name) => [name, { $ref: `#/components/headers/${name}` }]),
   );
 
 /** The example `meta` of an answer in the documents. */

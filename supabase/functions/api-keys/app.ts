@@ -37,7 +37,6 @@ export interface ApiKeysDeps {
 export interface RouteDeps {
   db: Database;
   jwt: JwtVerifier;
-  trustedProxyHops: number;
   maxActiveKeysPerTenant: number;
   bcryptCost: number;
   mutations: MutationThrottle;
@@ -50,7 +49,7 @@ export function createApiKeysApp(
 ) {
   const app = createFunctionApp("api-keys", log, {
     trustedProxyHops: config.trustedProxyHops,
-    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+    docsUrl: config.docsUrl,
   });
   allowConsoles(app, config.consoleOrigins ?? []);
   // /audit and /openapi.json (the API's description, without authentication) before /:id, so that

@@ -9,7 +9,6 @@
 //      (400 without one or when the two differ, 404 when no such tenant exists).
 import type { Context } from "hono";
 import { hasKnownPrefix } from "../_shared/api_key.ts";
-import { clientIp } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages as sharedMessages } from "../_shared/errors.ts";
 import { type AppEnv, readJsonBody } from "../_shared/http.ts";
@@ -28,7 +27,6 @@ export interface Actor {
 export interface AuthDeps {
   db: Database;
   jwt: JwtVerifier;
-  trustedProxyHops: number;
   mutations?: MutationThrottle;
 }
 
@@ -125,7 +123,7 @@ async function platformTenant(c: Context<AppEnv>, db: Database, body: BodyReader
  */
 export async function authorize(c: Context<AppEnv>, deps: AuthDeps, body?: BodyReader): Promise<Actor> {
   const identity = await identify(c, deps.jwt);
-  const ip = clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, deps.trustedProxyHops);
+  const ip = c.get("clientIp");
   const actor: Actor = identity.kind === "user"
     ? { tenantId: await userTenant(c, deps.db, identity.userId), actorId: identity.userId, actorType: "user", ip }
     : { tenantId: await platformTenant(c, deps.db, body), actorId: identity.subject, actorType: "service_role", ip };

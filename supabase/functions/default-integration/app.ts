@@ -31,7 +31,7 @@ type SigningSetting = "signingKek" | "signingKekId" | "signingKeksPrevious";
 export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: IntegrationDeps) {
   const app = createFunctionApp("default-integration", log, {
     trustedProxyHops: config.trustedProxyHops,
-    ...(config.docsUrl ? { docsUrl: config.docsUrl } : {}),
+    docsUrl: config.docsUrl,
   });
   gate ??= new BulkGate({
     ...(config.maxBulkRequestsPerKey ? { maxBulkPerKey: config.maxBulkRequestsPerKey } : {}),
@@ -41,7 +41,7 @@ export function createIntegrationApp({ db, keys, config, log = jsonLog, gate }: 
   });
   // No authentication on health and openapi.json: a load balancer's health check, and the API's description.
   const keyring = createKeyring(config);
-  const deps = { db, keys, trustedProxyHops: config.trustedProxyHops, gate, keyring, signedKeys: signedKeyCache() };
+  const deps = { db, keys, gate, keyring, signedKeys: signedKeyCache() };
   serveRoutes(app, document, deps, [
     sync,
     health,

@@ -5,7 +5,6 @@
 // checks are in signed_auth.ts.
 import type { Context } from "hono";
 import { hasKnownPrefix, parseApiKey } from "../_shared/api_key.ts";
-import { clientIp } from "../_shared/client_ip.ts";
 import type { Database } from "../_shared/database.ts";
 import { ApiError, messages } from "../_shared/errors.ts";
 import { type AppEnv, elapsedMs } from "../_shared/http.ts";
@@ -78,16 +77,10 @@ function rateLimitHeaders(a: Admission): Record<string, string> {
 export interface AuthDeps {
   db: Database;
   keys: KeyVerifier;
-  trustedProxyHops: number;
   /** Decrypts signed keys' k1 (SIGNING_KEK); null when the deployment has none. */
   keyring: Keyring | null;
   /** Signed keys this instance has found (signed_auth.ts). */
   signedKeys: SignedKeyCache;
-}
-
-/** The request's source address, as the allowlist sees it. */
-export function requestIp(c: Context<AppEnv>, deps: AuthDeps): string | null {
-  return clientIp(c.env?.remoteAddr?.hostname, c.req.header("x-forwarded-for") ?? null, deps.trustedProxyHops);
 }
 
 /**
@@ -116,7 +109,7 @@ export async function verify(
 export async function authenticate(c: Context<AppEnv>, deps: AuthDeps, token: string): Promise<Principal> {
   if (!hasKnownPrefix(token)) throw new ApiError("UNAUTHORIZED", messages.invalidKeyPrefix);
 
-  const ip = requestIp(c, deps);
+  const ip = c.get("clientIp");
   const parsed = parseApiKey(token);
   if (!parsed) {
     c.get("log").auth_failure = "bad format or checksum";

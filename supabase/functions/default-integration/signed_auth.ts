@@ -24,12 +24,11 @@ import {
   keySha256,
   matchesKeySha256,
   sameSignature,
-  sha256Hex,
   signatureFromK1,
   signatureWindowSeconds,
   signedPath,
 } from "../_shared/signing.ts";
-import { type AuthDeps, inactiveReason, requestIp, verify } from "./auth.ts";
+import { type AuthDeps, inactiveReason, verify } from "./auth.ts";
 import { BoundedMap } from "./key_verifier.ts";
 
 /** A signed request's key, found and active, whose signature is still to be checked. */
@@ -37,6 +36,7 @@ export interface SignedCandidate {
   keyId: string;
   tenantId: string;
   environment: "live" | "test";
+  keyPrefix: string;
   k1: Uint8Array;
   /** Remembered by this instance rather than read now: its status may have changed since. */
   remembered: boolean;
@@ -114,7 +114,7 @@ async function lookUpSignedKey(
   }
   const proven = row.key_sha256
     ? matchesKeySha256(apiKey, fromHex(row.key_sha256))
-    : (await verify(c, deps.keys, apiKey, keyPrefix, requestIp(c, deps)))?.id === row.id;
+    : (await verify(c, deps.keys, apiKey, keyPrefix, c.get("clientIp")))?.id === row.id;
   if (!proven) {
     c.get("log").auth_failure ??= "wrong key string";
     throw new ApiError("UNAUTHORIZED", messages.invalidKey);
@@ -122,13 +122,14 @@ async function lookUpSignedKey(
   // A deployment that holds signed keys but lost its SIGNING_KEK is misconfigured: a 500, logged.
   if (!deps.keyring) throw new Error("a signed key was presented but SIGNING_KEK is not set");
   const k1 = await deps.keyring.decrypt(fromHex(row.signing_key), row.signing_kek_id, keyPrefix);
-  const key = { keyId: row.id, tenantId: row.tenant_id, environment: row.environment, k1 };
+  const key = { keyId: row.id, tenantId: row.tenant_id, environment: row.environment, keyPrefix, k1 };
   deps.signedKeys.set(keyPrefix, { ...key, keySha256: row.key_sha256 ? fromHex(row.key_sha256) : keySha256(apiKey) });
   return { ...key, remembered: false };
 }
 
 /**
- * 401 unless `signature` signs this request: its key, timestamp, method, public path and body bytes.
+ * 401 unless `signature` signs this request: its key, timestamp, method, public path and body (by its
+ * SHA-256, `payloadSha256`).
  * A remembered key is looked up again first, so one revoked or expired since is answered as such.
  */
 export async function checkSignature(
@@ -136,7 +137,7 @@ export async function checkSignature(
   deps: AuthDeps,
   candidate: SignedCandidate,
   request: { apiKey: string; timestamp: string; method: string; signature: string },
-  body: Uint8Array,
+  payloadSha256: string,
 ): Promise<void> {
   const signed = (k1: Uint8Array) =>
     sameSignature(
@@ -144,15 +145,14 @@ export async function checkSignature(
         timestamp: request.timestamp,
         method: request.method.toUpperCase(),
         path: signedPath,
-        payloadSha256: sha256Hex(body),
+        payloadSha256,
       }),
       request.signature,
     );
   if (signed(candidate.k1)) return;
   if (candidate.remembered) {
-    const keyPrefix = parseApiKey(request.apiKey)!.keyPrefix;
-    deps.signedKeys.delete(keyPrefix);
-    if (signed((await lookUpSignedKey(c, deps, request.apiKey, keyPrefix)).k1)) return;
+    deps.signedKeys.delete(candidate.keyPrefix);
+    if (signed((await lookUpSignedKey(c, deps, request.apiKey, candidate.keyPrefix)).k1)) return;
   }
   throw new ApiError("UNAUTHORIZED", messages.invalidSignature);
 }

@@ -3,18 +3,10 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
-import { announcedLength, type AppEnv, elapsedMs, readBodyBytes, readJsonBody } from "../../_shared/http.ts";
+import { announcedLength, type AppEnv, elapsedMs, parseJsonBytes, readBodyBytes } from "../../_shared/http.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
-import {
-  admit,
-  type AuthDeps,
-  authenticate,
-  type Principal,
-  rateLimitHeaderNames,
-  readCredentials,
-  requestIp,
-} from "../auth.ts";
+import { admit, type AuthDeps, authenticate, type Principal, rateLimitHeaderNames, readCredentials } from "../auth.ts";
 import { checkSignature, findSignedKey } from "../signed_auth.ts";
 import { syncActivities } from "../actions/sync_activities.ts";
 import { syncCollaborators } from "../actions/sync_collaborators.ts";
@@ -194,10 +186,11 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
       () => findSignedKey(c, deps, credentials),
     );
     admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
-    const body = await readBodyBytes(admitted.counted(c.req.raw));
+    const bytes = await readBodyBytes(admitted.counted(c.req.raw));
+    const body = { bytes, sha256: sha256Hex(bytes) };
     principal = await inSpan("auth signature", { "salesos.auth_scheme": "signed" }, async () => {
-      await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body);
-      return await admit(c, deps, candidate.keyId, requestIp(c, deps), credentials.signature);
+      await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body.sha256);
+      return await admit(c, deps, candidate.keyId, c.get("clientIp"), credentials.signature);
     });
     return await runAction(c, deps, principal, admitted, body);
   } catch (error) {
@@ -212,6 +205,12 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   }
 };
 
+/** A signed request's body, read and hashed before its signature was checked. */
+interface SignedBody {
+  bytes: Uint8Array;
+  sha256: string;
+}
+
 /**
  * Reads the admitted request's JSON body (from the request, or the bytes a signature was checked on),
  * runs its action, shapes the response. Under an Idempotency-Key the body's SHA-256 goes with the batch, and the action's SQL call may answer with
@@ -222,16 +221,18 @@ async function runAction(
   deps: SyncDeps,
   principal: Principal,
   run: Admitted,
-  source: Request | Uint8Array<ArrayBuffer>,
+  source: Request | SignedBody,
 ) {
   if (run.bulk) c.get("log").bulk = true;
   const key = readIdempotencyKey(c.req.header(idempotencyKeyHeader));
-  // A signed request's bytes are already read; with an Idempotency-Key they are read once, then hashed.
-  const bytes = source instanceof Uint8Array ? source : key !== null ? await readBodyBytes(source) : null;
-  const idempotency: Idempotency | null = key !== null ? { key, requestHash: sha256Hex(bytes!) } : null;
-  const { method, url, headers } = c.req.raw;
-  const raw = bytes === null ? source as Request : new Request(url, { method, headers, body: bytes });
-  const body = await readJsonBody(raw, { parse: (text) => run.slice(() => parseExactJson(text)) });
+  // A Bearer request's body is read only now, after its Idempotency-Key is checked.
+  const bytes = source instanceof Request ? await readBodyBytes(source) : source.bytes;
+  const idempotency: Idempotency | null = key === null
+    ? null
+    : { key, requestHash: source instanceof Request ? sha256Hex(bytes) : source.sha256 };
+  const body = await parseJsonBytes(bytes, c.req.header("content-type"), {
+    parse: (text) => run.slice(() => parseExactJson(text)),
+  });
   const parsed = requestSchema.safeParse(body);
   if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
 
