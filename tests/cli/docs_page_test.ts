@@ -7,7 +7,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { launchChromium } from "../support/chromium.ts";
 import { functionDocuments } from "../../tools/docs.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, createTenant, testSigningKek } from "../support/fixtures.ts";
+import { createKey, createTenant, testSigningEnv } from "../support/fixtures.ts";
 import { runTask, startServer } from "../support/server.ts";
 import { serveFolder } from "../support/static_folder.ts";
 
@@ -87,12 +87,7 @@ Deno.test("API reference page", async (t) => {
   const tenant = await createTenant(test.db);
   const key = await createKey(test.db, tenant);
   const signedKey = await createKey(test.db, tenant, { auth_scheme: "signed" });
-  await using server = await startServer({
-    DATABASE_URL: test.url,
-    LOG_REQUESTS: "false",
-    SIGNING_KEK: testSigningKek,
-    SIGNING_KEK_ID: "test",
-  });
+  await using server = await startServer({ DATABASE_URL: test.url, LOG_REQUESTS: "false", ...testSigningEnv });
   const out = await Deno.makeTempDir({ prefix: "salesos-docs-" });
   const context = await launchChromium({ width: 1400, height: 1000 });
 

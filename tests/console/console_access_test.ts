@@ -8,7 +8,7 @@ import type { Page } from "playwright-core";
 import { developmentJwtSecret } from "../../tools/config.ts";
 import { hs256, userClaims } from "../support/api_keys.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, testSigningKek } from "../support/fixtures.ts";
+import { createKey, testSigningEnv } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
 import { assertAccessible, launch, openConsole, screenshot, signIn, tokenFor } from "./browser.ts";
 
@@ -29,7 +29,7 @@ const focusedId = (page: Page) =>
 
 Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) => {
   await using test = await freshDatabase();
-  const env = serverEnv(test.url, { LOG_REQUESTS: "false", SIGNING_KEK: testSigningKek });
+  const env = serverEnv(test.url, { LOG_REQUESTS: "false", ...testSigningEnv });
   await using server = await startServer(env);
   const acme = await tokenFor(env, "acme");
   const beta = await tokenFor(env, "beta");
