@@ -7,8 +7,9 @@ import type { BrowserContext, Page } from "playwright-core";
 import { launchChromium } from "../support/chromium.ts";
 import { functionDocuments } from "../../tools/docs.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, createTenant, testSigningKek } from "../support/fixtures.ts";
+import { createKey, createTenant, testSigningEnv } from "../support/fixtures.ts";
 import { runTask, startServer } from "../support/server.ts";
+import { serveFolder } from "../support/static_folder.ts";
 
 const documents = await functionDocuments();
 
@@ -81,39 +82,12 @@ async function assertCleanPage(visit: Visit) {
   assert.ok(visit.requested.length > 0);
 }
 
-/** A static file server for the built folder, as any web server would serve it. */
-function serveFolder(root: string) {
-  const types: Record<string, string> = {
-    html: "text/html; charset=utf-8",
-    js: "text/javascript",
-    css: "text/css",
-    json: "application/json",
-    png: "image/png",
-  };
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
-    const path = decodeURIComponent(new URL(request.url).pathname);
-    const file = path.endsWith("/") ? `${path}index.html` : path;
-    if (file.includes("..")) return new Response("no", { status: 400 });
-    try {
-      const body = await Deno.readFile(`${root}${file}`);
-      return new Response(body, { headers: { "Content-Type": types[file.split(".").pop() ?? ""] ?? "text/plain" } });
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-  });
-}
-
 Deno.test("API reference page", async (t) => {
   await using test = await freshDatabase();
   const tenant = await createTenant(test.db);
   const key = await createKey(test.db, tenant);
   const signedKey = await createKey(test.db, tenant, { auth_scheme: "signed" });
-  await using server = await startServer({
-    DATABASE_URL: test.url,
-    LOG_REQUESTS: "false",
-    SIGNING_KEK: testSigningKek,
-    SIGNING_KEK_ID: "test",
-  });
+  await using server = await startServer({ DATABASE_URL: test.url, LOG_REQUESTS: "false", ...testSigningEnv });
   const out = await Deno.makeTempDir({ prefix: "salesos-docs-" });
   const context = await launchChromium({ width: 1400, height: 1000 });
 

@@ -4,12 +4,9 @@
 // which validates locally and writes nothing. Against the real service on a fresh database.
 import assert from "node:assert/strict";
 import { startService } from "../support/client_service.ts";
-import { sync } from "../support/sync_cli.ts";
+import { exists, readJsonl, sync } from "../support/sync_cli.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;
-
-const readJsonl = async (path: string) =>
-  (await Deno.readTextFile(path)).split("\n").filter(Boolean).map((l) => JSON.parse(l));
 
 Deno.test("sync CLI on real exports: encodings, delimiters, header names, --map, duplicates, --dry-run", async (t) => {
   await using service = await startService();
@@ -98,7 +95,7 @@ Deno.test("sync CLI on real exports: encodings, delimiters, header names, --map,
         },
       }]);
       assert.deepEqual(await totals(), before, "no collaborator stored, no request logged");
-      assert.equal(await Deno.stat(`${people}.checkpoint.json`).then(() => true, () => false), false);
+      assert.equal(await exists(`${people}.checkpoint.json`), false);
     });
 
     await t.step("`;`-separated Windows-1252 with Portuguese headers: detected and stored exactly", async () => {

@@ -3,10 +3,10 @@
 // again on its retries, and Ctrl-C (SIGINT) saying that a rerun resumes. The service here is a
 // small local HTTP server that answers as the test needs (429, 503, held) and records the headers.
 import assert from "node:assert/strict";
+import { uuidV4 } from "../support/patterns.ts";
 import { hasScript, spawnSync, sync, syncOnTerminal, waitForCheckpoint } from "../support/sync_cli.ts";
 
 const apiKey = `sk_test_${"a".repeat(32)}`;
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 interface Seen {
   idempotencyKey: string | null;
@@ -87,7 +87,7 @@ Deno.test("a 429 counts down (a line every ~10 s off a terminal); a batch's retr
       500,
     ]]);
     const keys = service.seen.map((s) => s.idempotencyKey);
-    assert.ok(keys.every((k) => uuid.test(k ?? "")), `${keys}`);
+    assert.ok(keys.every((k) => uuidV4.test(k ?? "")), `${keys}`);
     assert.equal(keys[1], keys[0], "the 429's retry has the batch's key");
     assert.equal(keys[2], keys[0], "the 503's retry too");
     assert.notEqual(keys[3], keys[0], "the next batch has its own");
@@ -98,7 +98,7 @@ Deno.test("a 429 counts down (a line every ~10 s off a terminal); a batch's retr
 
 Deno.test({
   name: "on a terminal, a 429's wait counts down in place each second",
-  ignore: !hasScript,
+  ignore: !(await hasScript()),
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "salesos-sync-retries-" });
     await using service = stubService((n) => (n === 1 ? { status: 429, retryAfter: 6 } : "ok"));

@@ -4,7 +4,15 @@
 // display on a terminal and elsewhere; and a 1,000,000-row file in bounded memory.
 import assert from "node:assert/strict";
 import { startService } from "../support/client_service.ts";
-import { hasScript, spawnSync, sync, syncOnTerminal, waitForCheckpoint } from "../support/sync_cli.ts";
+import {
+  exists,
+  hasScript,
+  readJsonl,
+  spawnSync,
+  sync,
+  syncOnTerminal,
+  waitForCheckpoint,
+} from "../support/sync_cli.ts";
 
 /** Writes `count` lines made by `line(i)` in blocks, never the whole file in memory. */
 async function writeLines(path: string, count: number, line: (i: number) => string, header?: string) {
@@ -20,9 +28,6 @@ async function writeLines(path: string, count: number, line: (i: number) => stri
   }
 }
 
-const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
-const readJsonl = async (path: string) =>
-  (await Deno.readTextFile(path)).split("\n").filter(Boolean).map((l) => JSON.parse(l));
 const activity = (i: number, emails: number) =>
   JSON.stringify({ activity_code: "001", external_id: `act-${i}`, collaborator_email: `rep${i % emails}@example.com` });
 
@@ -445,7 +450,7 @@ Deno.test("deno task sync against the running service", async (t) => {
 
     await t.step({
       name: "on a terminal: a progress bar redrawn in place",
-      ignore: !hasScript,
+      ignore: !(await hasScript()),
       fn: async () => {
         const calls = `${dir}/tty.jsonl`;
         await writeLines(calls, 3_000, (i) => activity(i, 200).replace("act-", "tty-"));

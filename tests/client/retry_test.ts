@@ -18,16 +18,21 @@ import { startTcpProxy } from "../support/tcp_proxy.ts";
 const one = [{ external_id: "emp-1", name: "Ana", email: "ana@example.com" }];
 const fast = { baseDelayMs: 20, maxDelayMs: 100 };
 
-/** An HTTP stub that answers the n-th request with `answers[n]` (the last one from then on). */
+/**
+ * An HTTP stub that answers the n-th request with `answers[n]` (the last one from then on) and
+ * records each request's headers.
+ */
 function stub(answers: (() => Response)[]) {
-  let requests = 0;
+  const headers: Headers[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
     await request.text();
-    return answers[Math.min(requests++, answers.length - 1)]();
+    headers.push(request.headers);
+    return answers[Math.min(headers.length - 1, answers.length - 1)]();
   });
   return {
     baseUrl: `http://127.0.0.1:${server.addr.port}`,
-    requests: () => requests,
+    requests: () => headers.length,
+    headers,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
@@ -263,7 +268,6 @@ Deno.test("an abort signal stops a retry wait at once, with the signal's reason"
 });
 
 Deno.test("a sync batch has one Idempotency-Key, the same on its retries; a 409 (still processing) is retried", async () => {
-  const seen: (string | null)[] = [];
   const answers = [
     () => unavailable(),
     () =>
@@ -273,37 +277,32 @@ Deno.test("a sync batch has one Idempotency-Key, the same on its retries; a 409 
     counts,
     counts,
   ];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
-    await request.text();
-    seen.push(request.headers.get("idempotency-key"));
-    return answers[seen.length - 1]();
+  await using service = stub(answers);
+  const idempotencyKeys = () => service.headers.map((headers) => headers.get("idempotency-key"));
+  const client = new SalesOSClient({
+    apiKey: "sk_test_x",
+    baseUrl: service.baseUrl,
+    retry: { ...fast, maxRetryAfterSeconds: 0 },
   });
-  try {
-    const client = new SalesOSClient({
-      apiKey: "sk_test_x",
-      baseUrl: `http://127.0.0.1:${server.addr.port}`,
-      retry: { ...fast, maxRetryAfterSeconds: 0 },
-    });
-    const summary = await client.syncCollaborators([...one, { ...one[0], external_id: "emp-2" }], { batchSize: 1 });
-    assert.deepEqual([summary.created, summary.batches], [2, 2]);
-    assert.equal(seen.length, 4);
-    assert.match(seen[0] ?? "", /^[0-9a-f-]{36}$/);
-    assert.deepEqual(seen.slice(0, 3), [seen[0], seen[0], seen[0]], "the 503's and the 409's retries reuse the key");
-    assert.notEqual(seen[3], seen[0], "the second batch has its own");
+  const summary = await client.syncCollaborators([...one, { ...one[0], external_id: "emp-2" }], { batchSize: 1 });
+  let seen = idempotencyKeys();
+  assert.deepEqual([summary.created, summary.batches], [2, 2]);
+  assert.equal(seen.length, 4);
+  assert.match(seen[0] ?? "", /^[0-9a-f-]{36}$/);
+  assert.deepEqual(seen.slice(0, 3), [seen[0], seen[0], seen[0]], "the 503's and the 409's retries reuse the key");
+  assert.notEqual(seen[3], seen[0], "the second batch has its own");
 
-    // A 409 of a request without the header (an API-key action) is a conflict: thrown at once.
-    const keys = new SalesOSKeysClient({
-      baseUrl: `http://127.0.0.1:${server.addr.port}`,
-      accessToken: "jwt",
-      retry: fast,
-    });
-    answers.push(() => Response.json({ error: { code: "CONFLICT", message: "Key is revoked" } }, { status: 409 }));
-    await assert.rejects(() => keys.rotate("00000000-0000-4000-8000-000000000000"), (error: SalesOSApiError) => {
-      assert.deepEqual([error.status, error.code], [409, "CONFLICT"]);
-      return true;
-    });
-    assert.equal(seen.length, 5);
-  } finally {
-    await server.shutdown();
-  }
+  // A 409 of a request without the header (an API-key action) is a conflict: thrown at once.
+  const keys = new SalesOSKeysClient({
+    baseUrl: service.baseUrl,
+    accessToken: "jwt",
+    retry: fast,
+  });
+  answers.push(() => Response.json({ error: { code: "CONFLICT", message: "Key is revoked" } }, { status: 409 }));
+  await assert.rejects(() => keys.rotate("00000000-0000-4000-8000-000000000000"), (error: SalesOSApiError) => {
+    assert.deepEqual([error.status, error.code], [409, "CONFLICT"]);
+    return true;
+  });
+  seen = idempotencyKeys();
+  assert.equal(seen.length, 5);
 });

@@ -4,11 +4,11 @@
 // key's name is shown as text, never run as HTML; a signed key's secret is shown once; and the
 // keyboard alone creates and revokes a key.
 import assert from "node:assert/strict";
-import { SignJWT } from "jose";
 import type { Page } from "playwright-core";
-import { developmentJwtSecretForTests } from "./jwt.ts";
+import { developmentJwtSecret } from "../../tools/config.ts";
+import { hs256, userClaims } from "../support/api_keys.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createKey, testSigningKek } from "../support/fixtures.ts";
+import { createKey, testSigningEnv } from "../support/fixtures.ts";
 import { serverEnv, startServer } from "../support/server.ts";
 import { assertAccessible, launch, openConsole, screenshot, signIn, tokenFor } from "./browser.ts";
 
@@ -29,7 +29,7 @@ const focusedId = (page: Page) =>
 
 Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) => {
   await using test = await freshDatabase();
-  const env = serverEnv(test.url, { LOG_REQUESTS: "false", SIGNING_KEK: testSigningKek });
+  const env = serverEnv(test.url, { LOG_REQUESTS: "false", ...testSigningEnv });
   await using server = await startServer(env);
   const acme = await tokenFor(env, "acme");
   const beta = await tokenFor(env, "beta");
@@ -91,9 +91,10 @@ Deno.test("console: tenants, permissions, tokens, text and keyboard", async (t) 
         await page.getByRole("alert").getByText("Invalid or expired access token").waitFor();
 
         const expiresAt = Math.floor(Date.now() / 1000) + 20;
-        const shortLived = await new SignJWT({ role: "authenticated", email: "owner@acme.local" })
-          .setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(acme.user_id).setAudience("authenticated")
-          .setIssuedAt().setExpirationTime(expiresAt).sign(new TextEncoder().encode(developmentJwtSecretForTests));
+        const shortLived = await hs256(
+          userClaims(acme.user_id, { email: "owner@acme.local", exp: expiresAt }),
+          developmentJwtSecret,
+        );
         await signIn(page, shortLived);
         await page.getByRole("row", { name: /Acme CRM/ }).waitFor();
         while (Date.now() < (expiresAt + 1) * 1000) await new Promise((resolve) => setTimeout(resolve, 250));

@@ -9,27 +9,12 @@ import { maxGzippedJsBytes } from "../../tools/console.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey } from "../support/fixtures.ts";
 import { runTask, serverEnv, startServer } from "../support/server.ts";
+import { serveFolder } from "../support/static_folder.ts";
 import { assertAccessible, launch, openConsole, screenshot, tokenFor } from "./browser.ts";
 
 async function gzippedSize(bytes: Uint8Array<ArrayBuffer>): Promise<number> {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
   return (await new Response(stream).arrayBuffer()).byteLength;
-}
-
-/** A plain static file server for a folder, as any static host would serve it. */
-function serveFolder(root: string) {
-  const types: Record<string, string> = { html: "text/html; charset=utf-8", js: "text/javascript", css: "text/css" };
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
-    const path = new URL(request.url).pathname;
-    const file = path === "/" ? "/index.html" : path;
-    if (!/^\/[\w.-]+$/.test(file)) return new Response("not found", { status: 404 });
-    try {
-      const body = await Deno.readFile(`${root}${file}`);
-      return new Response(body, { headers: { "Content-Type": types[file.split(".").pop()!] ?? "text/plain" } });
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-  });
 }
 
 const anonKey = "test-anon-key";

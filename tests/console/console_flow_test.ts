@@ -5,18 +5,12 @@
 // screen passes axe-core and is photographed for docs/console.md.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
+import { postJson } from "../support/properties.ts";
 import { serverEnv, startServer } from "../support/server.ts";
 import { assertAccessible, launch, openConsole, screenshot, signIn, tokenFor } from "./browser.ts";
 
-async function syncActivities(baseUrl: string, key: string): Promise<number> {
-  const response = await fetch(`${baseUrl}/functions/v1/default-integration`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ action: "sync_activities", activities: [] }),
-  });
-  await response.body?.cancel();
-  return response.status;
-}
+const syncActivities = async (baseUrl: string, key: string) =>
+  (await postJson(baseUrl, "default-integration", key, { action: "sync_activities", activities: [] })).status;
 
 Deno.test("console: create, use, watch, rotate and revoke a key through the page", async (t) => {
   await using test = await freshDatabase();

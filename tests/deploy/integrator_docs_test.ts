@@ -35,7 +35,7 @@ Deno.test("integrators' docs: error pages and the API version", async (t) => {
     const missing = await app.request("/default-integration/nowhere");
     assert.equal((await missing.json()).error.doc_url, "https://docs.example.com/salesos/errors.md#not_found");
 
-    const local = createApiKeysApp({ db: none, jwt: none, config: readConfig({}) as never, log: () => {} });
+    const local = createApiKeysApp({ db: none, jwt: none, config: readConfig({}), log: () => {} });
     const unauthorized = await (await local.request("/api-keys")).json();
     assert.equal(unauthorized.error.doc_url, "http://127.0.0.1:54321/docs/errors.md#unauthorized", "the default");
   });
@@ -44,7 +44,7 @@ Deno.test("integrators' docs: error pages and the API version", async (t) => {
     assert.match(apiVersion, /^\d+\.\d+\.\d+$/);
     const config = readConfig({});
     const integration = createIntegrationApp({ db: none, keys: none, config, log: () => {} });
-    const keys = createApiKeysApp({ db: none, jwt: none, config: config as never, log: () => {} });
+    const keys = createApiKeysApp({ db: none, jwt: none, config, log: () => {} });
     for (const res of [await integration.request("/default-integration"), await keys.request("/api-keys")]) {
       assert.equal(res.headers.get("SalesOS-Version"), apiVersion);
       await res.body?.cancel();

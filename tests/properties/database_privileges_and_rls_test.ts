@@ -13,12 +13,11 @@ import { createKeyVerifier } from "../../supabase/functions/default-integration/
 import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { freshDatabase } from "../support/database.ts";
-import { createTenant, testSigningKek } from "../support/fixtures.ts";
+import { createTenant, testSigningSettings } from "../support/fixtures.ts";
 import { createHmac } from "node:crypto";
 import { signedAuthorization } from "../../supabase/functions/_shared/signing.ts";
 import { dashboardMember, propertyTest, rememberSecrets } from "../support/properties.ts";
 
-const signingKeyring = { signingKek: testSigningKek, signingKekId: "test" };
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 const testsDir = new URL("../../supabase/tests/database/", import.meta.url);
@@ -60,13 +59,13 @@ propertyTest("6", "database security (pgTAP)", import.meta.url, async ({ step, f
       const apiKeys = createApiKeysApp({
         db: test.db,
         jwt: createJwtVerifier({ jwtSecret: developmentJwtSecret }),
-        config: { ...signingKeyring, trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
+        config: { ...testSigningSettings, trustedProxyHops: 0, maxActiveKeysPerTenant: 100, bcryptCost: 4 },
         log: () => {},
       });
       const integration = createIntegrationApp({
         db: test.db,
         keys: createKeyVerifier(test.db),
-        config: { ...signingKeyring, trustedProxyHops: 0 },
+        config: { ...testSigningSettings, trustedProxyHops: 0 },
         log: () => {},
       });
       const call = async (

@@ -6,7 +6,7 @@ import { createApiKeysApp } from "../../supabase/functions/api-keys/app.ts";
 import type { MutationThrottle } from "../../supabase/functions/api-keys/mutation_throttle.ts";
 import { type Answer, inProcess } from "./in_process.ts";
 import { testConfig } from "./database.ts";
-import { testSigningKek } from "./fixtures.ts";
+import { testSigningSettings } from "./fixtures.ts";
 
 export const testSecret = "test-only-hs256-secret-0123456789abcdef";
 
@@ -47,7 +47,7 @@ export function apiKeysHarness(
         bcryptCost: testConfig.bcryptCost,
         ...(options.signingKek === null
           ? {}
-          : { signingKek: options.signingKek ?? testSigningKek, signingKekId: "test" }),
+          : { ...testSigningSettings, signingKek: options.signingKek ?? testSigningSettings.signingKek }),
       },
       log,
       mutations: options.mutations,

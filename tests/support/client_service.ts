@@ -2,7 +2,7 @@
 // Postgres database, with keys made through the product's own SQL.
 import type { KeySettings } from "../../supabase/functions/api-keys/key_settings.ts";
 import { freshDatabase, type TestDatabase } from "./database.ts";
-import { createKey, createTenant, type TestKey, testSigningKek } from "./fixtures.ts";
+import { createKey, createTenant, type TestKey, testSigningEnv } from "./fixtures.ts";
 import { type RunningServer, serverEnv, startServer } from "./server.ts";
 
 export interface Service extends AsyncDisposable {
@@ -19,8 +19,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Se
   const database = await freshDatabase();
   try {
     // The tests' key-encryption key, so the keys key() makes signed work there too.
-    const signing = { SIGNING_KEK: testSigningKek, SIGNING_KEK_ID: "test" };
-    const server = await startServer(serverEnv(database.url, { LOG_REQUESTS: "false", ...signing, ...env }));
+    const server = await startServer(serverEnv(database.url, { LOG_REQUESTS: "false", ...testSigningEnv, ...env }));
     return {
       database,
       server,

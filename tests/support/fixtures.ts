@@ -7,7 +7,11 @@ import { testConfig } from "./database.ts";
 
 /** The key-encryption key of signed keys in tests (32 bytes, base64). */
 export const testSigningKek = "dGVzdC1vbmx5LXNpZ25pbmcta2V5LWVuY3J5cHRpb24=";
-export const testKeyring = createKeyring({ signingKek: testSigningKek, signingKekId: "test" })!;
+/** The tests' key-encryption key and its id in the functions' config ... */
+export const testSigningSettings = { signingKek: testSigningKek, signingKekId: "test" };
+/** ... and in the environment of `deno task start`. */
+export const testSigningEnv = { SIGNING_KEK: testSigningKek, SIGNING_KEK_ID: "test" };
+export const testKeyring = createKeyring(testSigningSettings)!;
 
 export interface TestKey {
   id: string;

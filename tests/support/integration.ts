@@ -3,7 +3,7 @@ import type { Database } from "../../supabase/functions/_shared/database.ts";
 import { createKeyVerifier, type KeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { type Answer, inProcess } from "./in_process.ts";
-import { testSigningKek } from "./fixtures.ts";
+import { testSigningSettings } from "./fixtures.ts";
 
 export type { Answer };
 
@@ -30,7 +30,7 @@ export function integrationHarness(db: Database, options: { trustedProxyHops?: n
     createIntegrationApp({
       db,
       keys,
-      config: { trustedProxyHops: options.trustedProxyHops ?? 0, signingKek: testSigningKek, signingKekId: "test" },
+      config: { trustedProxyHops: options.trustedProxyHops ?? 0, ...testSigningSettings },
       log,
     })
   );

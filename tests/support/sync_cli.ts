@@ -2,10 +2,15 @@
 import { runTask } from "./server.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
-export const syncTask: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.sync;
+/** The task's command after `deno`: its flags, then the script. */
+const [, ...taskArgs] = (JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.sync as string).split(" ");
 
 // deno-lint-ignore no-explicit-any
-export type Summary = Record<string, any>;
+type Summary = Record<string, any>;
+
+export const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+export const readJsonl = async (path: string) =>
+  (await Deno.readTextFile(path)).split("\n").filter(Boolean).map((l) => JSON.parse(l));
 
 /** Runs the task (with a signed key's secret when given); `summary` is its stdout when that is one JSON line. */
 export async function sync(args: string[], apiKey?: string, secret?: string) {
@@ -23,7 +28,6 @@ export async function sync(args: string[], apiKey?: string, secret?: string) {
  * the CLI itself and /proc shows its memory; `runtimeFlags` go before the script.
  */
 export function spawnSync(args: string[], env: Record<string, string>, runtimeFlags: string[] = []) {
-  const [, ...taskArgs] = syncTask.split(" ");
   return new Deno.Command(Deno.execPath(), {
     args: [...taskArgs.slice(0, -1), ...runtimeFlags, ...taskArgs.slice(-1), ...args],
     cwd: root,
@@ -36,7 +40,6 @@ export function spawnSync(args: string[], env: Record<string, string>, runtimeFl
 
 /** The task's command line run by `script` on a pseudo-terminal, as an operator's shell would; its output. */
 export async function syncOnTerminal(args: string[], env: Record<string, string>) {
-  const [, ...taskArgs] = syncTask.split(" ");
   const command = [Deno.execPath(), ...taskArgs, ...args].join(" ");
   const output = await new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
@@ -47,8 +50,13 @@ export async function syncOnTerminal(args: string[], env: Record<string, string>
   return { code: output.code, text: new TextDecoder().decode(output.stdout) };
 }
 
-export const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-  .output().then((o) => o.success, () => false);
+let scriptFound: Promise<boolean> | undefined;
+/** Whether `script` (util-linux) is installed, for the terminal tests; asked once, when first needed. */
+export function hasScript(): Promise<boolean> {
+  scriptFound ??= new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+    .output().then((o) => o.success, () => false);
+  return scriptFound;
+}
 
 /** The checkpoint's rows_done once it reaches `rows` (polled: the run writes it after each batch). */
 export async function waitForCheckpoint(path: string, rows: number): Promise<number> {
