@@ -282,19 +282,18 @@ class RejectedFile {
 class Progress {
   #lastDraw = 0;
   #started = performance.now();
-  #startRows: number;
   #countdown: ReturnType<typeof setInterval> | undefined;
+  /** The rows a resumed run starts after: not counted in its rows/s. */
+  startRows = 0;
 
-  constructor(readonly label: string, readonly totalBytes: number, readonly terminal: boolean, startRows: number) {
-    this.#startRows = startRows;
-  }
+  constructor(readonly label: string, readonly totalBytes: number, readonly terminal: boolean) {}
 
   update(counts: Counts, bytesRead: number, final = false) {
     const now = performance.now();
     if (!final && now - this.#lastDraw < (this.terminal ? 100 : 5000)) return;
     this.#lastDraw = now;
     const percent = this.totalBytes === 0 ? 100 : Math.min(100, Math.floor((bytesRead / this.totalBytes) * 100));
-    const perSecond = Math.round((counts.rows - this.#startRows) / Math.max((now - this.#started) / 1000, 0.001));
+    const perSecond = Math.round((counts.rows - this.startRows) / Math.max((now - this.#started) / 1000, 0.001));
     const text = `${counts.rows.toLocaleString("en-US")} rows, ${counts.rejected.toLocaleString("en-US")} rejected, ` +
       `${perSecond.toLocaleString("en-US")} rows/s`;
     if (this.terminal) {
@@ -426,7 +425,7 @@ async function main(): Promise<number> {
   const stat = await Deno.stat(file).catch((error) => {
     throw new UsageError(`${file}: ${error.message}`);
   });
-  const progress = new Progress(`sync ${kind}`, stat.size, Deno.stderr.isTerminal(), 0);
+  const progress = new Progress(`sync ${kind}`, stat.size, Deno.stderr.isTerminal());
 
   const zero: Counts = {
     rows: 0,
@@ -441,6 +440,7 @@ async function main(): Promise<number> {
       progress.note(m));
   const resumeFrom = checkpoint?.rows_done ?? 0;
   const counts: Counts = { ...(checkpoint?.counts ?? zero) };
+  progress.startRows = counts.rows;
   // The counts of the last checkpoint: where a run that stops now would be resumed from.
   let saved: Counts | null = checkpoint ? { ...counts } : null;
 
