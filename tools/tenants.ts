@@ -6,8 +6,8 @@
 //   tenants remove-member <slug> (--user-id <uuid> | --email <email>)
 //   tenants members <slug>
 // Prints one JSON object. Any failure exits non-zero with nothing on stdout; notes go to stderr.
-import { parseArgs } from "node:util";
 import { z } from "zod";
+import { fail, parseCommandLine } from "./command_line.ts";
 import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
@@ -24,32 +24,12 @@ The database: DATABASE_URL (a hosted project's: Project Settings > Database > Co
 else the embedded one of \`deno task start\`.
 Exit codes: 0 done, 1 the database could not be used, 2 a usage error or a refusal.`;
 
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(2);
-}
-
-const { values, positionals } = (() => {
-  try {
-    return parseArgs({
-      args: Deno.args,
-      allowPositionals: true,
-      options: {
-        name: { type: "string" },
-        "user-id": { type: "string" },
-        email: { type: "string" },
-        role: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    fail(`${(error as Error).message}\n${usage}`);
-  }
-})();
-if (values.help) {
-  console.log(usage);
-  Deno.exit(0);
-}
+const { values, positionals } = parseCommandLine(usage, {
+  name: { type: "string" },
+  "user-id": { type: "string" },
+  email: { type: "string" },
+  role: { type: "string" },
+}, true);
 
 const roles = ["owner", "admin", "member"] as const;
 
