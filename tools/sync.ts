@@ -21,8 +21,12 @@ import {
   activitySchema,
   collaboratorFieldMessages,
   collaboratorSchema,
-  occurredAtMessage,
 } from "../supabase/functions/default-integration/schemas.ts";
+import {
+  describeItem,
+  fieldMessage as collaboratorFieldMessage,
+} from "../supabase/functions/default-integration/actions/sync_collaborators.ts";
+import { fieldMessage as activityFieldMessage } from "../supabase/functions/default-integration/actions/sync_activities.ts";
 import { readSyncCliConfig } from "./config.ts";
 import { ColumnError, type Kind, kinds, parseMap, resolveColumns } from "./sync_columns.ts";
 import { SeenValues } from "./sync_duplicates.ts";
@@ -170,27 +174,23 @@ function duplicateOf(kind: Kind, seen: SeenValues, item: Item, line: number): st
   return null;
 }
 
-/** The rejection the service would answer for an item, checked with its own schemas (--dry-run). */
+/** The rejection the service would answer for an item, in its words, checked with its own schemas (--dry-run). */
 function localRejection(
   kind: Kind,
   item: Item,
 ): { reason: string; details?: { field: string; message: string }[] } | null {
-  const echo = (name: string) => (typeof item[name] === "string" ? item[name] : JSON.stringify(item[name] ?? ""));
   if (kind === "collaborators") {
     const parsed = collaboratorSchema.safeParse(item);
     if (parsed.success) return null;
     const fields = new Set(parsed.error.issues.map((i) => String(i.path[0]) as keyof typeof collaboratorFieldMessages));
-    const reasons = [...fields].map((f) => collaboratorFieldMessages[f]).join("; ");
-    return { reason: `Collaborator ${echo("external_id")} (${echo("email")}): ${reasons}` };
+    return { reason: describeItem(item, [...fields].map((f) => collaboratorFieldMessage(item, f)).join("; ")) };
   }
   const parsed = activitySchema.safeParse(item);
   if (parsed.success) return null;
   const fields = new Set(parsed.error.issues.map((i) => String(i.path[0]) as keyof typeof activityFieldMessages));
-  const details = [...fields].map((field) => ({
-    field,
-    message: field === "occurred_at" ? occurredAtMessage(item.occurred_at) : activityFieldMessages[field],
-  }));
+  const details = [...fields].map((field) => ({ field, message: activityFieldMessage(item, field) }));
   const reasons = details.map((d) => `${d.field}: ${d.message}`).join("; ");
+  const echo = (name: string) => (typeof item[name] === "string" ? item[name] : JSON.stringify(item[name] ?? ""));
   return { reason: `Activity ${echo("external_id")} (${echo("collaborator_email")}): ${reasons}`, details };
 }
 
