@@ -42,7 +42,7 @@ const escapeAttribute = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 
 /** The console's files, by name: what `deno bundle` writes (app.js, app.css, chunks), and index.html. */
-export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<string, ConsoleFile>> {
+async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<string, ConsoleFile>> {
   const out = await Deno.makeTempDir({ prefix: "salesos-console-" });
   try {
     const bundled = await new Deno.Command(Deno.execPath(), {
