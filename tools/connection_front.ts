@@ -8,7 +8,7 @@
 // (~17%). The rules: docs/reliability.md#connections.
 import type { ConnInfo } from "../supabase/functions/_shared/http.ts";
 
-export interface ConnectionLimits {
+interface ConnectionLimits {
   /**
    * A connection with no request being handled (silent, sending its headers, idle between requests)
    * is closed this long after it opened or after its last answer.

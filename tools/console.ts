@@ -6,17 +6,12 @@
 //   first request and kept), pointed at its own /functions/v1 and at SUPABASE_URL's Auth if set.
 //   `deno task console:build` writes them for any static host (docs/console.md).
 import { onFirstUse } from "./on_first_use.ts";
+import { escapeHtml, type SiteFile, siteFile, siteResponse, writeSite } from "./static_site.ts";
 
 const consoleDir = new URL("../console/", import.meta.url).pathname;
 
 /** What the console's JavaScript may weigh, gzipped (docs/console.md). */
 export const maxGzippedJsBytes = 150 * 1024;
-
-const types: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  js: "text/javascript; charset=utf-8",
-  css: "text/css; charset=utf-8",
-};
 
 /** The page's settings, in its <meta> tags (index.html). */
 const metaNames = {
@@ -24,11 +19,6 @@ const metaNames = {
   supabaseUrl: "salesos-supabase-url",
   supabaseAnonKey: "salesos-supabase-anon-key",
 } as const;
-
-interface ConsoleFile {
-  contentType: string;
-  body: Uint8Array<ArrayBuffer>;
-}
 
 export interface ConsoleSettings {
   /** The functions' base URL (`…/functions/v1`); empty: the page's own origin + /functions/v1. */
@@ -38,11 +28,8 @@ export interface ConsoleSettings {
   supabaseAnonKey?: string;
 }
 
-const escapeAttribute = (text: string) =>
-  text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-
 /** The console's files, by name: what `deno bundle` writes (app.js, app.css, chunks), and index.html. */
-export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<string, ConsoleFile>> {
+async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<string, SiteFile>> {
   const out = await Deno.makeTempDir({ prefix: "salesos-console-" });
   try {
     const bundled = await new Deno.Command(Deno.execPath(), {
@@ -70,13 +57,10 @@ export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<
       const value = settings[setting as keyof ConsoleSettings] ?? "";
       html = html.replace(
         `<meta name="${name}" content="">`,
-        `<meta name="${name}" content="${escapeAttribute(value)}">`,
+        `<meta name="${name}" content="${escapeHtml(value)}">`,
       );
     }
-    const file = (name: string, body: Uint8Array<ArrayBuffer>): [string, ConsoleFile] => [
-      name,
-      { contentType: types[name.split(".").pop()!] ?? "application/octet-stream", body },
-    ];
+    const file = (name: string, body: Uint8Array<ArrayBuffer>) => siteFile(name, body, "application/octet-stream");
     const files = new Map([file("index.html", new TextEncoder().encode(html))]);
     for await (const entry of Deno.readDir(out)) {
       if (entry.isFile) files.set(...file(entry.name, await Deno.readFile(`${out}/${entry.name}`)));
@@ -87,32 +71,24 @@ export async function consoleFiles(settings: ConsoleSettings = {}): Promise<Map<
   }
 }
 
-let served: (() => Promise<Map<string, ConsoleFile>>) | undefined;
+let served: (() => Promise<Map<string, SiteFile>>) | undefined;
 
 /**
  * `deno task start`'s answer below /console: the page and its assets, 404 for anything else.
  * `settings`: the server's own; its first call's are kept with the files.
  */
-export async function consoleResponse(pathname: string, settings: ConsoleSettings): Promise<Response> {
-  if (pathname === "/console") return new Response(null, { status: 301, headers: { Location: "/console/" } });
-  served ??= onFirstUse(() => consoleFiles(settings));
-  const found = (await served()).get(pathname.slice("/console/".length) || "index.html");
-  if (!found) return new Response("Not found\n", { status: 404, headers: { "Content-Type": "text/plain" } });
-  return new Response(found.body, {
-    headers: {
-      "Content-Type": found.contentType,
-      "Cache-Control": "no-cache",
-      "X-Content-Type-Options": "nosniff",
-      "X-Frame-Options": "DENY",
-    },
+export function consoleResponse(pathname: string, settings: ConsoleSettings): Promise<Response> {
+  return siteResponse("/console", pathname, served ??= onFirstUse(() => consoleFiles(settings)), {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
   });
 }
 
 /** Writes the console's files into `out` (created if missing); returns their names. */
 export async function buildConsole(out: string, settings: ConsoleSettings = {}): Promise<string[]> {
   const files = await consoleFiles(settings);
-  await Deno.mkdir(out, { recursive: true });
-  for (const [name, { body }] of files) await Deno.writeFile(`${out}/${name}`, body);
+  await writeSite(out, files);
   return [...files.keys()];
 }
 

@@ -9,6 +9,7 @@ import { createApiKeysApp } from "../supabase/functions/api-keys/app.ts";
 import { createIntegrationApp } from "../supabase/functions/default-integration/app.ts";
 import { signedPath, signedScheme } from "../supabase/functions/_shared/signing.ts";
 import { pythonSnippet, typescriptSnippet } from "./docs_snippets.ts";
+import { escapeHtml, type SiteFile, siteFile, siteResponse, writeSite } from "./static_site.ts";
 
 const documentedFunctions = [
   { name: "default-integration", title: "Sync collaborators and activities with an API key" },
@@ -33,23 +34,6 @@ export async function functionDocuments(): Promise<Record<"default-integration" 
 
 /** What the page takes from swagger-ui-dist, copied as is (with its license). */
 const swaggerUiFiles = ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "NOTICE"];
-
-const types: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  js: "text/javascript; charset=utf-8",
-  css: "text/css; charset=utf-8",
-  json: "application/json",
-  png: "image/png",
-  md: "text/markdown; charset=utf-8",
-};
-
-interface DocsFile {
-  contentType: string;
-  body: Uint8Array<ArrayBuffer>;
-}
-
-const escapeHtml = (text: string) =>
-  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
 function indexHtml(): string {
   const nav = documentedFunctions.map((f) => `<a href="#${f.name}">${f.name}</a>`).join("\n      ");
@@ -215,14 +199,11 @@ section.function > p.downloads { margin-top: 8px; color: #57606a; }
 const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text);
 
 /** Every file of the page, by path relative to the page. */
-async function docsFiles(): Promise<Map<string, DocsFile>> {
-  const file = (path: string, body: Uint8Array<ArrayBuffer>): [string, DocsFile] => [
-    path,
-    { contentType: types[path.split(".").pop() ?? ""] ?? "text/plain; charset=utf-8", body },
-  ];
+async function docsFiles(): Promise<Map<string, SiteFile>> {
+  const file = (path: string, body: Uint8Array<ArrayBuffer>) => siteFile(path, body, "text/plain; charset=utf-8");
   const documents = await functionDocuments();
   const assets = getAbsoluteFSPath();
-  const files = new Map<string, DocsFile>([
+  const files = new Map<string, SiteFile>([
     file("index.html", encode(indexHtml())),
     file("docs.js", encode(docsJs)),
     file("docs.css", encode(docsCss)),
@@ -238,17 +219,13 @@ async function docsFiles(): Promise<Map<string, DocsFile>> {
   return files;
 }
 
-let cached: Promise<Map<string, DocsFile>> | undefined;
+let cached: Promise<Map<string, SiteFile>> | undefined;
 
 /** `deno task start`'s answer below /docs: the page, its assets, 404 for anything else. */
-export async function docsResponse(pathname: string): Promise<Response> {
-  if (pathname === "/docs") return new Response(null, { status: 301, headers: { Location: "/docs/" } });
-  const files = await (cached ??= docsFiles());
-  const path = pathname.slice("/docs/".length) || "index.html";
-  const found = files.get(path);
-  if (!found) return new Response("Not found\n", { status: 404, headers: { "Content-Type": "text/plain" } });
-  return new Response(found.body, {
-    headers: { "Content-Type": found.contentType, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff" },
+export function docsResponse(pathname: string): Promise<Response> {
+  return siteResponse("/docs", pathname, () => cached ??= docsFiles(), {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
   });
 }
 
@@ -256,11 +233,7 @@ export async function docsResponse(pathname: string): Promise<Response> {
 export async function buildDocs(out: string): Promise<string[]> {
   const files = await docsFiles();
   // Written over, never emptied first: --out may name a folder that holds other things.
-  for (const [path, { body }] of files) {
-    const target = `${out}/${path}`;
-    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
-    await Deno.writeFile(target, body);
-  }
+  await writeSite(out, files);
   return [...files.keys()].sort();
 }
 

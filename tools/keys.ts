@@ -5,10 +5,10 @@
 // Prints one JSON object (`create --output key`: the plaintext key alone, for a shell variable); the
 // plaintext key (and a signed key's "secret") appears only in the output of `create`. Any failure exits
 // non-zero with nothing on stdout; notes (the migrations applied) go to stderr.
-import { parseArgs } from "node:util";
 import { z } from "zod";
 import { createApiKey, keySettingsSchema } from "../supabase/functions/api-keys/key_settings.ts";
 import { createKeyring } from "../supabase/functions/_shared/signing.ts";
+import { fail, parseCommandLine } from "./command_line.ts";
 import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
@@ -19,37 +19,17 @@ const usage = `usage:
   --output key   print only the plaintext key (e.g. export SALESOS_API_KEY=$(deno task --quiet keys create ... --output key))
 Exit codes: 0 done, 1 the database could not be used, 2 a usage error or a refusal.`;
 
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(2);
-}
-
-const { values, positionals } = (() => {
-  try {
-    return parseArgs({
-      args: Deno.args,
-      allowPositionals: true,
-      options: {
-        tenant: { type: "string" },
-        name: { type: "string" },
-        env: { type: "string", default: "live" },
-        scopes: { type: "string" },
-        "rate-limit": { type: "string" },
-        ip: { type: "string" },
-        expires: { type: "string" },
-        output: { type: "string", default: "json" },
-        help: { type: "boolean", short: "h", default: false },
-        auth: { type: "string" },
-      },
-    });
-  } catch (error) {
-    fail(`${(error as Error).message}\n${usage}`);
-  }
-})();
-if (values.help) {
-  console.log(usage);
-  Deno.exit(0);
-}
+const { values, positionals } = parseCommandLine(usage, {
+  tenant: { type: "string" },
+  name: { type: "string" },
+  env: { type: "string", default: "live" },
+  scopes: { type: "string" },
+  "rate-limit": { type: "string" },
+  ip: { type: "string" },
+  expires: { type: "string" },
+  output: { type: "string", default: "json" },
+  auth: { type: "string" },
+}, true);
 if (values.tenant !== undefined && !tenantSlug.test(values.tenant)) {
   fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);
 }

@@ -6,6 +6,7 @@
 // (docs/operations.md).
 import { Counter, Histogram, Registry } from "prom-client";
 import type { LogSink } from "../supabase/functions/_shared/http.ts";
+import type { ConnectionFront } from "./connection_front.ts";
 
 /** Upper bounds of the latency buckets, in seconds: a small batch takes milliseconds, a bulk one seconds. */
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -17,15 +18,9 @@ export interface Metrics {
   response(): Promise<Response>;
 }
 
-/** What the connection front counts (tools/connection_front.ts). */
-export type ConnectionCounts = Record<
-  "evicted" | "refused" | "idleClosed" | "requestTimeouts" | "acceptErrors",
-  number
->;
-
 export function createMetrics(
   source: { readonly bcryptCompares: number },
-  connections: () => ConnectionCounts,
+  connections: () => ConnectionFront["stats"],
 ): Metrics {
   const registry = new Registry();
   const requests = new Counter({

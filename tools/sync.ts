@@ -21,8 +21,12 @@ import {
   activitySchema,
   collaboratorFieldMessages,
   collaboratorSchema,
-  occurredAtMessage,
 } from "../supabase/functions/default-integration/schemas.ts";
+import {
+  describeItem,
+  fieldMessage as collaboratorFieldMessage,
+} from "../supabase/functions/default-integration/actions/sync_collaborators.ts";
+import { fieldMessage as activityFieldMessage } from "../supabase/functions/default-integration/actions/sync_activities.ts";
 import { readSyncCliConfig } from "./config.ts";
 import { ColumnError, type Kind, kinds, parseMap, resolveColumns } from "./sync_columns.ts";
 import { SeenValues } from "./sync_duplicates.ts";
@@ -170,27 +174,23 @@ function duplicateOf(kind: Kind, seen: SeenValues, item: Item, line: number): st
   return null;
 }
 
-/** The rejection the service would answer for an item, checked with its own schemas (--dry-run). */
+/** The rejection the service would answer for an item, in its words, checked with its own schemas (--dry-run). */
 function localRejection(
   kind: Kind,
   item: Item,
 ): { reason: string; details?: { field: string; message: string }[] } | null {
-  const echo = (name: string) => (typeof item[name] === "string" ? item[name] : JSON.stringify(item[name] ?? ""));
   if (kind === "collaborators") {
     const parsed = collaboratorSchema.safeParse(item);
     if (parsed.success) return null;
     const fields = new Set(parsed.error.issues.map((i) => String(i.path[0]) as keyof typeof collaboratorFieldMessages));
-    const reasons = [...fields].map((f) => collaboratorFieldMessages[f]).join("; ");
-    return { reason: `Collaborator ${echo("external_id")} (${echo("email")}): ${reasons}` };
+    return { reason: describeItem(item, [...fields].map((f) => collaboratorFieldMessage(item, f)).join("; ")) };
   }
   const parsed = activitySchema.safeParse(item);
   if (parsed.success) return null;
   const fields = new Set(parsed.error.issues.map((i) => String(i.path[0]) as keyof typeof activityFieldMessages));
-  const details = [...fields].map((field) => ({
-    field,
-    message: field === "occurred_at" ? occurredAtMessage(item.occurred_at) : activityFieldMessages[field],
-  }));
+  const details = [...fields].map((field) => ({ field, message: activityFieldMessage(item, field) }));
   const reasons = details.map((d) => `${d.field}: ${d.message}`).join("; ");
+  const echo = (name: string) => (typeof item[name] === "string" ? item[name] : JSON.stringify(item[name] ?? ""));
   return { reason: `Activity ${echo("external_id")} (${echo("collaborator_email")}): ${reasons}`, details };
 }
 
@@ -282,19 +282,18 @@ class RejectedFile {
 class Progress {
   #lastDraw = 0;
   #started = performance.now();
-  #startRows: number;
   #countdown: ReturnType<typeof setInterval> | undefined;
+  /** The rows a resumed run starts after: not counted in its rows/s. */
+  startRows = 0;
 
-  constructor(readonly label: string, readonly totalBytes: number, readonly terminal: boolean, startRows: number) {
-    this.#startRows = startRows;
-  }
+  constructor(readonly label: string, readonly totalBytes: number, readonly terminal: boolean) {}
 
   update(counts: Counts, bytesRead: number, final = false) {
     const now = performance.now();
     if (!final && now - this.#lastDraw < (this.terminal ? 100 : 5000)) return;
     this.#lastDraw = now;
     const percent = this.totalBytes === 0 ? 100 : Math.min(100, Math.floor((bytesRead / this.totalBytes) * 100));
-    const perSecond = Math.round((counts.rows - this.#startRows) / Math.max((now - this.#started) / 1000, 0.001));
+    const perSecond = Math.round((counts.rows - this.startRows) / Math.max((now - this.#started) / 1000, 0.001));
     const text = `${counts.rows.toLocaleString("en-US")} rows, ${counts.rejected.toLocaleString("en-US")} rejected, ` +
       `${perSecond.toLocaleString("en-US")} rows/s`;
     if (this.terminal) {
@@ -426,7 +425,7 @@ async function main(): Promise<number> {
   const stat = await Deno.stat(file).catch((error) => {
     throw new UsageError(`${file}: ${error.message}`);
   });
-  const progress = new Progress(`sync ${kind}`, stat.size, Deno.stderr.isTerminal(), 0);
+  const progress = new Progress(`sync ${kind}`, stat.size, Deno.stderr.isTerminal());
 
   const zero: Counts = {
     rows: 0,
@@ -441,6 +440,7 @@ async function main(): Promise<number> {
       progress.note(m));
   const resumeFrom = checkpoint?.rows_done ?? 0;
   const counts: Counts = { ...(checkpoint?.counts ?? zero) };
+  progress.startRows = counts.rows;
   // The counts of the last checkpoint: where a run that stops now would be resumed from.
   let saved: Counts | null = checkpoint ? { ...counts } : null;
 

@@ -24,7 +24,7 @@ export const kinds = {
 export type Kind = keyof typeof kinds;
 
 /** "E-mail", "e mail", "EMAIL" → "email"; "Código" → "codigo". */
-export const normalizeHeader = (name: string) =>
+const normalizeHeader = (name: string) =>
   name.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/[^a-z0-9]/g, "");
 
 /** Normalized headers that CRM and spreadsheet exports use for each field, by kind. */

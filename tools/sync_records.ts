@@ -40,7 +40,7 @@ const hasBom = (bytes: Uint8Array) => utf8Bom.every((b, i) => bytes[i] === b);
  * with accents is not), otherwise Windows-1252: it reads every Latin-1 text character alike and
  * also has the “smart quotes”, dashes and € that spreadsheets write in 0x80-0x9F.
  */
-export function detectEncoding(sample: Uint8Array, complete: boolean): Encoding {
+function detectEncoding(sample: Uint8Array, complete: boolean): Encoding {
   if (hasBom(sample)) return "utf-8";
   // A sample cut inside a multi-byte character is valid up to there: stream mode keeps that tail.
   try {

@@ -6,8 +6,8 @@
 //   tenants remove-member <slug> (--user-id <uuid> | --email <email>)
 //   tenants members <slug>
 // Prints one JSON object. Any failure exits non-zero with nothing on stdout; notes go to stderr.
-import { parseArgs } from "node:util";
 import { z } from "zod";
+import { fail, parseCommandLine } from "./command_line.ts";
 import { readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
@@ -24,42 +24,26 @@ The database: DATABASE_URL (a hosted project's: Project Settings > Database > Co
 else the embedded one of \`deno task start\`.
 Exit codes: 0 done, 1 the database could not be used, 2 a usage error or a refusal.`;
 
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(2);
-}
-
-const { values, positionals } = (() => {
-  try {
-    return parseArgs({
-      args: Deno.args,
-      allowPositionals: true,
-      options: {
-        name: { type: "string" },
-        "user-id": { type: "string" },
-        email: { type: "string" },
-        role: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    fail(`${(error as Error).message}\n${usage}`);
-  }
-})();
-if (values.help) {
-  console.log(usage);
-  Deno.exit(0);
-}
+const { values, positionals } = parseCommandLine(usage, {
+  name: { type: "string" },
+  "user-id": { type: "string" },
+  email: { type: "string" },
+  role: { type: "string" },
+}, true);
 
 const roles = ["owner", "admin", "member"] as const;
 
-/** The member an option names: exactly one of --user-id (a UUID) and --email; else why not. */
+/** The member an option names: exactly one of --user-id (a UUID) and --email; else a usage error. */
 function memberOption(userId: string | undefined, email: string | undefined) {
-  if ((userId === undefined) === (email === undefined)) return "give one of --user-id <uuid> or --email <email>";
-  if (userId !== undefined && !z.uuid().safeParse(userId).success) {
-    return "--user-id must be a UUID (the user's id in Supabase Auth)";
+  if ((userId === undefined) === (email === undefined)) {
+    fail(`give one of --user-id <uuid> or --email <email>\n${usage}`);
   }
-  if (email !== undefined && !z.email().safeParse(email.trim()).success) return "--email must be an email address";
+  if (userId !== undefined && !z.uuid().safeParse(userId).success) {
+    fail(`--user-id must be a UUID (the user's id in Supabase Auth)\n${usage}`);
+  }
+  if (email !== undefined && !z.email().safeParse(email.trim()).success) {
+    fail(`--email must be an email address\n${usage}`);
+  }
   return { userId, email: email?.trim() };
 }
 
@@ -72,8 +56,6 @@ if (command !== "list" && (slug === undefined || !tenantSlug.test(slug))) {
 const who = ["add-member", "remove-member"].includes(command)
   ? memberOption(values["user-id"], values.email)
   : undefined;
-if (typeof who === "string") fail(`${who}\n${usage}`);
-const member = who;
 if (command === "add-member" && !roles.includes(values.role as typeof roles[number])) {
   fail(`--role must be one of ${roles.join(", ")}\n${usage}`);
 }
@@ -89,16 +71,30 @@ const { db } = await openDatabase(config).catch((error) => {
 
 type Result = { output: unknown } | { refusal: string };
 
+/** The id of this tenant's member with this email (any case), if it has one. */
+async function memberIdOf(tenant: string, email: string | undefined) {
+  const [found] = await db.query<{ user_id: string }>(
+    "select user_id from salesos.list_tenant_members($1) where lower(email) = lower(btrim($2))",
+    [tenant, email],
+  );
+  return found?.user_id;
+}
+
 /** The user id a member option names: given, found in auth.users, or (no Supabase Auth) the local one. */
 async function userIdOf(email: string | undefined, userId: string | undefined, tenant: string, role: string) {
   if (userId) return { userId, email: email ?? null };
-  const [{ id }] = await db.query<{ id: string | null }>("select salesos.find_auth_user($1) as id", [email]);
-  if (id) return { userId: id, email: email! };
-  const [{ hasAuth }] = await db.query<{ hasAuth: boolean }>(
-    `select pg_catalog.to_regclass('auth.users') is not null as "hasAuth"`,
+  // find_auth_user is null both for an unknown email and for a database without auth.users.
+  const [{ id, hasAuth }] = await db.query<{ id: string | null; hasAuth: boolean }>(
+    `select salesos.find_auth_user($1) as id, pg_catalog.to_regclass('auth.users') is not null as "hasAuth"`,
+    [email],
   );
+  if (id) return { userId: id, email: email! };
   if (hasAuth) return null;
-  // No Supabase Auth here: the user `deno task token --email` signs for (created with its role).
+  // No Supabase Auth here. A member keeps its id, so that set_tenant_member changes its role (keeping the
+  // only owner): ensure_dashboard_member would change it unchecked.
+  const memberId = await memberIdOf(tenant, email);
+  if (memberId) return { userId: memberId, email: email! };
+  // Else the user `deno task token --email` signs for (created with its role).
   const [{ local }] = await db.query<{ local: string }>(
     "select salesos.ensure_dashboard_member($1::uuid, $2, $3) as local",
     [tenant, email, role],
@@ -126,7 +122,7 @@ async function answer(): Promise<Result> {
     const members = await db.query("select * from salesos.list_tenant_members($1)", [tenant.id]);
     return { output: { tenant: slug, members } };
   }
-  const { userId, email } = member!;
+  const { userId, email } = who!;
   if (command === "add-member") {
     const user = await userIdOf(email, userId, tenant.id, values.role!);
     if (!user) {
@@ -143,18 +139,15 @@ async function answer(): Promise<Result> {
     const { outcome: _, ...row } = saved;
     return { output: row };
   }
-  const [found] = userId ? [{ user_id: userId }] : await db.query<{ user_id: string }>(
-    "select user_id from salesos.list_tenant_members($1) where lower(email) = lower(btrim($2))",
-    [tenant.id, email],
-  );
-  if (!found) return { refusal: `${email} is not a member of ${slug}` };
+  const memberId = userId ?? await memberIdOf(tenant.id, email);
+  if (!memberId) return { refusal: `${email} is not a member of ${slug}` };
   const [{ outcome }] = await db.query<{ outcome: string }>(
     "select salesos.remove_tenant_member($1, $2) as outcome",
-    [tenant.id, found.user_id],
+    [tenant.id, memberId],
   );
   if (outcome === "not_member") return { refusal: `${userId ?? email} is not a member of ${slug}` };
   if (outcome === "last_owner") return { refusal: `${userId ?? email} is ${slug}'s only owner: add another first` };
-  return { output: { tenant: slug, removed: found.user_id } };
+  return { output: { tenant: slug, removed: memberId } };
 }
 
 // The database is closed (and an embedded one this command started is stopped) before exiting.

@@ -5,8 +5,8 @@
 // JWT (aud "authenticated", role "authenticated", sub = user id, valid 1 hour) signed with
 // SUPABASE_JWT_SECRET, or the development default of tools/config.ts when it is unset (the same default
 // `deno task start` verifies with). Same database selection as `deno task start` and `keys`.
-import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
+import { fail, parseCommandLine } from "./command_line.ts";
 import { localJwtSecret, readLocalConfig } from "./config.ts";
 import { applyMigrations, openDatabase, tenantSlug } from "./database.ts";
 
@@ -16,30 +16,12 @@ Exit codes: 0 done, 1 the database could not be used, 2 a usage error.`;
 const roles = ["owner", "admin", "member"];
 const tokenLifetimeSeconds = 3600;
 
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(2);
-}
-
-let values: { tenant?: string; role: string; email?: string; output: string; help: boolean };
-try {
-  ({ values } = parseArgs({
-    args: Deno.args,
-    options: {
-      tenant: { type: "string" },
-      role: { type: "string", default: "owner" },
-      email: { type: "string" },
-      output: { type: "string", default: "json" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  }));
-} catch (error) {
-  fail(`${(error as Error).message}\n${usage}`);
-}
-if (values.help) {
-  console.log(usage);
-  Deno.exit(0);
-}
+const { values } = parseCommandLine(usage, {
+  tenant: { type: "string" },
+  role: { type: "string", default: "owner" },
+  email: { type: "string" },
+  output: { type: "string", default: "json" },
+}, false);
 const { tenant, role, output } = values;
 if (output !== "json" && output !== "token") fail(`--output must be json or token\n${usage}`);
 if (!tenant || !tenantSlug.test(tenant)) fail(`--tenant must be a slug of [a-z0-9-]\n${usage}`);

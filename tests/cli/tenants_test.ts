@@ -50,6 +50,27 @@ Deno.test("deno task tenants", async (t) => {
     assert.deepEqual(removed.json, { tenant: "acme", removed: user_id });
   });
 
+  await t.step("add-member --email without Supabase Auth: the only owner is not demoted, as by --user-id", async () => {
+    const owner = await tenants("add-member", "acme", "--email", "lead@acme.example", "--role", "owner");
+    assert.equal(owner.code, 0, owner.stderr);
+    await refused(
+      /lead@acme\.example is acme's only owner/i,
+      "add-member",
+      "acme",
+      "--email",
+      "Lead@acme.example",
+      "--role",
+      "member",
+    );
+    await refused(/only owner/, "add-member", "acme", "--user-id", owner.json.user_id, "--role", "member");
+    const members = await tenants("members", "acme");
+    assert.deepEqual(members.json.members.map((m: { user_id: string; role: string }) => [m.user_id, m.role]), [
+      [owner.json.user_id, "owner"],
+    ]);
+    // The steps below start from a tenant without members; the CLI does not remove an only owner.
+    await test.db.query("delete from salesos.tenant_members where tenant_id = $1", [tenantId]);
+  });
+
   // The hosted project's Supabase Auth, as far as the CLI reads it.
   const maria = crypto.randomUUID();
   await test.db.exec(`create schema auth; create table auth.users (id uuid primary key, email text);`);

@@ -50,7 +50,7 @@ async function validate(items: unknown, run: Slicer): Promise<Activity[]> {
  * The field's message; for `data` refused for an inexact number, which number; for occurred_at
  * without an offset, that the offset is missing.
  */
-function fieldMessage(item: object, field: keyof typeof activityFieldMessages): string {
+export function fieldMessage(item: object, field: keyof typeof activityFieldMessages): string {
   const value = (item as Record<string, unknown>)[field];
   if (field === "occurred_at") return occurredAtMessage(value);
   const inexact = field === "data" ? findInexact(value) : null;

@@ -37,7 +37,7 @@ function asRow(ord: number, c: Collaborator) {
 /** The longest echo of a field in an item error: the longest valid value (an email) is whole. */
 const maxEcho = 320;
 
-function describeItem(item: unknown, reason: string): string {
+export function describeItem(item: unknown, reason: string): string {
   const field = (name: string) => {
     const value = (item as Record<string, unknown> | null)?.[name];
     const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
@@ -50,7 +50,7 @@ function describeItem(item: unknown, reason: string): string {
 }
 
 /** The field's message; for `metadata` refused for an inexact number, which number. */
-function fieldMessage(item: object, field: keyof typeof collaboratorFieldMessages): string {
+export function fieldMessage(item: object, field: keyof typeof collaboratorFieldMessages): string {
   const inexact = field === "metadata" ? findInexact((item as Record<string, unknown>).metadata) : null;
   return inexact === null ? collaboratorFieldMessages[field] : `metadata ${inexactReason(inexact)}`;
 }
