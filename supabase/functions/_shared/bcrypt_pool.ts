@@ -1,9 +1,9 @@
 // bcrypt off the request thread: a small pool of Deno Web Workers (bcrypt_worker.ts), one job per
 // worker at a time, the rest waiting in order. Sized for the 2 cores of a function instance; one
-// pool per process, started on its first job. A worker keeps a process alive, so idle workers are
-// ended after `idleMs` (a CLI that minted a key exits then). Where workers cannot start, bcryptjs runs in this
-// thread instead (still asynchronous, so the caller's code is the same).
-import bcrypt from "bcryptjs";
+// pool per process, started on its first job or ahead of it (`warm`). A worker keeps a process alive, so idle
+// workers are ended after `idleMs` (a CLI that minted a key exits then). Where workers cannot start, bcryptjs
+// runs in this thread instead (still asynchronous, so the caller's code is the same); only then is it loaded
+// here (its load is a start-up cost the workers already pay).
 import type { BcryptJob, BcryptResult } from "./bcrypt_worker.ts";
 
 export interface BcryptPool {
@@ -11,6 +11,11 @@ export interface BcryptPool {
   hash(text: string, cost: number): Promise<string>;
   /** Hashes and compares asked of this pool so far (read by tests). */
   readonly counts: { hashes: number; compares: number };
+  /**
+   * Starts one worker now when none runs, so the first job does not wait for a worker to load
+   * (~30 ms): for a server about to be asked. Ended after `idleMs` without a job, as any idle worker.
+   */
+  warm(): void;
 }
 
 type Pending = { job: BcryptJob; resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -57,6 +62,8 @@ export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
         event.preventDefault();
         workersFailed = true;
         worker.terminate();
+        // A warmed worker fails while idle: it must not be handed a job.
+        if (idle.includes(worker)) idle.splice(idle.indexOf(worker), 1);
         const pending = busy.get(worker);
         busy.delete(worker);
         if (pending) inThread(pending);
@@ -71,8 +78,9 @@ export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
   }
 
   function inThread({ job, resolve, reject }: Pending) {
-    const run = job.op === "compare" ? bcrypt.compare(job.text, job.hash) : bcrypt.hash(job.text, job.cost);
-    run.then(resolve, reject);
+    import("bcryptjs").then(({ default: bcrypt }): Promise<unknown> =>
+      job.op === "compare" ? bcrypt.compare(job.text, job.hash) : bcrypt.hash(job.text, job.cost)
+    ).then(resolve, reject);
   }
 
   function pump() {
@@ -100,6 +108,13 @@ export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
 
   return {
     counts,
+    warm() {
+      if (started > 0) return;
+      const worker = start();
+      if (!worker) return;
+      idle.push(worker);
+      endWhenIdle();
+    },
     compare: (text, hash) => (counts.compares++, run<boolean>({ op: "compare", text, hash })),
     hash: (text, cost) => (counts.hashes++, run<string>({ op: "hash", text, cost })),
   };
