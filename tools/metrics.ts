@@ -4,9 +4,9 @@
 // front's closings. Local only: the
 // server listens on 127.0.0.1; hosted functions export through Deno's OpenTelemetry instead
 // (docs/operations.md).
-import { Counter, Histogram, Registry } from "prom-client";
 import type { LogSink } from "../supabase/functions/_shared/http.ts";
 import type { ConnectionFront } from "./connection_front.ts";
+import { onFirstUse } from "./on_first_use.ts";
 
 /** Upper bounds of the latency buckets, in seconds: a small batch takes milliseconds, a bulk one seconds. */
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -18,7 +18,44 @@ export interface Metrics {
   response(): Promise<Response>;
 }
 
+const loadDelayMs = 1_000;
+
+/**
+ * Loading prom-client and its Node modules holds this thread ~25 ms: not at the server's start nor
+ * amid its first requests, but `loadDelayMs` after its first line, or with the first GET /metrics.
+ * The lines before are counted once it is loaded.
+ */
 export function createMetrics(
+  source: { readonly bcryptCompares: number },
+  connections: () => ConnectionFront["stats"],
+): Metrics {
+  const early: Parameters<LogSink>[0][] = [];
+  let record: LogSink | undefined;
+  let scheduled = false;
+  const loaded = onFirstUse(async () => {
+    const metrics = promMetrics(await import("prom-client"), source, connections);
+    for (const line of early.splice(0)) metrics.record(line);
+    record = metrics.record;
+    return metrics;
+  });
+  return {
+    record(line) {
+      if (record) return record(line);
+      early.push(line);
+      if (scheduled) return;
+      scheduled = true;
+      const timer = setTimeout(() => {
+        // A failed load is tried again after the next line, or by GET /metrics (which answers its error).
+        loaded().catch(() => (scheduled = false));
+      }, loadDelayMs);
+      Deno.unrefTimer(timer);
+    },
+    response: () => loaded().then((metrics) => metrics.response()),
+  };
+}
+
+function promMetrics(
+  { Counter, Histogram, Registry }: typeof import("prom-client"),
   source: { readonly bcryptCompares: number },
   connections: () => ConnectionFront["stats"],
 ): Metrics {
