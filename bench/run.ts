@@ -322,7 +322,7 @@ function report(r: any) {
     [
       "cold start (`deno task start`): first answer (a 401, no database needed) / first authenticated 200",
       `${r.cold_start.first_answer_ms} / ${r.cold_start.first_authenticated_200_ms} ms`,
-      `${r.cold_start.empty_deno_server_ms} ms (an empty Deno.serve, \`deno run\`); one bcrypt compare at cost 10: ${r.cold_start.bcrypt_compare_ms} ms`,
+      `${r.cold_start.empty_deno_server_ms} ms (an empty Deno.serve, through \`deno task\` as the service); one bcrypt compare at cost 10: ${r.cold_start.bcrypt_compare_ms} ms`,
       `ratio ${r.cold_start.ratio}, runs ${r.cold_start.ratio_range.join("–")}`,
     ],
     [
