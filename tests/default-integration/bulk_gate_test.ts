@@ -3,7 +3,11 @@
 // of CPU work; and through the app, that a concurrency 429 comes before the body is read.
 import assert from "node:assert/strict";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
-import { BulkGate, concurrencyMessages } from "../../supabase/functions/default-integration/bulk_gate.ts";
+import {
+  type Admitted,
+  BulkGate,
+  concurrencyMessages,
+} from "../../supabase/functions/default-integration/bulk_gate.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { freshDatabase } from "../support/database.ts";
@@ -39,10 +43,8 @@ Deno.test("bulk gate: concurrency per key and per tenant", async () => {
   assert.equal(overTenant.status, 429);
   assert.equal(overTenant.message, concurrencyMessages.tenant);
 
-  // Another tenant, and small bodies of the same key, are not affected.
+  // Another tenant is not affected.
   held.push(await gate.admit(b1, 4 * MiB));
-  for (let i = 0; i < 50; i++) (await gate.admit(a1, 1000)).release();
-  assert.equal((await gate.admit(a1, 1000)).bulk, false);
 
   // Released: room again.
   held[0].release();
@@ -50,6 +52,10 @@ Deno.test("bulk gate: concurrency per key and per tenant", async () => {
   const again = await gate.admit(a1, 4 * MiB);
   assert.equal(again.bulk, true);
   await refusal(gate.admit(a1, 4 * MiB));
+
+  // Small bodies of the same key are not affected.
+  for (let i = 0; i < 50; i++) (await gate.admit(a1, 1000)).release();
+  assert.equal((await gate.admit(a1, 1000)).bulk, false);
   for (const h of [...held, again]) h.release();
   assert.equal(gate.bytesInUse, 0);
 });
@@ -84,6 +90,25 @@ Deno.test("bulk gate: the byte budget makes requests wait in order, then 503", a
   assert.equal(unknown.bulk, false, "an unknown length is paced and budgeted, not concurrency-limited");
   unknown.release();
   assert.ok(gate.stats.peakBytesInUse <= 10 * MiB);
+});
+
+Deno.test("bulk gate: while small requests are served, large bodies are read one at a time", async () => {
+  const gate = new BulkGate({ maxBulkPerKey: 100, maxBulkPerTenant: 100, bodyWaitMs: 300 });
+  // With no small request lately, large bodies share the budget.
+  const quiet = [await gate.admit(a1, 4 * MiB), await gate.admit(b1, 4 * MiB)];
+  for (const h of quiet) h.release();
+
+  (await gate.admit(b1, 1000)).release(); // a small request: the instance is serving small ones
+  const first = await gate.admit(a1, 4 * MiB);
+  let second: Admitted | undefined;
+  const waiting = gate.admit(b1, 4 * MiB).then((h) => (second = h));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(second, undefined, "the second large body waits for the first");
+  first.release();
+  await waiting;
+  assert.equal(gate.bytesInUse, 4 * MiB);
+  second!.release();
+  assert.equal(gate.bytesInUse, 0);
 });
 
 Deno.test("bulk gate: CPU work of large bodies runs in slices that let other work in", async () => {

@@ -1,7 +1,8 @@
 // Fairness and memory under bulk load, against `deno task start`. One tenant flooding the instance
 // with maximum-size batches (8 at once, each ~4.6 MB, retrying after retry_after on a 429): the
-// other tenant's small requests all succeed and the fraction of their throughput kept is recorded
-// (target ≥ 0.5, not yet asserted: see flood_target_met); 300 concurrent
+// other tenant's small requests all succeed and keep at least 0.4 of their throughput alone (target
+// 0.5, recorded in flood_target_met: 0.53–0.61 here, so 0.4 keeps a shared machine's noise from failing
+// it, while the code before large bodies went one at a time, 0.19–0.27, fails it); 300 concurrent
 // uploads of just under 5 MiB from 60 keys keep the process's RSS within 400 MB, and it comes back
 // down afterwards (≤ 200 MB asserted; the 150 MB target recorded in memory_return_target_met).
 import assert from "node:assert/strict";
@@ -132,9 +133,8 @@ propertyTest("10", "fairness and memory under bulk load", import.meta.url, async
       };
       assert.deepEqual(Object.keys(during.statuses), ["200"], "small requests all succeed");
       assert.ok(flood.filter((s) => s === 200).length > 0, "the flood's batches are served too");
-      // Not yet met: 0.16–0.30 measured on the shared 2-core machine, where the flood's Postgres work
-      // and uploads compete for the same cores. Recorded, not asserted, until it is.
       figures.flood_target_met = fraction >= 0.5;
+      assert.ok(fraction >= 0.4, `small requests kept ${fraction} of their throughput (≥ 0.4)`);
     },
   );
 

@@ -6,10 +6,12 @@
 // - a large body (announced over `pacedThresholdBytes`, or of unknown length) reserves room in a
 //   budget of bytes being read and parsed at once (its announced length, or 5 MiB when unknown); a
 //   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After;
-// - the CPU work of large bodies (parsing, validating) runs in slices, one such slice at a time in
-//   the instance; while small requests are being served, each slice is followed by a pause as long
-//   as the slice times `pauseRatio`, so large bodies never take more than 1/(1 + pauseRatio) of the
-//   thread from small requests.
+// - the CPU work of large bodies (parsing, validating, writing their rows) runs in slices, one such
+//   slice at a time in the instance;
+// - while small requests are being served, large bodies are taken one at a time (the budget admits
+//   the next when the last is done), and each slice is followed by a pause as long as the slice times
+//   `pauseRatio`, so large bodies never take more than 1/(1 + pauseRatio) of the thread from small
+//   requests, nor both cores (one body's database call beside another's parsing).
 import { ApiError, messages } from "../_shared/errors.ts";
 import { maxBodyBytes } from "../_shared/http.ts";
 import { inline, type Slicer } from "./slicing.ts";
@@ -38,7 +40,7 @@ export const defaultBulkLimits: BulkLimits = {
   maxBulkPerTenant: 4,
   bodyBudgetBytes: 64 * 1024 * 1024,
   bodyWaitMs: 10_000,
-  pauseRatio: 1,
+  pauseRatio: 2,
 };
 
 /** Seconds a client waits after a concurrency 429 or a full body budget (503). */
@@ -134,6 +136,7 @@ export class BulkGate {
       },
       eachSliced: (items, step) => this.#eachSliced(items, step),
       slice: (fn) => this.#slice(fn),
+      jsonArray: (values) => this.#slice(() => JSON.stringify(values)),
       counted: (request) => {
         if (announced !== null || !request.body) return request;
         let seen = 0;
@@ -179,7 +182,7 @@ export class BulkGate {
   }
 
   #reserve(bytes: number): Promise<void> {
-    if (this.#waiting.length === 0 && this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes) {
+    if (this.#waiting.length === 0 && this.#fits(bytes)) {
       this.#take(bytes);
       return Promise.resolve();
     }
@@ -204,6 +207,20 @@ export class BulkGate {
     });
   }
 
+  /**
+   * Whether a body of `bytes` may be read now: within the budget, and while small requests are being
+   * served, only when no other large body is in progress. One at a time, a large body's Postgres work
+   * never overlaps another's CPU work, so the two cores are not both given to large bodies.
+   */
+  #fits(bytes: number): boolean {
+    if (this.#contended()) return this.#bytesInUse === 0;
+    return this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes;
+  }
+
+  #contended(): boolean {
+    return performance.now() - this.#lastForeground < foregroundWindowMs;
+  }
+
   #take(bytes: number) {
     this.#bytesInUse += bytes;
     this.stats.peakBytesInUse = Math.max(this.stats.peakBytesInUse, this.#bytesInUse);
@@ -216,7 +233,7 @@ export class BulkGate {
 
   /** Admits waiters in order while the first one fits. */
   #wake() {
-    while (this.#waiting.length > 0 && this.#bytesInUse + this.#waiting[0].bytes <= this.limits.bodyBudgetBytes) {
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0].bytes)) {
       const waiter = this.#waiting.shift()!;
       this.#take(waiter.bytes);
       waiter.resolve();
@@ -254,8 +271,7 @@ export class BulkGate {
   }
 
   #releaseCpu(tookMs: number) {
-    const contended = performance.now() - this.#lastForeground < foregroundWindowMs;
-    const pause = contended ? Math.min(tookMs * this.limits.pauseRatio, 200) : 0;
+    const pause = this.#contended() ? Math.min(tookMs * this.limits.pauseRatio, 200) : 0;
     setTimeout(() => {
       const next = this.#cpuQueue.shift();
       if (next) next();

@@ -65,16 +65,25 @@ function asRow(ord: number, a: Activity) {
   return [ord, a.activity_code, a.external_id, a.collaborator_email, a.data ?? null, a.occurred_at ?? null];
 }
 
-export async function syncActivities(
+/** A valid batch as salesos.sync_activities takes it: the rows' JSON text. */
+export interface ActivitiesBatch {
+  rows: string;
+}
+
+/** Validates the items (all valid or 400) and writes their rows. */
+export async function prepareActivities(items: unknown, run: Slicer = inline): Promise<ActivitiesBatch> {
+  return { rows: await run.jsonArray((await validate(items, run)).map((a, ord) => asRow(ord, a))) };
+}
+
+/** Stores a prepared batch in one SQL call. */
+export async function storeActivities(
   db: Database,
   principal: Principal,
   request: { requestId: string; elapsedMs: () => number; idempotency: Idempotency | null },
-  items: unknown,
-  run: Slicer = inline,
+  batch: ActivitiesBatch,
 ): Promise<{ outcome: Outcome; data: z.infer<typeof syncActivitiesResult> }> {
-  const rows = (await validate(items, run)).map((a, ord) => asRow(ord, a));
   const [result] = await db.query<{ outcome: Outcome; data: z.infer<typeof syncActivitiesResult> }>(
-    "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::jsonb, $8, decode($9, 'hex'))",
+    "select * from salesos.sync_activities($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7::text::jsonb, $8, decode($9, 'hex'))",
     [
       principal.tenantId,
       principal.environment,
@@ -82,7 +91,7 @@ export async function syncActivities(
       request.requestId,
       principal.ip,
       request.elapsedMs(),
-      rows,
+      batch.rows,
       request.idempotency?.key ?? null,
       request.idempotency?.requestHash ?? null,
     ],

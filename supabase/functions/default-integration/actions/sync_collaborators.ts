@@ -55,13 +55,17 @@ export function fieldMessage(item: object, field: keyof typeof collaboratorField
   return inexact === null ? collaboratorFieldMessages[field] : `metadata ${inexactReason(inexact)}`;
 }
 
-export async function syncCollaborators(
-  db: Database,
-  principal: Principal,
-  request: { requestId: string; elapsedMs: () => number; idempotency: Idempotency | null },
-  items: unknown,
-  run: Slicer = inline,
-): Promise<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }> {
+/** A batch as salesos.sync_collaborators takes it: the valid items' rows, the invalid ones' errors. */
+export interface CollaboratorsBatch {
+  itemCount: number;
+  /** The valid items' rows, as JSON text. */
+  rows: string;
+  errorOrds: number[];
+  errorMessages: string[];
+}
+
+/** Validates the items: the valid ones' rows, the invalid ones' errors (400 when not an array). */
+export async function prepareCollaborators(items: unknown, run: Slicer = inline): Promise<CollaboratorsBatch> {
   if (!Array.isArray(items) || items.length > maxCollaboratorsPerRequest) {
     throw new ApiError("VALIDATION_ERROR", "Invalid collaborators payload", {
       details: [{
@@ -86,9 +90,23 @@ export async function syncCollaborators(
       errors.set(ord, describeItem(item, [...fields].map((f) => fieldMessage(item, f)).join("; ")));
     }
   });
+  return {
+    itemCount: items.length,
+    rows: await run.jsonArray(rows),
+    errorOrds: [...errors.keys()],
+    errorMessages: [...errors.values()],
+  };
+}
 
+/** Stores a prepared batch in one SQL call. */
+export async function storeCollaborators(
+  db: Database,
+  principal: Principal,
+  request: { requestId: string; elapsedMs: () => number; idempotency: Idempotency | null },
+  batch: CollaboratorsBatch,
+): Promise<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }> {
   const [result] = await db.query<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }>(
-    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::jsonb, $9::integer[], $10::json, $11, decode($12, 'hex'))",
+    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::text::jsonb, $9::integer[], $10::json, $11, decode($12, 'hex'))",
     [
       principal.tenantId,
       principal.environment,
@@ -96,11 +114,11 @@ export async function syncCollaborators(
       request.requestId,
       principal.ip,
       request.elapsedMs(),
-      items.length,
-      rows,
-      [...errors.keys()],
+      batch.itemCount,
+      batch.rows,
+      batch.errorOrds,
       // json, not jsonb: a message may echo a NUL or a lone surrogate, which JSON text escapes.
-      [...errors.values()],
+      batch.errorMessages,
       request.idempotency?.key ?? null,
       request.idempotency?.requestHash ?? null,
     ],

@@ -8,8 +8,8 @@ import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.t
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import { admit, type AuthDeps, authenticate, type Principal, rateLimitHeaderNames, readCredentials } from "../auth.ts";
 import { checkSignature, findSignedKey } from "../signed_auth.ts";
-import { syncActivities } from "../actions/sync_activities.ts";
-import { syncCollaborators } from "../actions/sync_collaborators.ts";
+import { type ActivitiesBatch, prepareActivities, storeActivities } from "../actions/sync_activities.ts";
+import { type CollaboratorsBatch, prepareCollaborators, storeCollaborators } from "../actions/sync_collaborators.ts";
 import type { Admitted, BulkGate } from "../bulk_gate.ts";
 import { parseExactJson } from "../exact_json.ts";
 import {
@@ -211,10 +211,40 @@ interface SignedBody {
   sha256: string;
 }
 
+/** An admitted request's action and its batch, ready for the action's SQL call. */
+type ActionBatch =
+  & { idempotency: Idempotency | null }
+  & ({ action: "sync_collaborators"; batch: CollaboratorsBatch } | {
+    action: "sync_activities";
+    batch: ActivitiesBatch;
+  });
+
 /**
- * Reads the admitted request's JSON body (from the request, or the bytes a signature was checked on),
- * runs its action, shapes the response. Under an Idempotency-Key the body's SHA-256 goes with the batch, and the action's SQL call may answer with
- * the stored answer instead of applying it (or refuse: 422 another body, 409 in flight).
+ * Reads the admitted request's JSON body (from the request, or the bytes a signature was checked on)
+ * into its action's batch. Apart from the SQL call, so that the body and its parsed values can be
+ * collected while the call runs: an async function keeps its locals until it returns.
+ */
+async function readBatch(c: Context<AppEnv>, run: Admitted, source: Request | SignedBody): Promise<ActionBatch> {
+  const key = readIdempotencyKey(c.req.header(idempotencyKeyHeader));
+  // A Bearer request's body is read only now, after its Idempotency-Key is checked.
+  const bytes = source instanceof Request ? await readBodyBytes(source) : source.bytes;
+  const idempotency: Idempotency | null = key === null
+    ? null
+    : { key, requestHash: source instanceof Request ? sha256Hex(bytes) : source.sha256 };
+  const body = await run.slice(() => parseJsonBytes(bytes, c.req.header("content-type"), { parse: parseExactJson }));
+  const parsed = requestSchema.safeParse(body);
+  if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
+  const action = parsed.data.action;
+  c.get("log").action = action;
+  return action === "sync_collaborators"
+    ? { action, idempotency, batch: await prepareCollaborators(parsed.data.collaborators, run) }
+    : { action, idempotency, batch: await prepareActivities(parsed.data.activities, run) };
+}
+
+/**
+ * Runs the admitted request's action and shapes the response. Under an Idempotency-Key the body's
+ * SHA-256 goes with the batch, and the action's SQL call may answer with the stored answer instead
+ * of applying it (or refuse: 422 another body, 409 in flight).
  */
 async function runAction(
   c: Context<AppEnv>,
@@ -224,24 +254,11 @@ async function runAction(
   source: Request | SignedBody,
 ) {
   if (run.bulk) c.get("log").bulk = true;
-  const key = readIdempotencyKey(c.req.header(idempotencyKeyHeader));
-  // A Bearer request's body is read only now, after its Idempotency-Key is checked.
-  const bytes = source instanceof Request ? await readBodyBytes(source) : source.bytes;
-  const idempotency: Idempotency | null = key === null
-    ? null
-    : { key, requestHash: source instanceof Request ? sha256Hex(bytes) : source.sha256 };
-  const body = await parseJsonBytes(bytes, c.req.header("content-type"), {
-    parse: (text) => run.slice(() => parseExactJson(text)),
-  });
-  const parsed = requestSchema.safeParse(body);
-  if (!parsed.success) throw new ApiError("VALIDATION_ERROR", messages.invalidAction);
-
-  const action = parsed.data.action;
-  c.get("log").action = action;
-  const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c), idempotency };
-  const { outcome, data } = action === "sync_collaborators"
-    ? await syncCollaborators(deps.db, principal, request, parsed.data.collaborators, run)
-    : await syncActivities(deps.db, principal, request, parsed.data.activities, run);
+  const read = await readBatch(c, run, source);
+  const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c), idempotency: read.idempotency };
+  const { outcome, data } = read.action === "sync_collaborators"
+    ? await storeCollaborators(deps.db, principal, request, read.batch)
+    : await storeActivities(deps.db, principal, request, read.batch);
   refuseClaim(outcome);
   if (outcome === "replayed") {
     c.header(replayedHeader, "true");
