@@ -70,7 +70,7 @@ const properties: { id: string; name: string; promise: string }[] = [
     id: "10",
     name: "Fairness and memory under bulk load",
     promise:
-      "While one tenant floods maximum-size batches, another tenant's small requests all succeed and keep at least 0.4 of their throughput (target 0.5); 300 concurrent uploads of just under 5 MiB are each answered 200, 429 or 503, with the process's RSS bounded and returned afterwards.",
+      "While one tenant floods maximum-size batches, another tenant's small requests all succeed and keep at least 0.5 of their throughput; 300 concurrent uploads of just under 5 MiB are each answered 200, 429 or 503, with the process's RSS bounded and returned afterwards.",
   },
   {
     id: "11",

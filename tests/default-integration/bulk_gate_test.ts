@@ -1,6 +1,7 @@
 // The per-instance fairness gate (bulk_gate.ts): per-key and per-tenant concurrency of bulk bodies
-// (429 with retry_after, its own message), the byte budget (waits in order, then 503), the slicing
-// of CPU work; and through the app, that a concurrency 429 comes before the body is read.
+// (429 with retry_after, its own message), the byte budget (waits in order, then 503), large bodies
+// one at a time and database calls paced while small requests are served, the slicing of CPU work;
+// and through the app, that a concurrency 429 comes before the body is read.
 import assert from "node:assert/strict";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
 import {
@@ -109,6 +110,18 @@ Deno.test("bulk gate: while small requests are served, large bodies are read one
   assert.equal(gate.bytesInUse, 4 * MiB);
   second!.release();
   assert.equal(gate.bytesInUse, 0);
+});
+
+Deno.test("bulk gate: while small requests are served, a large body's database call is paced like a slice", async () => {
+  const gate = new BulkGate({ pauseRatio: 3 });
+  (await gate.admit(b1, 1000)).release(); // a small request: the instance is serving small ones
+  const bulk = await gate.admit(a1, 4 * MiB);
+  await bulk.paced(() => new Promise((r) => setTimeout(r, 20)));
+  const started = performance.now();
+  await bulk.slice(() => {});
+  const waited = performance.now() - started;
+  bulk.release();
+  assert.ok(waited >= 50, `the next slice waited ${Math.round(waited)} ms after a 20 ms call (pause 3 × 20)`);
 });
 
 Deno.test("bulk gate: CPU work of large bodies runs in slices that let other work in", async () => {

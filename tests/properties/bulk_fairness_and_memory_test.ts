@@ -1,8 +1,7 @@
 // Fairness and memory under bulk load, against `deno task start`. One tenant flooding the instance
 // with maximum-size batches (8 at once, each ~4.6 MB, retrying after retry_after on a 429): the
-// other tenant's small requests all succeed and keep at least 0.4 of their throughput alone (target
-// 0.5, recorded in flood_target_met: 0.53–0.61 here, so 0.4 keeps a shared machine's noise from failing
-// it, while the code before large bodies went one at a time, 0.19–0.27, fails it); 300 concurrent
+// other tenant's small requests all succeed and keep at least 0.5 of their throughput alone (0.72–0.90
+// measured; 0.19–0.27 before large bodies were paced one at a time, database calls included); 300 concurrent
 // uploads of just under 5 MiB from 60 keys keep the process's RSS within 400 MB, and it comes back
 // down afterwards (≤ 200 MB asserted; the 150 MB target recorded in memory_return_target_met).
 import assert from "node:assert/strict";
@@ -134,7 +133,7 @@ propertyTest("10", "fairness and memory under bulk load", import.meta.url, async
       assert.deepEqual(Object.keys(during.statuses), ["200"], "small requests all succeed");
       assert.ok(flood.filter((s) => s === 200).length > 0, "the flood's batches are served too");
       figures.flood_target_met = fraction >= 0.5;
-      assert.ok(fraction >= 0.4, `small requests kept ${fraction} of their throughput (≥ 0.4)`);
+      assert.ok(fraction >= 0.5, `small requests kept ${fraction} of their throughput (≥ 0.5)`);
     },
   );
 

@@ -60,7 +60,7 @@ export const configSchema = z.object({
   /** The same per tenant. */
   maxBulkRequestsPerTenant: intInRange(1, 1000, 4),
   /** MiB of request bodies being read and parsed at once per instance; beyond, requests wait (bodyWaitMs), then 503. */
-  bodyBudgetMib: intInRange(5, 4096, 32),
+  bodyBudgetMib: intInRange(5, 4096, 24),
   /** How long a request waits for room in that budget. */
   bodyWaitMs: intInRange(0, 60_000, 10_000),
   logRequests: booleanFlag.default(true),

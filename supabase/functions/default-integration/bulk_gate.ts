@@ -9,9 +9,9 @@
 // - the CPU work of large bodies (parsing, validating, writing their rows) runs in slices, one such
 //   slice at a time in the instance;
 // - while small requests are being served, large bodies are taken one at a time (the budget admits
-//   the next when the last is done), and each slice is followed by a pause as long as the slice times
-//   `pauseRatio`, so large bodies never take more than 1/(1 + pauseRatio) of the thread from small
-//   requests, nor both cores (one body's database call beside another's parsing).
+//   the next when the last is done), and each slice, and each of their database calls, is followed by
+//   a pause as long as it times `pauseRatio` before the next slice: large bodies take about
+//   1/(1 + pauseRatio) of the thread and of Postgres from small requests, never both cores.
 import { ApiError, messages } from "../_shared/errors.ts";
 import { maxBodyBytes } from "../_shared/http.ts";
 import { inline, type Slicer } from "./slicing.ts";
@@ -40,7 +40,7 @@ export const defaultBulkLimits: BulkLimits = {
   maxBulkPerTenant: 4,
   bodyBudgetBytes: 64 * 1024 * 1024,
   bodyWaitMs: 10_000,
-  pauseRatio: 2,
+  pauseRatio: 3,
 };
 
 /** Seconds a client waits after a concurrency 429 or a full body budget (503). */
@@ -71,6 +71,12 @@ export interface Admitted extends Slicer {
    * the key's or tenant's concurrency. Other requests are returned as they are.
    */
   counted(request: Request): Request;
+  /**
+   * Runs the request's database call. For a large body while small requests are being served, the
+   * next slice of any large body then waits `pauseRatio` times as long as the call took, so large
+   * bodies' Postgres work is paced like their CPU work.
+   */
+  paced<R>(call: () => Promise<R>): Promise<R>;
   release(): void;
 }
 
@@ -111,7 +117,7 @@ export class BulkGate {
   async admit(principal: { keyId: string; tenantId: string }, announced: number | null): Promise<Admitted> {
     if (!this.isPaced(announced)) {
       this.#lastForeground = performance.now();
-      return { ...inline, bulk: false, counted: (request) => request, release: () => {} };
+      return { ...inline, bulk: false, counted: (request) => request, paced: (call) => call(), release: () => {} };
     }
     const { keyId, tenantId } = principal;
     let bulk = this.isBulk(announced);
@@ -137,6 +143,7 @@ export class BulkGate {
       eachSliced: (items, step) => this.#eachSliced(items, step),
       slice: (fn) => this.#slice(fn),
       jsonArray: (values) => this.#slice(() => JSON.stringify(values)),
+      paced: (call) => this.#paced(call),
       counted: (request) => {
         if (announced !== null || !request.body) return request;
         let seen = 0;
@@ -258,6 +265,16 @@ export class BulkGate {
         const until = performance.now() + sliceMs;
         do step(items[index], index); while (++index < items.length && performance.now() < until);
       });
+    }
+  }
+
+  async #paced<R>(call: () => Promise<R>): Promise<R> {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      // The pause is taken in the line of slices; the answer does not wait for it.
+      if (this.#contended()) this.#acquireCpu().then(() => this.#releaseCpu(performance.now() - started));
     }
   }
 

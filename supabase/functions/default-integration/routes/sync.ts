@@ -256,9 +256,11 @@ async function runAction(
   if (run.bulk) c.get("log").bulk = true;
   const read = await readBatch(c, run, source);
   const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c), idempotency: read.idempotency };
-  const { outcome, data } = read.action === "sync_collaborators"
-    ? await storeCollaborators(deps.db, principal, request, read.batch)
-    : await storeActivities(deps.db, principal, request, read.batch);
+  const { outcome, data } = await run.paced(async () =>
+    read.action === "sync_collaborators"
+      ? await storeCollaborators(deps.db, principal, request, read.batch)
+      : await storeActivities(deps.db, principal, request, read.batch)
+  );
   refuseClaim(outcome);
   if (outcome === "replayed") {
     c.header(replayedHeader, "true");
