@@ -3,7 +3,7 @@
 // other tenant's small requests all succeed and keep at least 0.5 of their throughput alone (0.72–0.90
 // measured; 0.19–0.27 before large bodies were paced one at a time, database calls included); 300 concurrent
 // uploads of just under 5 MiB from 60 keys keep the process's RSS within 400 MB, and it comes back
-// down afterwards (≤ 200 MB asserted; the 150 MB target recorded in memory_return_target_met).
+// down to ≤ 150 MB within 20 s afterwards.
 import assert from "node:assert/strict";
 import { freshDatabase } from "../support/database.ts";
 import { createTenant } from "../support/fixtures.ts";
@@ -132,7 +132,6 @@ propertyTest("10", "fairness and memory under bulk load", import.meta.url, async
       };
       assert.deepEqual(Object.keys(during.statuses), ["200"], "small requests all succeed");
       assert.ok(flood.filter((s) => s === 200).length > 0, "the flood's batches are served too");
-      figures.flood_target_met = fraction >= 0.5;
       assert.ok(fraction >= 0.5, `small requests kept ${fraction} of their throughput (≥ 0.5)`);
     },
   );
@@ -181,9 +180,7 @@ propertyTest("10", "fairness and memory under bulk load", import.meta.url, async
     assert.deepEqual(unexpected, [], "every upload is answered 200, 429 (concurrency) or 503 (budget full)");
     assert.ok(statuses.filter((s) => s === 200).length >= 10, "uploads are served");
     assert.ok(peak <= 400, `peak RSS ${peak} MB (≤ 400)`);
-    // The memory comes back: asserted at 200 MB, the 150 MB target recorded (measured 114–161 MB
-    // after 20 s on the shared 2-core machine; an idle process is not always collected by then).
-    figures.memory_return_target_met = after <= 150;
-    assert.ok(after <= 200, `RSS after ${after} MB (≤ 200)`);
+    // The memory comes back (99–121 MB here, first seen 8.5–9.5 s after the uploads).
+    assert.ok(after <= 150, `RSS after ${after} MB (≤ 150)`);
   });
 }, { sanitizeResources: false, sanitizeOps: false });
