@@ -45,8 +45,12 @@ export function createMetrics(
       if (scheduled) return;
       scheduled = true;
       const timer = setTimeout(() => {
-        // A failed load is tried again after the next line, or by GET /metrics (which answers its error).
-        loaded().catch(() => (scheduled = false));
+        // A failed load is tried again after the next line, or by GET /metrics (which answers its
+        // error); the lines held meanwhile are dropped, so they cannot pile up.
+        loaded().catch(() => {
+          early.length = 0;
+          scheduled = false;
+        });
       }, loadDelayMs);
       Deno.unrefTimer(timer);
     },

@@ -93,22 +93,38 @@ Deno.test("bulk gate: the byte budget makes requests wait in order, then 503", a
   assert.ok(gate.stats.peakBytesInUse <= 10 * MiB);
 });
 
-Deno.test("bulk gate: while small requests are served, large bodies are read one at a time", async () => {
-  const gate = new BulkGate({ maxBulkPerKey: 100, maxBulkPerTenant: 100, bodyWaitMs: 300 });
-  // With no small request lately, large bodies share the budget.
+Deno.test("bulk gate: while small requests are served, large bodies that arrived go on one at a time", async () => {
+  const gate = new BulkGate({ maxBulkPerKey: 100, maxBulkPerTenant: 100, bodyWaitMs: 2_000 });
+  const small = async () => (await gate.admit(b1, 1000)).release();
+  // With no small request lately, large bodies go on together.
   const quiet = [await gate.admit(a1, 4 * MiB), await gate.admit(b1, 4 * MiB)];
+  await quiet[0].slice(() => {});
+  await quiet[1].slice(() => {});
   for (const h of quiet) h.release();
 
-  (await gate.admit(b1, 1000)).release(); // a small request: the instance is serving small ones
-  const first = await gate.admit(a1, 4 * MiB);
-  let second: Admitted | undefined;
-  const waiting = gate.admit(b1, 4 * MiB).then((h) => (second = h));
+  await small();
+  // Both are admitted (their bodies are read meanwhile); the second's first slice waits for the first.
+  const [first, second, third] = [
+    await gate.admit(a1, 4 * MiB),
+    await gate.admit(b1, 4 * MiB),
+    await gate.admit(a2, 4 * MiB),
+  ];
+  await first.slice(() => {});
+  const went: string[] = [];
+  const secondGoes = second.slice(() => went.push("second"));
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(second, undefined, "the second large body waits for the first");
+  assert.equal(went.length, 0, "the second waits while the first goes on");
   first.release();
-  await waiting;
-  assert.equal(gate.bytesInUse, 4 * MiB);
-  second!.release();
+  await secondGoes;
+
+  // The third waits for the second, until small requests stop: then it goes on without it.
+  await small();
+  const thirdGoes = third.slice(() => went.push("third"));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(went, ["second"]);
+  await thirdGoes;
+  assert.deepEqual(went, ["second", "third"]);
+  for (const h of [second, third]) h.release();
   assert.equal(gate.bytesInUse, 0);
 });
 

@@ -257,18 +257,11 @@ export function announcedLength(request: Request): number | null {
   return Number.isSafeInteger(announced) && announced >= 0 ? announced : null;
 }
 
-/**
- * The raw body bytes, with the 5 MiB (413) and deadline rules of every body. They are copied into one
- * buffer as they arrive, sized by the announced length when there is one, so a body is never held
- * twice (its chunks and their concatenation).
- */
+/** The raw body bytes, with the 5 MiB (413) and deadline rules of every body. */
 export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayBuffer>> {
   if (!request.body) return new Uint8Array();
   const reader = request.body.getReader();
-  const announced = Number(request.headers.get("content-length") ?? NaN);
-  let bytes = new Uint8Array(
-    Number.isSafeInteger(announced) && announced >= 0 && announced <= maxBodyBytes ? announced : 64 * 1024,
-  );
+  const chunks: Uint8Array[] = [];
   let size = 0;
   let tooSlow = false;
   const timer = setTimeout(() => {
@@ -280,17 +273,12 @@ export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayB
       const { done, value } = await reader.read();
       if (tooSlow) throw new ApiError("VALIDATION_ERROR", "Request body was not received in time");
       if (done) break;
-      if (size + value.byteLength > maxBodyBytes) {
+      size += value.byteLength;
+      if (size > maxBodyBytes) {
         await reader.cancel().catch(() => {});
         throw new ApiError("PAYLOAD_TOO_LARGE", messages.payloadTooLarge);
       }
-      if (size + value.byteLength > bytes.byteLength) {
-        const grown = new Uint8Array(Math.min(Math.max(2 * bytes.byteLength, size + value.byteLength), maxBodyBytes));
-        grown.set(bytes.subarray(0, size));
-        bytes = grown;
-      }
-      bytes.set(value, size);
-      size += value.byteLength;
+      chunks.push(value);
     }
   } catch (error) {
     if (error instanceof ApiError) throw error;
@@ -298,5 +286,11 @@ export async function readBodyBytes(request: Request): Promise<Uint8Array<ArrayB
   } finally {
     clearTimeout(timer);
   }
-  return bytes.subarray(0, size);
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }

@@ -8,10 +8,12 @@
 //   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After;
 // - the CPU work of large bodies (parsing, validating, writing their rows) runs in slices, one such
 //   slice at a time in the instance;
-// - while small requests are being served, large bodies are taken one at a time (the budget admits
-//   the next when the last is done), and each slice, and each of their database calls, is followed by
-//   a pause as long as it times `pauseRatio` before the next slice: large bodies take about
-//   1/(1 + pauseRatio) of the thread and of Postgres from small requests, never both cores.
+// - while small requests are being served, large bodies that have arrived go on one at a time, in
+//   order, from their first slice to the end of their database call (reading bodies still overlaps:
+//   a slow upload holds no one up); a wait past `bodyWaitMs` is 503 with Retry-After. Each slice and
+//   each database call is then followed by a pause `pauseRatio` times its length before the next
+//   slice, so large bodies take about 1/(1 + pauseRatio) of the thread and of Postgres from small
+//   requests, and never both cores.
 import { ApiError, messages } from "../_shared/errors.ts";
 import { maxBodyBytes } from "../_shared/http.ts";
 import { inline, type Slicer } from "./slicing.ts";
@@ -27,9 +29,9 @@ export interface BulkLimits {
   maxBulkPerTenant: number;
   /** Bytes of bodies being read and parsed at once, in the instance. */
   bodyBudgetBytes: number;
-  /** How long a request waits for room in the budget before it gets 503. */
+  /** How long a request waits for room in the budget, or for its turn after its body arrived, before it gets 503. */
   bodyWaitMs: number;
-  /** Pause after a bulk CPU slice, as a multiple of the slice's time, while small requests are served. */
+  /** Pause after a large body's slice or database call, as a multiple of its time, while small requests are served. */
   pauseRatio: number;
 }
 
@@ -38,7 +40,7 @@ export const defaultBulkLimits: BulkLimits = {
   bulkThresholdBytes: 1024 * 1024,
   maxBulkPerKey: 2,
   maxBulkPerTenant: 4,
-  bodyBudgetBytes: 64 * 1024 * 1024,
+  bodyBudgetBytes: 24 * 1024 * 1024,
   bodyWaitMs: 10_000,
   pauseRatio: 3,
 };
@@ -89,8 +91,19 @@ export class BulkGate {
   #cpuBusy = false;
   #cpuQueue: (() => void)[] = [];
   #lastForeground = -Infinity;
+  /** Large bodies past their reading and not yet released: while small requests are served, at most one goes on. */
+  #going = 0;
+  #turns: (() => void)[] = [];
+  #turnTimer: ReturnType<typeof setTimeout> | undefined;
   /** Figures for tests and logs. */
-  readonly stats = { refusedKey: 0, refusedTenant: 0, refusedBudget: 0, waited: 0, peakBytesInUse: 0 };
+  readonly stats = {
+    refusedKey: 0,
+    refusedTenant: 0,
+    refusedBudget: 0,
+    refusedTurn: 0,
+    waited: 0,
+    peakBytesInUse: 0,
+  };
 
   constructor(limits: Partial<BulkLimits> = {}) {
     this.limits = { ...defaultBulkLimits, ...limits };
@@ -135,15 +148,24 @@ export class BulkGate {
       throw error;
     }
     let released = false;
+    let going = false;
+    /** `work` after this request's turn, which its first slice waits for. */
+    const inTurn = async <R>(work: () => Promise<R>): Promise<R> => {
+      if (!going) {
+        await this.#turn();
+        going = true;
+      }
+      return await work();
+    };
     const threshold = this.limits.bulkThresholdBytes;
     return {
       get bulk() {
         return bulk;
       },
-      eachSliced: (items, step) => this.#eachSliced(items, step),
-      slice: (fn) => this.#slice(fn),
-      jsonArray: (values) => this.#slice(() => JSON.stringify(values)),
-      paced: (call) => this.#paced(call),
+      eachSliced: (items, step) => inTurn(() => this.#eachSliced(items, step)),
+      slice: (fn) => inTurn(() => this.#slice(fn)),
+      jsonArray: (values) => inTurn(() => this.#slice(() => JSON.stringify(values))),
+      paced: (call) => inTurn(() => this.#paced(call)),
       counted: (request) => {
         if (announced !== null || !request.body) return request;
         let seen = 0;
@@ -169,6 +191,10 @@ export class BulkGate {
         released = true;
         uncount();
         this.#free(bytes);
+        if (going) {
+          this.#going--;
+          this.#nextTurns();
+        }
       },
     };
   }
@@ -189,7 +215,7 @@ export class BulkGate {
   }
 
   #reserve(bytes: number): Promise<void> {
-    if (this.#waiting.length === 0 && this.#fits(bytes)) {
+    if (this.#waiting.length === 0 && this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes) {
       this.#take(bytes);
       return Promise.resolve();
     }
@@ -214,16 +240,6 @@ export class BulkGate {
     });
   }
 
-  /**
-   * Whether a body of `bytes` may be read now: within the budget, and while small requests are being
-   * served, only when no other large body is in progress. One at a time, a large body's Postgres work
-   * never overlaps another's CPU work, so the two cores are not both given to large bodies.
-   */
-  #fits(bytes: number): boolean {
-    if (this.#contended()) return this.#bytesInUse === 0;
-    return this.#bytesInUse + bytes <= this.limits.bodyBudgetBytes;
-  }
-
   #contended(): boolean {
     return performance.now() - this.#lastForeground < foregroundWindowMs;
   }
@@ -240,11 +256,52 @@ export class BulkGate {
 
   /** Admits waiters in order while the first one fits. */
   #wake() {
-    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0].bytes)) {
+    while (this.#waiting.length > 0 && this.#bytesInUse + this.#waiting[0].bytes <= this.limits.bodyBudgetBytes) {
       const waiter = this.#waiting.shift()!;
       this.#take(waiter.bytes);
       waiter.resolve();
     }
+  }
+
+  /**
+   * A large body's turn to go on, after its reading: at once unless small requests are being served
+   * and another one is going; then in order, up to `bodyWaitMs` (503).
+   */
+  #turn(): Promise<void> {
+    if (this.#turns.length === 0 && (this.#going === 0 || !this.#contended())) {
+      this.#going++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const go = () => {
+        clearTimeout(timer);
+        this.#going++;
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#turns.splice(this.#turns.indexOf(go), 1);
+        this.stats.refusedTurn++;
+        this.#nextTurns();
+        reject(
+          new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterConcurrentSeconds }),
+        );
+      }, this.limits.bodyWaitMs);
+      this.#turns.push(go);
+      this.#nextTurns();
+    });
+  }
+
+  /**
+   * Gives turns in order while one may go on; those held back only by small requests are looked at
+   * again when the small requests' window ends (no release may come before then).
+   */
+  #nextTurns() {
+    while (this.#turns.length > 0 && (this.#going === 0 || !this.#contended())) this.#turns.shift()!();
+    clearTimeout(this.#turnTimer);
+    this.#turnTimer = this.#turns.length === 0 ? undefined : setTimeout(
+      () => this.#nextTurns(),
+      this.#lastForeground + foregroundWindowMs - performance.now(),
+    );
   }
 
   /** One bulk slice at a time; after it, a pause while small requests are being served. */
@@ -274,7 +331,8 @@ export class BulkGate {
       return await call();
     } finally {
       // The pause is taken in the line of slices; the answer does not wait for it.
-      if (this.#contended()) this.#acquireCpu().then(() => this.#releaseCpu(performance.now() - started));
+      const tookMs = performance.now() - started;
+      if (this.#contended()) this.#acquireCpu().then(() => this.#releaseCpu(tookMs));
     }
   }
 
