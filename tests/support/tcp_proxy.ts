@@ -3,7 +3,10 @@
 // forwards nothing (a network gone silent), `forward` forwards again. Like TCP over a network that
 // comes back, a blackhole holds what it was sent and delivers it in order once restored: it never
 // drops bytes from the middle of a stream (that desynchronised the driver from the server, a fault
-// no TCP connection can have).
+// no TCP connection can have). A connection made into a blackhole reaches the server only if its
+// client still holds it open when the blackhole ends: one given up before is never established, as
+// over a network that drops the handshake (delivering what a client sent before giving up, then its
+// close, is what no network does, and it crashes PgBouncer 1.18 on a cancel request).
 export type ProxyMode = "forward" | "refuse" | "blackhole";
 
 export interface TcpProxy extends AsyncDisposable {
@@ -35,18 +38,15 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
   };
 
   // In a blackhole the pump holds what it read and reads no more: the peers wait for answers.
-  async function pump(from: Deno.Conn, to: Deno.Conn) {
-    const buffer = new Uint8Array(64 * 1024);
+  async function pump(from: Chunks, to: Deno.Conn, held: Uint8Array[] = []) {
     try {
-      while (true) {
-        const n = await from.read(buffer);
-        if (n === null) break;
+      for (const chunk of held) await writeAll(to, chunk);
+      for (let chunk = await from.next(); chunk !== null; chunk = await from.next()) {
         while (mode === "blackhole") await blackholeEnded;
-        let written = 0;
-        while (written < n) written += await to.write(buffer.subarray(written, n));
+        await writeAll(to, chunk);
       }
     } catch { /* the other side went away */ }
-    for (const conn of [from, to]) {
+    for (const conn of [from.conn, to]) {
       try {
         conn.close();
       } catch { /* already closed */ }
@@ -55,8 +55,21 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
 
   async function handle(client: Deno.Conn) {
     open.add(client);
-    // A connection attempt into a blackhole is answered once it ends, if the client still waits.
-    while (mode === "blackhole") await blackholeEnded;
+    const fromClient = chunks(client);
+    // Made into a blackhole: what the client sends is held until it ends; a client that closes
+    // meanwhile gave up on a connection that was never established.
+    const held: Uint8Array[] = [];
+    while (mode === "blackhole") {
+      const ended = blackholeEnded.then(() => "ended" as const);
+      if (await Promise.race([fromClient.started(), ended]) === "ended") continue;
+      const chunk = await fromClient.next();
+      if (chunk === null) {
+        client.close();
+        open.delete(client);
+        return;
+      }
+      held.push(chunk);
+    }
     if (!open.has(client)) return; // refused meanwhile
     let server: Deno.Conn;
     try {
@@ -67,7 +80,7 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
       return;
     }
     open.add(server);
-    await Promise.all([pump(client, server), pump(server, client)]);
+    await Promise.all([pump(fromClient, server, held), pump(chunks(server), client)]);
     open.delete(client);
     open.delete(server);
   }
@@ -108,4 +121,39 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
       await new Promise((r) => setTimeout(r, 10));
     },
   };
+}
+
+/** What `conn` reads, chunk by chunk; a read can be started before its chunk is taken (`started`). */
+interface Chunks {
+  conn: Deno.Conn;
+  started(): Promise<Uint8Array | null>;
+  next(): Promise<Uint8Array | null>;
+}
+
+function chunks(conn: Deno.Conn): Chunks {
+  let pending: Promise<Uint8Array | null> | undefined;
+  const started = () =>
+    pending ??= (async () => {
+      const buffer = new Uint8Array(64 * 1024);
+      try {
+        const n = await conn.read(buffer);
+        return n === null ? null : buffer.subarray(0, n);
+      } catch {
+        return null; // closed
+      }
+    })();
+  return {
+    conn,
+    started,
+    async next() {
+      const chunk = await started();
+      pending = undefined;
+      return chunk;
+    },
+  };
+}
+
+async function writeAll(to: Deno.Conn, chunk: Uint8Array) {
+  let written = 0;
+  while (written < chunk.byteLength) written += await to.write(chunk.subarray(written));
 }

@@ -2,11 +2,13 @@
 import assert from "node:assert/strict";
 import { startTcpProxy } from "./tcp_proxy.ts";
 
-/** An echo server: what it reads, it writes back. */
+/** An echo server: what it reads, it writes back; `accepted` counts its connections. */
 function startEcho() {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echo = { accepted: 0 };
   (async () => {
     for await (const conn of listener) {
+      echo.accepted++;
       (async () => {
         const buffer = new Uint8Array(1024);
         try {
@@ -18,7 +20,10 @@ function startEcho() {
       })();
     }
   })().catch(() => {});
-  return { url: `postgres://echo@127.0.0.1:${(listener.addr as Deno.NetAddr).port}/x`, close: () => listener.close() };
+  return Object.assign(echo, {
+    url: `postgres://echo@127.0.0.1:${(listener.addr as Deno.NetAddr).port}/x`,
+    close: () => listener.close(),
+  });
 }
 
 async function readExactly(conn: Deno.Conn, length: number): Promise<string> {
@@ -51,6 +56,27 @@ Deno.test("test proxy: a blackhole holds what it is sent and delivers it in orde
     assert.equal(await answer, "two;three;");
   } finally {
     conn.close();
+    echo.close();
+  }
+});
+
+Deno.test("test proxy: a connection made into a blackhole is established only if its client still waits", async () => {
+  const echo = startEcho();
+  await using proxy = startTcpProxy(echo.url);
+  const port = Number(new URL(proxy.url).port);
+  try {
+    proxy.set("blackhole");
+    const gaveUp = await Deno.connect({ hostname: "127.0.0.1", port });
+    await gaveUp.write(new TextEncoder().encode("cancel;"));
+    gaveUp.close();
+    const waits = await Deno.connect({ hostname: "127.0.0.1", port });
+    await waits.write(new TextEncoder().encode("query;"));
+    await new Promise((r) => setTimeout(r, 50));
+    proxy.set("forward");
+    assert.equal(await readExactly(waits, 6), "query;", "what the waiting client sent is delivered");
+    waits.close();
+    assert.equal(echo.accepted, 1, "the client that gave up never reached the server");
+  } finally {
     echo.close();
   }
 });

@@ -14,6 +14,12 @@ import { classifyDatabaseError, type Database } from "./database.ts";
 import type { Config } from "./config.ts";
 import { DatabaseUnavailableError } from "./errors.ts";
 
+/**
+ * A connection attempt into a silent network gives up after this long and is retried, so the pool is
+ * back within seconds once the network answers again. A cancel request's connection gives up after it too.
+ */
+const connectTimeoutSeconds = 2;
+
 type PostgresConfig =
   & Pick<Config, "dbPoolSize" | "dbStatementTimeoutMs" | "dbPrepare">
   & Partial<Pick<Config, "dbTransactionPooler">>;
@@ -46,9 +52,7 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
     postgres(url, {
       max: config.dbPoolSize,
       prepare: prepareFor(pooled),
-      // A connection attempt into a silent network gives up after 2 s and is retried, so the pool is
-      // back within seconds once the network answers again.
-      connect_timeout: 2,
+      connect_timeout: connectTimeoutSeconds,
       idle_timeout: 60,
       // postgres.js waits 3^failures/100 s (up to 20 s) before reconnecting after failed connects: after
       // an outage the pool would stay closed for seconds after the database is back. At most 1 s here.
@@ -85,9 +89,10 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
     params: readonly unknown[],
   ): Promise<Row[]> {
     const timeoutMs = config.dbStatementTimeoutMs;
-    // The server cancels slow statements first when it has the timeout; this deadline only covers
-    // a network that went silent.
-    const deadlineMs = timeoutMs + 2_000;
+    // The server cancels slow statements first when it has the timeout (through a pooler, the cancel
+    // below); this deadline only covers a network that went silent. It comes after that cancel's own
+    // connection was answered or gave up, so the two never race.
+    const deadlineMs = timeoutMs + connectTimeoutSeconds * 1000 + 500;
     // The connection the statement went out on, so a silent one can be dropped (below).
     let connection: { terminate(): void } | undefined;
     const pending = sql.unsafe(
@@ -105,11 +110,13 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        pending.cancel();
-        // No answer, not even to the statement timeout: the connection is dead or silent.
-        // Drop it, with whatever else was queued on it, so the pool reconnects instead of
-        // queueing later statements behind an answer that will never come.
-        connection?.terminate();
+        // No answer, not even to the statement timeout: the connection is dead or silent. Drop it,
+        // with whatever else was queued on it, so the pool reconnects instead of queueing later
+        // statements behind an answer that will never come; a statement not sent yet is only taken
+        // out of the queue (a cancel request sent into the silence would be given up, and PgBouncer
+        // 1.18 crashes on a cancel whose client goes away first: pgbouncer/pgbouncer#801).
+        if (connection) connection.terminate();
+        else pending.cancel();
         reject(
           new DatabaseUnavailableError(
             new Error(`no answer within ${deadlineMs} ms`),
