@@ -4,11 +4,7 @@
 // and through the app, that a concurrency 429 comes before the body is read.
 import assert from "node:assert/strict";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
-import {
-  type Admitted,
-  BulkGate,
-  concurrencyMessages,
-} from "../../supabase/functions/default-integration/bulk_gate.ts";
+import { BulkGate, concurrencyMessages } from "../../supabase/functions/default-integration/bulk_gate.ts";
 import { createIntegrationApp } from "../../supabase/functions/default-integration/app.ts";
 import { createKeyVerifier } from "../../supabase/functions/default-integration/key_verifier.ts";
 import { freshDatabase } from "../support/database.ts";
