@@ -58,9 +58,9 @@ const sliceMs = 4;
 /** Small requests seen this recently make bulk slices pause. */
 const foregroundWindowMs = 200;
 
+/** A request waiting in a line of the gate: `go` lets it in. */
 interface Waiter {
-  bytes: number;
-  resolve: () => void;
+  go: () => void;
 }
 
 /** An admitted request: its CPU work runs through the Slicer (in slices when bulk); `release` when done. */
@@ -87,13 +87,13 @@ export class BulkGate {
   #perKey = new Map<string, number>();
   #perTenant = new Map<string, number>();
   #bytesInUse = 0;
-  #waiting: Waiter[] = [];
+  #waiting: (Waiter & { bytes: number })[] = [];
   #cpuBusy = false;
   #cpuQueue: (() => void)[] = [];
   #lastForeground = -Infinity;
   /** Large bodies past their reading and not yet released: while small requests are served, at most one goes on. */
   #going = 0;
-  #turns: (() => void)[] = [];
+  #turns: Waiter[] = [];
   #turnTimer: ReturnType<typeof setTimeout> | undefined;
   /** Figures for tests and logs. */
   readonly stats = {
@@ -220,23 +220,33 @@ export class BulkGate {
       return Promise.resolve();
     }
     this.stats.waited++;
+    return this.#waitInLine(this.#waiting, { bytes }, () => {
+      this.stats.refusedBudget++;
+      this.#wake();
+    });
+  }
+
+  /**
+   * Waits in `line` until let in (`go`), or after `bodyWaitMs` leaves it and, once `left` has run
+   * (a count, letting the next ones in), rejects with 503 and Retry-After.
+   */
+  #waitInLine<T extends object>(line: (Waiter & T)[], fields: T, left: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        bytes,
-        resolve: () => {
+      const waiter: Waiter & T = {
+        ...fields,
+        go: () => {
           clearTimeout(timer);
           resolve();
         },
       };
       const timer = setTimeout(() => {
-        this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
-        this.stats.refusedBudget++;
-        this.#wake();
+        line.splice(line.indexOf(waiter), 1);
+        left();
         reject(
           new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterConcurrentSeconds }),
         );
       }, this.limits.bodyWaitMs);
-      this.#waiting.push(waiter);
+      line.push(waiter);
     });
   }
 
@@ -259,7 +269,7 @@ export class BulkGate {
     while (this.#waiting.length > 0 && this.#bytesInUse + this.#waiting[0].bytes <= this.limits.bodyBudgetBytes) {
       const waiter = this.#waiting.shift()!;
       this.#take(waiter.bytes);
-      waiter.resolve();
+      waiter.go();
     }
   }
 
@@ -272,23 +282,12 @@ export class BulkGate {
       this.#going++;
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => {
-      const go = () => {
-        clearTimeout(timer);
-        this.#going++;
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#turns.splice(this.#turns.indexOf(go), 1);
-        this.stats.refusedTurn++;
-        this.#nextTurns();
-        reject(
-          new ApiError("SERVICE_UNAVAILABLE", messages.serviceUnavailable, { retryAfter: retryAfterConcurrentSeconds }),
-        );
-      }, this.limits.bodyWaitMs);
-      this.#turns.push(go);
+    const waiting = this.#waitInLine(this.#turns, {}, () => {
+      this.stats.refusedTurn++;
       this.#nextTurns();
     });
+    this.#nextTurns();
+    return waiting;
   }
 
   /**
@@ -296,7 +295,10 @@ export class BulkGate {
    * again when the small requests' window ends (no release may come before then).
    */
   #nextTurns() {
-    while (this.#turns.length > 0 && (this.#going === 0 || !this.#contended())) this.#turns.shift()!();
+    while (this.#turns.length > 0 && (this.#going === 0 || !this.#contended())) {
+      this.#going++;
+      this.#turns.shift()!.go();
+    }
     clearTimeout(this.#turnTimer);
     this.#turnTimer = this.#turns.length === 0 ? undefined : setTimeout(
       () => this.#nextTurns(),
