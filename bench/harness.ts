@@ -530,32 +530,31 @@ export async function bulkPairs(label: string, idPrefix: string, service: Servic
     non2xx: 0,
   };
   for (let i = 0; i < count; i++) {
-    const bulkRun = (action: string) => () =>
-      withCpu(service, () =>
-        wrk("bulk.lua", 4, service.baseUrl, {
-          BENCH_KEYS: setup.bulkKey.key,
-          BENCH_ACTION: action,
-          BENCH_ID_PREFIX: `${idPrefix}${i}`,
-        }));
-    const [a, activitiesBase] = await measuredPair(
-      i,
-      setup.url,
-      bulkRun("sync_activities"),
-      () => pgbench("bulk_activities.sql", 4, setup.url, tenantVars),
-    );
-    bulk.activities.push(a.perSecond * 1000);
-    bulk.activitiesCpu.push(a.cpuMsPerRequest);
-    bulk.activitiesBase.push(activitiesBase.tps * 1000);
-    const [c, collaboratorsBase] = await measuredPair(
-      i,
-      setup.url,
-      bulkRun("sync_collaborators"),
-      () => pgbench("bulk_collaborators.sql", 4, setup.url, tenantVars),
-    );
-    bulk.collaborators.push(c.perSecond * 500);
-    bulk.collaboratorsCpu.push(c.cpuMsPerRequest);
-    bulk.collaboratorsBase.push(collaboratorsBase.tps * 500);
-    bulk.non2xx += a.non_2xx + a.socket_errors + c.non_2xx + c.socket_errors;
+    /** One pair: `action` (`rows` a request) beside its baseline `sql`, in rows a second. */
+    const pair = async (action: string, sql: string, rows: number) => {
+      const [s, baseline] = await measuredPair(
+        i,
+        setup.url,
+        () =>
+          withCpu(service, () =>
+            wrk("bulk.lua", 4, service.baseUrl, {
+              BENCH_KEYS: setup.bulkKey.key,
+              BENCH_ACTION: action,
+              BENCH_ID_PREFIX: `${idPrefix}${i}`,
+            })),
+        () => pgbench(sql, 4, setup.url, tenantVars),
+      );
+      bulk.non2xx += s.non_2xx + s.socket_errors;
+      return { service: s.perSecond * rows, cpu: s.cpuMsPerRequest, baseline: baseline.tps * rows };
+    };
+    const a = await pair("sync_activities", "bulk_activities.sql", 1000);
+    bulk.activities.push(a.service);
+    bulk.activitiesCpu.push(a.cpu);
+    bulk.activitiesBase.push(a.baseline);
+    const c = await pair("sync_collaborators", "bulk_collaborators.sql", 500);
+    bulk.collaborators.push(c.service);
+    bulk.collaboratorsCpu.push(c.cpu);
+    bulk.collaboratorsBase.push(c.baseline);
     const last = (figures: number[]) => round(figures.at(-1)!);
     console.error(
       `${label} run ${i + 1}: ${last(bulk.activities)} activities/s (baseline ${last(bulk.activitiesBase)}), ` +

@@ -96,14 +96,7 @@ export class BulkGate {
   #turns: Waiter[] = [];
   #turnTimer: ReturnType<typeof setTimeout> | undefined;
   /** Figures for tests and logs. */
-  readonly stats = {
-    refusedKey: 0,
-    refusedTenant: 0,
-    refusedBudget: 0,
-    refusedTurn: 0,
-    waited: 0,
-    peakBytesInUse: 0,
-  };
+  readonly stats = { refusedKey: 0, refusedTenant: 0, refusedBudget: 0, waited: 0, peakBytesInUse: 0 };
 
   constructor(limits: Partial<BulkLimits> = {}) {
     this.limits = { ...defaultBulkLimits, ...limits };
@@ -164,7 +157,6 @@ export class BulkGate {
       },
       eachSliced: (items, step) => inTurn(() => this.#eachSliced(items, step)),
       slice: (fn) => inTurn(() => this.#slice(fn)),
-      jsonArray: (values) => inTurn(() => this.#slice(() => JSON.stringify(values))),
       paced: (call) => inTurn(() => this.#paced(call)),
       counted: (request) => {
         if (announced !== null || !request.body) return request;
@@ -282,10 +274,7 @@ export class BulkGate {
       this.#going++;
       return Promise.resolve();
     }
-    const waiting = this.#waitInLine(this.#turns, {}, () => {
-      this.stats.refusedTurn++;
-      this.#nextTurns();
-    });
+    const waiting = this.#waitInLine(this.#turns, {}, () => this.#nextTurns());
     this.#nextTurns();
     return waiting;
   }

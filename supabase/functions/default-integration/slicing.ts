@@ -5,8 +5,6 @@ export interface Slicer {
   eachSliced<T>(items: readonly T[], step: (item: T, index: number) => void): Promise<void>;
   /** Runs `fn` as one unit of work (for a bulk request: one at a time in the instance, then a pause). */
   slice<R>(fn: () => R | Promise<R>): Promise<R>;
-  /** The JSON text of an array, written as one unit of work (`slice`). */
-  jsonArray(values: readonly unknown[]): Promise<string>;
 }
 
 export const inline: Slicer = {
@@ -15,5 +13,4 @@ export const inline: Slicer = {
     return Promise.resolve();
   },
   slice: async (fn) => await fn(),
-  jsonArray: (values) => Promise.resolve(JSON.stringify(values)),
 };

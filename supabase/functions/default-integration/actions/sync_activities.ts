@@ -72,7 +72,8 @@ export interface ActivitiesBatch {
 
 /** Validates the items (all valid or 400) and writes their rows. */
 export async function prepareActivities(items: unknown, run: Slicer = inline): Promise<ActivitiesBatch> {
-  return { rows: await run.jsonArray((await validate(items, run)).map((a, ord) => asRow(ord, a))) };
+  const rows = (await validate(items, run)).map((a, ord) => asRow(ord, a));
+  return { rows: await run.slice(() => JSON.stringify(rows)) };
 }
 
 /** Stores a prepared batch in one SQL call. */

@@ -92,7 +92,7 @@ export async function prepareCollaborators(items: unknown, run: Slicer = inline)
   });
   return {
     itemCount: items.length,
-    rows: await run.jsonArray(rows),
+    rows: await run.slice(() => JSON.stringify(rows)),
     errorOrds: [...errors.keys()],
     errorMessages: [...errors.values()],
   };
