@@ -1,10 +1,63 @@
-// The service's Postgres driver settings: array parameters arrive whole, and a failure while a
-// connection opens is the failing statement's own error, never one that escapes every caller.
+// The service's Postgres driver settings: parameters arrive whole, prepared or not; an unprepared
+// statement takes one round trip; and a failure while a connection opens is the failing
+// statement's own error, never one that escapes every caller.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import { DatabaseUnavailableError } from "../../supabase/functions/_shared/errors.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { freshDatabase, openTransaction } from "../support/database.ts";
+
+/**
+ * A TCP proxy to `databaseUrl` that records the type of every message the client sends after its
+ * startup message (one letter each: P Parse, D Describe, B Bind, E Execute, H Flush, S Sync).
+ */
+function recordingProxy(databaseUrl: string) {
+  const target = new URL(databaseUrl);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const url = new URL(databaseUrl);
+  url.port = String((listener.addr as Deno.NetAddr).port);
+  const sent: string[] = [];
+  const conns: Deno.Conn[] = [];
+  const serve = async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port || 5432) });
+      conns.push(client, server);
+      server.readable.pipeTo(client.writable).catch(() => {});
+      let pending = new Uint8Array(0);
+      let startup = true;
+      client.readable.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, out) {
+            pending = new Uint8Array([...pending, ...chunk]);
+            for (;;) {
+              const header = startup ? 0 : 1;
+              if (pending.length < header + 4) break;
+              const length = new DataView(pending.buffer).getUint32(header);
+              if (pending.length < header + length) break;
+              if (!startup) sent.push(String.fromCharCode(pending[0]));
+              pending = pending.slice(header + length);
+              startup = false;
+            }
+            out.enqueue(chunk);
+          },
+        }),
+      ).pipeTo(server.writable).catch(() => {});
+    }
+  };
+  serve().catch(() => {});
+  return {
+    url: url.href,
+    sent,
+    close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
+    },
+  };
+}
 
 Deno.test("postgres driver", async (t) => {
   await using test = await freshDatabase();
@@ -22,6 +75,36 @@ Deno.test("postgres driver", async (t) => {
       cidrs: ["10.0.0.0/8", "2001:db8::/32"],
       empty: 0,
     });
+  });
+
+  await t.step("unprepared, a statement goes out in one round trip, every kind of parameter whole", async () => {
+    // Described first, the statement would go out as Parse, Describe, Flush, then (once answered)
+    // Bind, Execute, Sync: a round trip more, holding a pooler's server connection across it.
+    const proxy = recordingProxy(test.url);
+    const unprepared = connectPostgres(proxy.url, readConfig({ DB_PREPARE: "false", DB_POOL_SIZE: "1" }));
+    try {
+      const at = new Date("2026-12-06T21:30:00.123Z");
+      const [row] = await unprepared.query<Record<string, unknown>>(
+        `select $1::text as text, $2::integer as integer, $3::boolean as boolean, $4::text as absent,
+                $5::timestamptz = '2026-12-06T21:30:00.123Z' as at, encode($6::bytea, 'hex') as bytes,
+                $7::text::json as json, to_json($8::text[]) as texts`,
+        ["é'\\", 42, true, null, at, new Uint8Array([0, 1, 254, 255]), JSON.stringify({ a: [1, "b"] }), ['a"b', null]],
+      );
+      assert.deepEqual(row, {
+        text: "é'\\",
+        integer: 42,
+        boolean: true,
+        absent: null,
+        at: true,
+        bytes: "0001feff",
+        json: { a: [1, "b"] },
+        texts: ['a"b', null],
+      });
+      assert.equal(proxy.sent.join(""), "PDBES");
+    } finally {
+      await unprepared.close();
+      proxy.close();
+    }
   });
 
   await t.step("a timeout while a connection opens is that statement's 503; nothing escapes", async () => {

@@ -10,13 +10,13 @@ Deno.test("batches as rows", async (t) => {
   const tenant = await createTenant(test.db);
   const syncCollaborators = (items: unknown) =>
     test.db.query(
-      "select * from salesos.sync_collaborators($1::uuid, 'live', null, gen_random_uuid(), null, 0, 1, $2::jsonb)",
-      [tenant, items],
+      "select * from salesos.sync_collaborators($1::uuid, 'live', null, gen_random_uuid(), null, 0, 1, $2::text::jsonb)",
+      [tenant, JSON.stringify(items)],
     );
   const syncActivities = (items: unknown) =>
     test.db.query(
-      "select * from salesos.sync_activities($1::uuid, 'live', null, gen_random_uuid(), null, 0, $2::jsonb)",
-      [tenant, items],
+      "select * from salesos.sync_activities($1::uuid, 'live', null, gen_random_uuid(), null, 0, $2::text::jsonb)",
+      [tenant, JSON.stringify(items)],
     );
   const refused = (error: { code?: string }) => error.code === "22023";
   const stored = async (table: string) =>

@@ -37,6 +37,20 @@ const arrayParameterTypes = Object.fromEntries(
   ]),
 );
 
+/**
+ * A parameter as the text Postgres reads it from, for a statement sent unprepared (below): what
+ * postgres.js writes for it when prepared. An array is a Postgres array; JSON is passed as text
+ * (`$n::text::jsonb`), so that no value means one thing prepared and another not.
+ */
+function parameterText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return `\\x${Array.from(value, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  if (Array.isArray(value)) return arrayLiteral(value);
+  if (typeof value === "object") throw new TypeError("a JSON parameter is passed as text ($n::text::jsonb)");
+  return String(value);
+}
+
 /** A pooler's refusal of a startup parameter (PgBouncer: "unsupported startup parameter: …"). */
 function refusedStartupParameter(error: unknown): boolean {
   const message = (error as { message?: unknown })?.message;
@@ -95,14 +109,22 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
     const deadlineMs = timeoutMs + connectTimeoutSeconds * 1000 + 500;
     // The connection the statement went out on, so a silent one can be dropped (below).
     let connection: { terminate(): void } | undefined;
+    const prepare = prepareFor(pooled);
     const pending = sql.unsafe(
       text,
-      params as postgres.ParameterOrJSON<never>[],
+      (prepare ? params : []) as postgres.ParameterOrJSON<never>[],
       {
-        prepare: prepareFor(pooled),
+        prepare,
+        simple: false,
         onexecute: (c: { terminate(): void }) => ((connection = c), true),
       } as postgres.UnsafeQueryOptions,
     );
+    // Unprepared, a statement goes out in one round trip (Parse, Describe, Bind, Execute, Sync) with
+    // its parameters already text. Given them as arguments, postgres.js would first describe it to
+    // learn their types and send the rest only once answered: a round trip more, holding a pooler's
+    // server connection across it. It sends a query's own `parameters` as they are (3.4.9, pinned;
+    // tests/database/postgres_driver_test.ts checks the messages).
+    if (!prepare) Object.assign(pending, { parameters: params.map(parameterText) });
     // Settled by the race below; once the deadline has won, its late rejection is no one's to handle.
     pending.catch(() => {});
     // Through a pooler, the statement timeout is this cancel: the server answers 57014.

@@ -71,8 +71,8 @@ export const handler: RouteHandler<RouteDeps> = (deps) => async (c) => {
   const keyId = keyIdParam(c);
   const changes = parsePatch(await body());
   const [result] = await deps.db.query<{ outcome: "updated" | "not_found" | "conflict"; key: ApiKey }>(
-    "select outcome, key from salesos.update_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6::jsonb)",
-    [actor.tenantId, keyId, actor.actorId, actor.actorType, actor.ip, changes],
+    "select outcome, key from salesos.update_api_key($1::uuid, $2::uuid, $3::uuid, $4, $5::inet, $6::text::jsonb)",
+    [actor.tenantId, keyId, actor.actorId, actor.actorType, actor.ip, JSON.stringify(changes)],
   );
   if (result.outcome === "not_found") throw new ApiError("NOT_FOUND", messages.keyNotFound);
   if (result.outcome === "conflict") throw new ApiError("CONFLICT", messages.keyNotActive);

@@ -61,7 +61,8 @@ export interface CollaboratorsBatch {
   /** The valid items' rows, as JSON text. */
   rows: string;
   errorOrds: number[];
-  errorMessages: string[];
+  /** The invalid items' messages, as a JSON array's text. */
+  errorMessages: string;
 }
 
 /** Validates the items: the valid ones' rows, the invalid ones' errors (400 when not an array). */
@@ -94,7 +95,7 @@ export async function prepareCollaborators(items: unknown, run: Slicer = inline)
     itemCount: items.length,
     rows: await run.slice(() => JSON.stringify(rows)),
     errorOrds: [...errors.keys()],
-    errorMessages: [...errors.values()],
+    errorMessages: await run.slice(() => JSON.stringify([...errors.values()])),
   };
 }
 
@@ -106,7 +107,7 @@ export async function storeCollaborators(
   batch: CollaboratorsBatch,
 ): Promise<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }> {
   const [result] = await db.query<{ outcome: Outcome; data: z.infer<typeof syncCollaboratorsResult> }>(
-    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::text::jsonb, $9::integer[], $10::json, $11, decode($12, 'hex'))",
+    "select * from salesos.sync_collaborators($1::uuid, $2, $3::uuid, $4::uuid, $5::inet, $6, $7, $8::text::jsonb, $9::integer[], $10::text::json, $11, decode($12, 'hex'))",
     [
       principal.tenantId,
       principal.environment,
