@@ -3,7 +3,7 @@
 // against the test vectors of docs/authentication.md; every check of 6.3 with its message.
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
-import { signatureSteps } from "../../supabase/functions/_shared/signing.ts";
+import { deriveK4, signatureFromK4 } from "../../supabase/functions/_shared/signing.ts";
 import { signedAuthorization as clientSignature } from "../../clients/typescript/src/signing.ts";
 import { freshDatabase } from "../support/database.ts";
 import { createKey, createTenant, type TestKey, testSigningKek, withWrongSecret } from "../support/fixtures.ts";
@@ -108,12 +108,19 @@ Deno.test("P2S-SIGN-V1 test vectors (docs/authentication.md)", () => {
     payloadSha256,
     "a1bf68d9286377d5a0c17cbb6f776ac797581c64cc5fe08ae8c1f2f60aaa978c",
   );
-  assert.equal(nodeSignature(vector), expected.signature);
+  // Every step of the chain, as Node computes it, and the service's k4 and signature from k1.
   const k1 = createHmac("sha256", vector.secret).update(vector.apiKey).digest();
+  const k2 = createHmac("sha256", k1).update(vector.timestamp).digest();
+  const k3 = createHmac("sha256", k2).update(vector.method).digest();
+  const k4 = createHmac("sha256", k3).update(vector.path).digest();
+  const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   assert.deepEqual(
-    signatureSteps(new Uint8Array(k1), { ...vector, payloadSha256 }),
+    { k1: hex(k1), k2: hex(k2), k3: hex(k3), k4: hex(k4), signature: nodeSignature(vector) },
     expected,
   );
+  const serviceK4 = deriveK4(new Uint8Array(k1), vector);
+  assert.equal(hex(serviceK4), expected.k4);
+  assert.equal(signatureFromK4(serviceK4, payloadSha256), expected.signature);
   // The empty body's hash, as the contract quotes it.
   assert.equal(
     createHash("sha256").update("").digest("hex"),

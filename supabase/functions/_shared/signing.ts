@@ -33,22 +33,21 @@ export function deriveK1(secret: string, apiKey: string): Uint8Array {
   return hmac(secret, apiKey);
 }
 
-/** Every intermediate value of a signature (the docs' test vectors show them all). */
-export function signatureSteps(
-  k1: Uint8Array,
-  parts: { timestamp: string; method: string; path: string; payloadSha256: string },
-) {
-  const k2 = hmac(k1, parts.timestamp);
-  const k3 = hmac(k2, parts.method);
-  const k4 = hmac(k3, parts.path);
-  return { k1: hex(k1), k2: hex(k2), k3: hex(k3), k4: hex(k4), signature: hex(hmac(k4, parts.payloadSha256)) };
+/** k4 = HMAC(HMAC(HMAC(k1, TIMESTAMP), METHOD), PATH): the same for a key's requests of one second and method. */
+export function deriveK4(k1: Uint8Array, parts: { timestamp: string; method: string; path: string }): Uint8Array {
+  return hmac(hmac(hmac(k1, parts.timestamp), parts.method), parts.path);
+}
+
+/** SIGNATURE = hex(HMAC(k4, the payload's SHA-256 in hex)). */
+export function signatureFromK4(k4: Uint8Array, payloadSha256: string): string {
+  return createHmac("sha256", k4).update(payloadSha256, "utf8").digest("hex");
 }
 
 export function signatureFromK1(
   k1: Uint8Array,
   parts: { timestamp: string; method: string; path: string; payloadSha256: string },
 ): string {
-  return signatureSteps(k1, parts).signature;
+  return signatureFromK4(deriveK4(k1, parts), parts.payloadSha256);
 }
 
 /** The Authorization header of a signed request, as a client builds it. */
