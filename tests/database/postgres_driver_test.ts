@@ -1,6 +1,7 @@
-// The service's Postgres driver settings: parameters arrive whole, prepared or not; an unprepared
-// statement takes one round trip; and a failure while a connection opens is the failing
-// statement's own error, never one that escapes every caller.
+// The service's Postgres driver settings: parameters arrive whole, prepared or not, and those the
+// two would send differently are refused; an unprepared statement takes one round trip; and a
+// failure while a connection opens is the failing statement's own error, never one that escapes
+// every caller.
 import assert from "node:assert/strict";
 import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import { DatabaseUnavailableError } from "../../supabase/functions/_shared/errors.ts";
@@ -8,8 +9,32 @@ import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { freshDatabase, openTransaction } from "../support/database.ts";
 
 /**
- * A TCP proxy to `databaseUrl` that records the type of every message the client sends after its
- * startup message (one letter each: P Parse, D Describe, B Bind, E Execute, H Flush, S Sync).
+ * The type of each protocol message in a byte stream (one letter each), to `record`; `startup`: the
+ * stream opens with a startup message, which has no type.
+ */
+function messageTypes(startup: boolean, record: (type: string) => void) {
+  let pending = new Uint8Array(0);
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      pending = new Uint8Array([...pending, ...chunk]);
+      for (;;) {
+        const header = startup ? 0 : 1;
+        if (pending.length < header + 4) break;
+        const length = new DataView(pending.buffer).getUint32(header);
+        if (pending.length < header + length) break;
+        if (!startup) record(String.fromCharCode(pending[0]));
+        pending = pending.slice(header + length);
+        startup = false;
+      }
+      out.enqueue(chunk);
+    },
+  });
+}
+
+/**
+ * A TCP proxy to `databaseUrl` that records, in the order it forwards them, the type of every message
+ * the client sends after its startup message (P Parse, D Describe, B Bind, E Execute, H Flush, S Sync)
+ * and of the server's ReadyForQuery (Z), each recorded before it is passed on.
  */
 function recordingProxy(databaseUrl: string) {
   const target = new URL(databaseUrl);
@@ -22,26 +47,10 @@ function recordingProxy(databaseUrl: string) {
     for await (const client of listener) {
       const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port || 5432) });
       conns.push(client, server);
-      server.readable.pipeTo(client.writable).catch(() => {});
-      let pending = new Uint8Array(0);
-      let startup = true;
-      client.readable.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, out) {
-            pending = new Uint8Array([...pending, ...chunk]);
-            for (;;) {
-              const header = startup ? 0 : 1;
-              if (pending.length < header + 4) break;
-              const length = new DataView(pending.buffer).getUint32(header);
-              if (pending.length < header + length) break;
-              if (!startup) sent.push(String.fromCharCode(pending[0]));
-              pending = pending.slice(header + length);
-              startup = false;
-            }
-            out.enqueue(chunk);
-          },
-        }),
-      ).pipeTo(server.writable).catch(() => {});
+      server.readable.pipeThrough(messageTypes(false, (type) => type === "Z" && sent.push(type)))
+        .pipeTo(client.writable).catch(() => {});
+      client.readable.pipeThrough(messageTypes(true, (type) => sent.push(type)))
+        .pipeTo(server.writable).catch(() => {});
     }
   };
   serve().catch(() => {});
@@ -83,6 +92,9 @@ Deno.test("postgres driver", async (t) => {
     const proxy = recordingProxy(test.url);
     const unprepared = connectPostgres(proxy.url, readConfig({ DB_PREPARE: "false", DB_POOL_SIZE: "1" }));
     try {
+      // What opening the connection took (authentication with a password, say) is not counted.
+      await unprepared.query("select 1 as ok");
+      proxy.sent.length = 0;
       const at = new Date("2026-12-06T21:30:00.123Z");
       const [row] = await unprepared.query<Record<string, unknown>>(
         `select $1::text as text, $2::integer as integer, $3::boolean as boolean, $4::text as absent,
@@ -100,11 +112,44 @@ Deno.test("postgres driver", async (t) => {
         json: { a: [1, "b"] },
         texts: ['a"b', null],
       });
-      assert.equal(proxy.sent.join(""), "PDBES");
+      assert.equal(proxy.sent.join(""), "PDBESZ");
     } finally {
       await unprepared.close();
       proxy.close();
     }
+  });
+
+  await t.step("through a pooler, a connection takes the next statement only once the last is answered", async () => {
+    // Supavisor's transaction mode can give the server connection back after the first of several
+    // pipelined statements and never relay the rest; the statement timeout's cancel could reach the
+    // statement after the one it was meant for.
+    const proxy = recordingProxy(test.url);
+    const pooled = connectPostgres(
+      proxy.url,
+      readConfig({ DB_TRANSACTION_POOLER: "true", DB_POOL_SIZE: "1" }),
+    );
+    try {
+      await pooled.query("select 1 as ok");
+      proxy.sent.length = 0;
+      const answers = await Promise.all(
+        [1, 2, 3].map((n) => pooled.query<{ n: number }>("select $1::integer as n", [n])),
+      );
+      assert.deepEqual(answers.map(([row]) => row.n), [1, 2, 3]);
+      assert.equal(proxy.sent.join(""), "PDBESZ".repeat(3));
+    } finally {
+      await pooled.close();
+      proxy.close();
+    }
+  });
+
+  await t.step("undefined and plain objects are the caller's mistake, refused before anything is sent", async () => {
+    // Prepared, postgres.js would write an object as JSON and refuse undefined; unprepared, both would
+    // go out as text: refused in both modes alike, and never answered as the database's fault (503).
+    for (const value of [undefined, { a: 1 }]) {
+      const error = await test.db.query("select $1::text::jsonb as v", [value]).catch((error) => error);
+      assert.ok(error instanceof TypeError && !(error instanceof DatabaseUnavailableError), String(error));
+    }
+    assert.deepEqual([...await test.db.query("select $1::text::jsonb as v", ['{"a":1}'])], [{ v: { a: 1 } }]);
   });
 
   await t.step("a timeout while a connection opens is that statement's 503; nothing escapes", async () => {

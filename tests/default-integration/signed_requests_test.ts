@@ -270,6 +270,25 @@ Deno.test("signed requests", async (t) => {
     );
   });
 
+  await t.step("one key's requests across seconds, each checked against its own timestamp", async () => {
+    // An instance keeps a key's k4 for its latest timestamp and method: a new second, a second
+    // before it, and another method signed in the same second are each checked on their own, with
+    // the key looked up once (a signature that fails against a remembered key looks it up again).
+    const statements: string[] = [];
+    const counted: typeof test.db = {
+      ...test.db,
+      query: (text, params) => (statements.push(text), test.db.query(text, params)),
+    };
+    const instance = integrationHarness(counted);
+    const t0 = now();
+    for (const timestamp of [t0, t0, t0 + 1, t0, t0 - 1, t0 + 1]) {
+      assert.equal((await signedCall(instance, signed, { timestamp })).status, 200, `timestamp ${timestamp - t0}`);
+    }
+    assert.equal(statements.filter((text) => text.includes("find_signed_key")).length, 1);
+    refused(await signedCall(instance, signed, { timestamp: t0, method: "PUT" }), invalidSignature);
+    assert.equal((await signedCall(instance, signed, { timestamp: t0 })).status, 200);
+  });
+
   await t.step("refused: another path or method signed", async () => {
     refused(
       await signedCall(api, signed, { path: "/default-integration" }),

@@ -99,13 +99,17 @@ propertyTest("2", "revocation and changes everywhere at once", import.meta.url, 
       await manage("PATCH", `/${key.id}`, { scopes: ["default:sync", "leads:write"] });
       await next(key.key, 200);
     }
-    await sql("select salesos.update_api_key($1::uuid, $2::uuid, null, 'cli', null, $3::jsonb)", [tenant, key.id, {
-      scopes: ["leads:write"],
-    }]);
+    await sql("select salesos.update_api_key($1::uuid, $2::uuid, null, 'cli', null, $3::text::jsonb)", [
+      tenant,
+      key.id,
+      JSON.stringify({ scopes: ["leads:write"] }),
+    ]);
     await next(key.key, 403, scopeMessage);
-    await sql("select salesos.update_api_key($1::uuid, $2::uuid, null, 'cli', null, $3::jsonb)", [tenant, key.id, {
-      scopes: [],
-    }]);
+    await sql("select salesos.update_api_key($1::uuid, $2::uuid, null, 'cli', null, $3::text::jsonb)", [
+      tenant,
+      key.id,
+      JSON.stringify({ scopes: [] }),
+    ]);
     await next(key.key, 200);
   });
 

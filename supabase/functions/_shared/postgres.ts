@@ -39,16 +39,31 @@ const arrayParameterTypes = Object.fromEntries(
 
 /**
  * A parameter as the text Postgres reads it from, for a statement sent unprepared (below): what
- * postgres.js writes for it when prepared. An array is a Postgres array; JSON is passed as text
- * (`$n::text::jsonb`), so that no value means one thing prepared and another not.
+ * postgres.js writes for it when prepared. An array is a Postgres array.
  */
 function parameterText(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
+  if (value === null) return null;
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Uint8Array) return `\\x${Array.from(value, (b) => b.toString(16).padStart(2, "0")).join("")}`;
   if (Array.isArray(value)) return arrayLiteral(value);
-  if (typeof value === "object") throw new TypeError("a JSON parameter is passed as text ($n::text::jsonb)");
   return String(value);
+}
+
+/**
+ * Throws for a parameter that prepared and unprepared statements would send differently: undefined
+ * (postgres.js refuses it) or an object other than a Date, bytes or an array (postgres.js writes it
+ * as JSON only when told the parameter's type). JSON is passed as text: `$n::text::jsonb`.
+ */
+function checkParameters(params: readonly unknown[]): void {
+  params.forEach((value, index) => {
+    if (value === undefined) throw new TypeError(`parameter $${index + 1} is undefined: pass null`);
+    if (
+      typeof value === "object" && value !== null && !(value instanceof Date) && !(value instanceof Uint8Array) &&
+      !Array.isArray(value)
+    ) {
+      throw new TypeError(`parameter $${index + 1} is an object: pass JSON as text ($${index + 1}::text::jsonb)`);
+    }
+  });
 }
 
 /** A pooler's refusal of a startup parameter (PgBouncer: "unsupported startup parameter: …"). */
@@ -65,6 +80,12 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
   const open = (pooled: boolean) =>
     postgres(url, {
       max: config.dbPoolSize,
+      // Through a pooler, one statement at a time per connection. Supavisor's transaction mode can hand
+      // the server connection back after the first of several pipelined statements and never relay
+      // the rest (porsager/postgres#970); and the statement timeout is a cancel request, which
+      // postgres.js sends for a pipelined statement only once it starts, when it may reach the next.
+      // (max_pipeline is an option postgres.js's types leave out, hence the spread.)
+      ...{ max_pipeline: pooled ? 0 : 100 } as object,
       prepare: prepareFor(pooled),
       connect_timeout: connectTimeoutSeconds,
       idle_timeout: 60,
@@ -107,7 +128,8 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
     // below); this deadline only covers a network that went silent. It comes after that cancel's own
     // connection was answered or gave up, so the two never race.
     const deadlineMs = timeoutMs + connectTimeoutSeconds * 1000 + 500;
-    // The connection the statement went out on, so a silent one can be dropped (below).
+    // The connection the statement went out on, so a silent one can be dropped (below). postgres.js
+    // names it only to a statement that leaves room for another behind it: never through a pooler.
     let connection: { terminate(): void } | undefined;
     const prepare = prepareFor(pooled);
     const pending = sql.unsafe(
@@ -115,6 +137,7 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
       (prepare ? params : []) as postgres.ParameterOrJSON<never>[],
       {
         prepare,
+        // Without arguments postgres.js would use the simple protocol, which takes no parameters.
         simple: false,
         onexecute: (c: { terminate(): void }) => ((connection = c), true),
       } as postgres.UnsafeQueryOptions,
@@ -136,7 +159,8 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
         // with whatever else was queued on it, so the pool reconnects instead of queueing later
         // statements behind an answer that will never come; a statement not sent yet is only taken
         // out of the queue (a cancel request sent into the silence would be given up, and PgBouncer
-        // 1.18 crashes on a cancel whose client goes away first: pgbouncer/pgbouncer#801).
+        // 1.18 crashes on a cancel whose client goes away first: pgbouncer/pgbouncer#801). Through a
+        // pooler, where the connection is not named, the statement is cancelled.
         if (connection) connection.terminate();
         else pending.cancel();
         reject(
@@ -162,6 +186,8 @@ export function connectPostgres(url: string, config: PostgresConfig): Database {
       // The span names the function called (never a parameter): the statements are calls into salesos.
       const called = /salesos\.([a-z_]+)/.exec(text)?.[1] ?? "statement";
       return inSpan(`sql ${called}`, { "db.system.name": "postgresql", "db.query.summary": called }, async () => {
+        // A caller's mistake: thrown as it is (a 500), never classified as the database's fault.
+        checkParameters(params);
         try {
           try {
             return await once<Row>(text, params);

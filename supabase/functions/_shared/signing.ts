@@ -43,7 +43,7 @@ export function signatureFromK4(k4: Uint8Array, payloadSha256: string): string {
   return createHmac("sha256", k4).update(payloadSha256, "utf8").digest("hex");
 }
 
-export function signatureFromK1(
+function signatureFromK1(
   k1: Uint8Array,
   parts: { timestamp: string; method: string; path: string; payloadSha256: string },
 ): string {

@@ -37,15 +37,15 @@ import { BoundedMap } from "./key_verifier.ts";
  * second share it, so each of them is checked with one HMAC instead of four.
  */
 class SigningKey {
-  #second = "";
+  #timestampAndMethod = "";
   #k4: Uint8Array = new Uint8Array();
   constructor(readonly k1: Uint8Array) {}
 
   signature(request: { timestamp: string; method: string }, payloadSha256: string): string {
-    const second = `${request.timestamp} ${request.method}`;
-    if (second !== this.#second) {
+    const timestampAndMethod = `${request.timestamp} ${request.method}`;
+    if (timestampAndMethod !== this.#timestampAndMethod) {
       this.#k4 = deriveK4(this.k1, { ...request, path: signedPath });
-      this.#second = second;
+      this.#timestampAndMethod = timestampAndMethod;
     }
     return signatureFromK4(this.#k4, payloadSha256);
   }
