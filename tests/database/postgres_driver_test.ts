@@ -7,65 +7,39 @@ import { readConfig } from "../../supabase/functions/_shared/config.ts";
 import { DatabaseUnavailableError } from "../../supabase/functions/_shared/errors.ts";
 import { connectPostgres } from "../../supabase/functions/_shared/postgres.ts";
 import { freshDatabase, openTransaction } from "../support/database.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 
 /**
- * The type of each protocol message in a byte stream (one letter each), to `record`; `startup`: the
- * stream opens with a startup message, which has no type.
+ * The type of each protocol message in a byte stream fed to it chunk by chunk (one letter each), to
+ * `record`; `startup`: the stream opens with a startup message, which has no type.
  */
 function messageTypes(startup: boolean, record: (type: string) => void) {
   let pending = new Uint8Array(0);
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, out) {
-      pending = new Uint8Array([...pending, ...chunk]);
-      for (;;) {
-        const header = startup ? 0 : 1;
-        if (pending.length < header + 4) break;
-        const length = new DataView(pending.buffer).getUint32(header);
-        if (pending.length < header + length) break;
-        if (!startup) record(String.fromCharCode(pending[0]));
-        pending = pending.slice(header + length);
-        startup = false;
-      }
-      out.enqueue(chunk);
-    },
-  });
+  return (chunk: Uint8Array) => {
+    pending = new Uint8Array([...pending, ...chunk]);
+    for (;;) {
+      const header = startup ? 0 : 1;
+      if (pending.length < header + 4) break;
+      const length = new DataView(pending.buffer).getUint32(header);
+      if (pending.length < header + length) break;
+      if (!startup) record(String.fromCharCode(pending[0]));
+      pending = pending.slice(header + length);
+      startup = false;
+    }
+  };
 }
 
 /**
- * A TCP proxy to `databaseUrl` that records, in the order it forwards them, the type of every message
- * the client sends after its startup message (P Parse, D Describe, B Bind, E Execute, H Flush, S Sync)
- * and of the server's ReadyForQuery (Z), each recorded before it is passed on.
+ * A proxy to `databaseUrl` that records, in the order it forwards them, the type of every message the
+ * client sends after its startup message (P Parse, D Describe, B Bind, E Execute, H Flush, S Sync)
+ * and of the server's ReadyForQuery (Z), each recorded before it is passed on. One connection.
  */
 function recordingProxy(databaseUrl: string) {
-  const target = new URL(databaseUrl);
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const url = new URL(databaseUrl);
-  url.port = String((listener.addr as Deno.NetAddr).port);
   const sent: string[] = [];
-  const conns: Deno.Conn[] = [];
-  const serve = async () => {
-    for await (const client of listener) {
-      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port || 5432) });
-      conns.push(client, server);
-      server.readable.pipeThrough(messageTypes(false, (type) => type === "Z" && sent.push(type)))
-        .pipeTo(client.writable).catch(() => {});
-      client.readable.pipeThrough(messageTypes(true, (type) => sent.push(type)))
-        .pipeTo(server.writable).catch(() => {});
-    }
-  };
-  serve().catch(() => {});
-  return {
-    url: url.href,
-    sent,
-    close() {
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch { /* already closed */ }
-      }
-    },
-  };
+  const fromClient = messageTypes(true, (type) => sent.push(type));
+  const fromServer = messageTypes(false, (type) => type === "Z" && sent.push(type));
+  const proxy = startTcpProxy(databaseUrl, (from, chunk) => (from === "client" ? fromClient : fromServer)(chunk));
+  return { url: proxy.url, sent, close: () => proxy[Symbol.asyncDispose]() };
 }
 
 Deno.test("postgres driver", async (t) => {
@@ -115,7 +89,7 @@ Deno.test("postgres driver", async (t) => {
       assert.equal(proxy.sent.join(""), "PDBESZ");
     } finally {
       await unprepared.close();
-      proxy.close();
+      await proxy.close();
     }
   });
 
@@ -138,7 +112,7 @@ Deno.test("postgres driver", async (t) => {
       assert.equal(proxy.sent.join(""), "PDBESZ".repeat(3));
     } finally {
       await pooled.close();
-      proxy.close();
+      await proxy.close();
     }
   });
 

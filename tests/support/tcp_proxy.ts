@@ -15,8 +15,14 @@ export interface TcpProxy extends AsyncDisposable {
   set(mode: ProxyMode): void;
 }
 
-/** A proxy in front of the Postgres at `databaseUrl`. */
-export function startTcpProxy(databaseUrl: string): TcpProxy {
+/**
+ * A proxy in front of the Postgres at `databaseUrl`. `observe` sees each chunk it forwards, from the
+ * client or the server, before passing it on.
+ */
+export function startTcpProxy(
+  databaseUrl: string,
+  observe: (from: "client" | "server", chunk: Uint8Array) => void = () => {},
+): TcpProxy {
   const target = new URL(databaseUrl);
   const targetHost = target.hostname;
   const targetPort = Number(target.port || 5432);
@@ -38,12 +44,13 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
   };
 
   // In a blackhole the pump holds what it read and reads no more: the peers wait for answers.
-  async function pump(from: Chunks, to: Deno.Conn, held: Uint8Array[] = []) {
+  async function pump(side: "client" | "server", from: Chunks, to: Deno.Conn, held: Uint8Array[] = []) {
+    const forward = (chunk: Uint8Array) => (observe(side, chunk), writeAll(to, chunk));
     try {
-      for (const chunk of held) await writeAll(to, chunk);
+      for (const chunk of held) await forward(chunk);
       for (let chunk = await from.next(); chunk !== null; chunk = await from.next()) {
         while (mode === "blackhole") await blackholeEnded;
-        await writeAll(to, chunk);
+        await forward(chunk);
       }
     } catch { /* the other side went away */ }
     for (const conn of [from.conn, to]) {
@@ -80,7 +87,7 @@ export function startTcpProxy(databaseUrl: string): TcpProxy {
       return;
     }
     open.add(server);
-    await Promise.all([pump(fromClient, server, held), pump(chunks(server), client)]);
+    await Promise.all([pump("client", fromClient, server, held), pump("server", chunks(server), client)]);
     open.delete(client);
     open.delete(server);
   }

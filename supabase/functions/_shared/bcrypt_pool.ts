@@ -63,7 +63,8 @@ export function createBcryptPool(size = 2, idleMs = 500): BcryptPool {
         workersFailed = true;
         worker.terminate();
         // A warmed worker fails while idle: it must not be handed a job.
-        if (idle.includes(worker)) idle.splice(idle.indexOf(worker), 1);
+        const idleAt = idle.indexOf(worker);
+        if (idleAt >= 0) idle.splice(idleAt, 1);
         const pending = busy.get(worker);
         busy.delete(worker);
         if (pending) inThread(pending);

@@ -39,12 +39,15 @@ import { BoundedMap } from "./key_verifier.ts";
 class SigningKey {
   #timestampAndMethod = "";
   #k4: Uint8Array = new Uint8Array();
-  constructor(readonly k1: Uint8Array) {}
+  readonly #k1: Uint8Array;
+  constructor(k1: Uint8Array) {
+    this.#k1 = k1;
+  }
 
   signature(request: { timestamp: string; method: string }, payloadSha256: string): string {
     const timestampAndMethod = `${request.timestamp} ${request.method}`;
     if (timestampAndMethod !== this.#timestampAndMethod) {
-      this.#k4 = deriveK4(this.k1, { ...request, path: signedPath });
+      this.#k4 = deriveK4(this.#k1, { ...request, path: signedPath });
       this.#timestampAndMethod = timestampAndMethod;
     }
     return signatureFromK4(this.#k4, payloadSha256);
