@@ -44,6 +44,11 @@ export function inProcess(createApp: (log: LogSink) => FunctionApp) {
       body = JSON.stringify(o.body);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
     }
+    // As fetch sends it: a body of known size announces its length (a stream's is unknown).
+    if (typeof body === "string" || body instanceof Uint8Array) {
+      const length = typeof body === "string" ? new TextEncoder().encode(body).byteLength : body.byteLength;
+      if (!headers.has("content-length")) headers.set("content-length", String(length));
+    }
     const request = new Request(`http://localhost${o.path}`, { method: o.method, headers, body });
     const response = await app.fetch(request, { remoteAddr: { hostname: o.ip ?? "127.0.0.1" } });
     const text = await response.text();
