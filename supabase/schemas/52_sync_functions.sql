@@ -2,6 +2,8 @@
 -- Batches arrive as positional arrays, not objects: Postgres parses them far faster.
 -- With an Idempotency-Key, the same call first claims the key (claim_idempotency_key) and, when it
 -- applies the batch, stores its answer: one transaction, no extra round trip.
+-- A signed request arrives whole before it is admitted, so its admission and its batch go in one
+-- call too (admit_and_sync), as two transactions.
 
 create function salesos.claim_idempotency_key(
   p_tenant_id uuid,
@@ -410,3 +412,58 @@ end;
 $$;
 comment on function salesos.sync_collaborators(uuid, text, uuid, uuid, inet, integer, integer, jsonb, integer[], json, text, bytea) is
   'Upserts a batch of valid collaborators, given as [ord, external_id, name, email, phone, document, team, role, metadata] arrays, by email in one statement, items applying in order (the contested external_ids are walked first only when an id moves). Returns the answer''s data (outcome applied): counts, and as errors the items refused before the call (p_item_error_ords, p_item_error_messages) and those whose external_id another collaborator held when they applied; with an Idempotency-Key, a stored answer (replayed) or mismatch / in_flight instead of applying.';
+
+-- A procedure, not a function: only a procedure may commit between its two transactions. So it
+-- cannot carry a "set search_path" clause (PostgreSQL refuses COMMIT under one); each transaction
+-- sets search_path to '' itself, transaction-local, before anything else.
+create procedure salesos.admit_and_sync(
+  p_key_id uuid,
+  p_ip inet,
+  p_required_scope text,
+  p_request_id uuid,
+  p_elapsed_ms integer,
+  p_signature text,
+  p_action text,
+  p_items jsonb,
+  p_total integer,
+  p_item_error_ords integer[],
+  p_item_error_messages json,
+  p_idempotency_key text,
+  p_request_hash bytea,
+  inout admission text default null,
+  inout tenant_id uuid default null,
+  inout environment text default null,
+  inout rate_limit integer default null,
+  inout remaining integer default null,
+  inout reset_seconds integer default null,
+  inout outcome text default null,
+  inout data json default null
+)
+language plpgsql
+as $$
+begin
+  perform pg_catalog.set_config('search_path', '', true);
+  select a.outcome, a.tenant_id, a.environment, a.rate_limit, a.remaining, a.reset_seconds
+    into admission, tenant_id, environment, rate_limit, remaining, reset_seconds
+    from salesos.admit_request(p_key_id, p_ip, p_required_scope, p_request_id, p_elapsed_ms, p_signature) a;
+  if admission <> 'admitted' then
+    return;
+  end if;
+  -- The admission commits as its own call would (without waiting for a disk flush), releasing the
+  -- key's row at once; the batch's transaction, which makes it durable, follows.
+  commit;
+  perform pg_catalog.set_config('search_path', '', true);
+  if p_action = 'sync_activities' then
+    select s.outcome, s.data into outcome, data
+      from salesos.sync_activities(tenant_id, environment, p_key_id, p_request_id, p_ip, p_elapsed_ms, p_items,
+                                   p_idempotency_key, p_request_hash) s;
+  else
+    select s.outcome, s.data into outcome, data
+      from salesos.sync_collaborators(tenant_id, environment, p_key_id, p_request_id, p_ip, p_elapsed_ms, p_total,
+                                      p_items, p_item_error_ords, p_item_error_messages, p_idempotency_key,
+                                      p_request_hash) s;
+  end if;
+end;
+$$;
+comment on procedure salesos.admit_and_sync(uuid, inet, text, uuid, integer, text, text, jsonb, integer, integer[], json, text, bytea, text, uuid, text, integer, integer, integer, text, json) is
+  'A signed (P2S-SIGN-V1) request whose signature and body are checked, in one call: admit_request (its signature recorded, its refusals counted) and, when admitted, after a commit, its batch (sync_activities or sync_collaborators, p_total and the item errors for collaborators only). Returns the admission''s fields and, when admitted, the action''s outcome and data.';

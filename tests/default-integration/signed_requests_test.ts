@@ -51,6 +51,7 @@ function signedCall(
     method?: string;
     path?: string;
     header?: string;
+    headers?: Record<string, string>;
   } = {},
 ) {
   // A header made by the caller signs `empty` unless a body is given.
@@ -69,6 +70,7 @@ function signedCall(
       authorization: o.header ??
         `P2S-SIGN-V1 ${key.key}:${timestamp}:${signature}`,
       "content-type": "application/json",
+      ...o.headers,
     },
     body,
   });
@@ -469,6 +471,107 @@ Deno.test("signed requests", async (t) => {
       "API key missing required scopes: default:sync",
       403,
     );
+  });
+
+  await t.step("admitted and applied in one call to Postgres", async () => {
+    const statements: string[] = [];
+    const counted: typeof test.db = {
+      ...test.db,
+      query: (text, params) => (statements.push(text), test.db.query(text, params)),
+    };
+    const instance = integrationHarness(counted);
+    assert.equal((await signedCall(instance, signed)).status, 200); // the key is looked up, then remembered
+    statements.length = 0;
+    assert.equal((await signedCall(instance, signed)).status, 200);
+    assert.deepEqual(statements.map((text) => /salesos\.(\w+)/.exec(text)?.[1]), ["admit_and_sync"]);
+  });
+
+  await t.step("the admission commits without waiting for a disk flush; the batch waits for one", async () => {
+    // The session's synchronous_commit as each of the two transactions commits (deferred triggers).
+    await test.db.exec(`
+      create table public.commit_modes (written text, mode text);
+      create function public.record_commit_mode() returns trigger language plpgsql set search_path = '' as $$
+      begin
+        insert into public.commit_modes
+        values (case when tg_table_name like 'request_log%' then 'request_log' else tg_table_name end,
+                pg_catalog.current_setting('synchronous_commit'));
+        return null;
+      end $$;
+      create constraint trigger record_commit_mode after insert on salesos.request_signatures
+        deferrable initially deferred for each row execute function public.record_commit_mode();
+      create constraint trigger record_commit_mode after insert on salesos.request_log
+        deferrable initially deferred for each row execute function public.record_commit_mode();`);
+    try {
+      assert.equal((await signedCall(api, signed)).status, 200);
+      assert.deepEqual([...await test.db.query("select written, mode from public.commit_modes order by written")], [
+        { written: "request_log", mode: "on" },
+        { written: "request_signatures", mode: "off" },
+      ]);
+    } finally {
+      await test.db.exec(`
+        drop trigger record_commit_mode on salesos.request_signatures;
+        drop trigger record_commit_mode on salesos.request_log;
+        drop function public.record_commit_mode();
+        drop table public.commit_modes;`);
+    }
+  });
+
+  await t.step("collaborators, with their item errors, and an Idempotency-Key", async () => {
+    const collaborators = JSON.stringify({
+      action: "sync_collaborators",
+      collaborators: [
+        { external_id: "signed-c1", name: "Ana", email: "ana@signed.test" },
+        { external_id: "signed-c2", name: "Bo", email: "not-an-email" },
+      ],
+    });
+    const first = await signedCall(api, signed, {
+      body: collaborators,
+      headers: { "idempotency-key": "signed-batch-1" },
+    });
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    assert.deepEqual({ ...first.json.data, errors: first.json.data.errors.length }, {
+      created: 1,
+      existing: 0,
+      errors: 1,
+      total: 2,
+    });
+    // A retry is signed again, with a new timestamp; the same Idempotency-Key and body get the stored answer.
+    const again = await signedCall(api, signed, {
+      body: collaborators,
+      timestamp: now() + 1,
+      headers: { "idempotency-key": "signed-batch-1" },
+    });
+    assert.equal(again.status, 200, JSON.stringify(again.json));
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    assert.deepEqual(again.json.data, first.json.data);
+    const other = await signedCall(api, signed, { headers: { "idempotency-key": "signed-batch-1" } });
+    refused(other, "Idempotency-Key reused with a different request body", 422);
+    const activity = JSON.stringify({
+      action: "sync_activities",
+      activities: [{ activity_code: "001", external_id: "signed-a1", collaborator_email: "ana@signed.test" }],
+    });
+    const stored = await signedCall(api, signed, { body: activity });
+    assert.equal(stored.json.data.processed, 1, JSON.stringify(stored.json));
+  });
+
+  await t.step("a refused body is answered after the admission, which counts it", async () => {
+    const limited = await createKey(test.db, tenant, { auth_scheme: "signed", rate_limit_per_hour: 2 });
+    const notJson = await signedCall(api, limited, { body: "{" }); // each body of its own: not a replay
+    refused(notJson, "Request body must be a JSON object", 400);
+    assert.equal(notJson.headers.get("x-ratelimit-remaining"), "1");
+    assert.equal((await signedCall(api, limited)).status, 200);
+    const activity = JSON.stringify({
+      action: "sync_activities",
+      activities: [{ activity_code: "001", external_id: "signed-over-limit", collaborator_email: "ana@signed.test" }],
+    });
+    refused(await signedCall(api, limited, { body: "{ " }), "Rate limit exceeded", 429);
+    refused(await signedCall(api, limited, { body: activity }), "Rate limit exceeded", 429);
+    const [row] = await test.db.query<{ n: number }>(
+      "select count(*)::integer as n from salesos.activities where external_id = 'signed-over-limit'",
+    );
+    assert.equal(row.n, 0);
+    const fenced = await createKey(test.db, tenant, { auth_scheme: "signed", ip_allowlist: ["203.0.113.7"] });
+    refused(await signedCall(api, fenced, { body: "{" }), "Request IP is not allowed for this API key", 403);
   });
 
   await t.step("the secret never reaches a log line", () => {

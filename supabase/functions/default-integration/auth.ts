@@ -22,7 +22,8 @@ export interface Principal {
   ip: string | null;
 }
 
-interface Admission {
+/** What salesos.admit_request decides for a proven key. */
+export interface Admission {
   outcome: "admitted" | "invalid" | "ip_not_allowed" | "missing_scope" | "rate_limited" | "replayed";
   tenant_id: string;
   environment: "live" | "test";
@@ -137,6 +138,17 @@ export async function admit(
     "select * from salesos.admit_request($1::uuid, $2::inet, $3, $4::uuid, $5, $6)",
     [keyId, ip, requiredScope, c.get("requestId"), elapsedMs(c), signature],
   );
+  return await admitted(c, deps, keyId, ip, admission);
+}
+
+/** The principal of an admitted request, with its rate-limit headers set; a refusal is thrown. */
+export async function admitted(
+  c: Context<AppEnv>,
+  deps: AuthDeps,
+  keyId: string,
+  ip: string | null,
+  admission: Admission,
+): Promise<Principal> {
   if (admission.outcome === "invalid") {
     c.get("log").auth_failure = await inactiveReason(deps.db, keyId);
     throw new ApiError("UNAUTHORIZED", messages.invalidKey);

@@ -1,23 +1,37 @@
 -- Database security, part 3: the functions of salesos.
--- Every function pins its search_path and none runs with its owner's rights; the bcrypt hash of a
+-- Every function pins its search_path (a procedure, which cannot when it commits, sets it first in
+-- each of its transactions) and none runs with its owner's rights; the bcrypt hash of a
 -- key leaves the database only through salesos.find_api_key, which no API role may execute; the
 -- key objects, pages, audit entries and usage every other function returns never carry the hash;
 -- and no table holds a plaintext key (only its public key_prefix).
--- Runs with pg_prove (tests/reliability/database_security_test.ts) and under `supabase test db`.
+-- Runs with pg_prove (tests/properties/database_privileges_and_rls_test.ts) and under `supabase test db`.
 begin;
 create extension if not exists pgtap;
-select plan(14);
+select plan(15);
 
 create temporary view salesos_functions as
-  select p.oid, p.proname::text as name, p.oid::regprocedure::text as signature, p.proconfig, p.prosecdef,
+  select p.oid, p.proname::text as name, p.oid::regprocedure::text as signature, p.prokind, p.proconfig, p.prosecdef,
          p.prorettype, p.proargnames, p.proargmodes, p.prosrc
     from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
    where n.nspname = 'salesos';
 
 select is_empty(
   $$ select signature from salesos_functions f
-      where not exists (select 1 from unnest(f.proconfig) c where c like 'search_path=%') $$,
+      where f.prokind <> 'p' and not exists (select 1 from unnest(f.proconfig) c where c like 'search_path=%') $$,
   'every function in salesos pins search_path (proconfig has search_path=)'
+);
+
+-- The statement a procedure runs first, and again after each commit.
+create temporary view procedure_search_path as
+  select $$perform pg_catalog.set_config('search_path', '', true);$$::text as statement;
+
+select is_empty(
+  $$ select f.signature from salesos_functions f, procedure_search_path p
+      where f.prokind = 'p'
+        and (pg_catalog.starts_with(pg_catalog.ltrim(f.prosrc, E' \n'), 'begin' || E'\n  ' || p.statement) is not true
+             or pg_catalog.array_length(pg_catalog.string_to_array(f.prosrc, 'commit;'), 1)
+                <> pg_catalog.array_length(pg_catalog.string_to_array(f.prosrc, 'commit;' || E'\n  ' || p.statement), 1)) $$,
+  'every procedure in salesos sets search_path to '''' first, and again after each commit'
 );
 
 select is_empty(

@@ -2,7 +2,7 @@
 -- The API roles (anon and authenticated, and service_role, which PostgREST also uses) hold no
 -- privilege on the schema salesos, its tables, columns, sequences or functions, whether granted to
 -- them or to PUBLIC; and trying anyway, as each role, is refused.
--- Runs with pg_prove (tests/reliability/database_security_test.ts) and under `supabase test db`.
+-- Runs with pg_prove (tests/properties/database_privileges_and_rls_test.ts) and under `supabase test db`.
 begin;
 create extension if not exists pgtap;
 select plan(9);

@@ -2,7 +2,7 @@
 -- Every table of the private schema salesos has row-level security enabled, and no policy opens a
 -- row to an API role: with RLS on and no policy, nobody but the tables' owner (the functions' own
 -- connection) reads or writes a row, even if a privilege were granted by mistake.
--- Runs with pg_prove (tests/reliability/database_security_test.ts) and under `supabase test db`.
+-- Runs with pg_prove (tests/properties/database_privileges_and_rls_test.ts) and under `supabase test db`.
 begin;
 create extension if not exists pgtap;
 select plan(4);

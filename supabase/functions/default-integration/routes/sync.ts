@@ -4,10 +4,21 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
 import { announcedLength, type AppEnv, elapsedMs, parseJsonBytes, readBodyBytes } from "../../_shared/http.ts";
+import type { Database } from "../../_shared/database.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
-import { admit, type AuthDeps, authenticate, type Principal, rateLimitHeaderNames, readCredentials } from "../auth.ts";
-import { checkSignature, findSignedKey } from "../signed_auth.ts";
+import {
+  type Admission,
+  admit,
+  admitted,
+  type AuthDeps,
+  authenticate,
+  type Principal,
+  rateLimitHeaderNames,
+  readCredentials,
+  requiredScope,
+} from "../auth.ts";
+import { checkSignature, findSignedKey, type SignedCandidate } from "../signed_auth.ts";
 import { type ActivitiesBatch, prepareActivities, storeActivities } from "../actions/sync_activities.ts";
 import { type CollaboratorsBatch, prepareCollaborators, storeCollaborators } from "../actions/sync_collaborators.ts";
 import type { Admitted, BulkGate } from "../bulk_gate.ts";
@@ -164,35 +175,41 @@ export interface SyncDeps extends AuthDeps {
 
 export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   const credentials = readCredentials(c.req.header("authorization"));
-  let admitted: Admitted | undefined;
+  let run: Admitted | undefined;
   let principal: Principal | undefined;
   try {
     if (credentials.scheme === "bearer") {
-      principal = await inSpan(
+      const admittedAs = await inSpan(
         "auth",
         { "salesos.auth_scheme": "bearer" },
         () => authenticate(c, deps, credentials.token),
       );
+      principal = admittedAs;
       // Before the body is read: 413 when announced too large, then the concurrency limits and the
       // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
-      admitted = await deps.gate.admit(principal, announcedLength(c.req.raw));
-      return await runAction(c, deps, principal, admitted, admitted.counted(c.req.raw));
+      run = await deps.gate.admit(admittedAs, announcedLength(c.req.raw));
+      const read = await readBatch(c, run, run.counted(c.req.raw));
+      return answer(c, await run.paced(() => storeBatch(deps.db, admittedAs, batchRequest(c, read), read)));
     }
     // P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
-    // (signed_auth.ts), the signature checked, and only then the request admitted.
+    // (signed_auth.ts) and its signature checked. Whole and signed, the request is then admitted
+    // and its batch applied in one call; a body refused is answered after the request's admission.
     const candidate = await inSpan(
       "auth",
       { "salesos.auth_scheme": "signed" },
       () => findSignedKey(c, deps, credentials),
     );
-    admitted = await deps.gate.admit(candidate, announcedLength(c.req.raw));
-    const bytes = await readBodyBytes(admitted.counted(c.req.raw));
-    const body = { bytes, sha256: sha256Hex(bytes) };
-    principal = await inSpan("auth signature", { "salesos.auth_scheme": "signed" }, async () => {
-      await checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body.sha256);
-      return await admit(c, deps, candidate.keyId, c.get("clientIp"), credentials.signature);
+    run = await deps.gate.admit(candidate, announcedLength(c.req.raw));
+    const body = await signedBody(c, deps, candidate, credentials, run);
+    const ip = c.get("clientIp");
+    const read = await readBatch(c, run, body).catch(async (error) => {
+      principal = await admit(c, deps, candidate.keyId, ip, credentials.signature);
+      throw error;
     });
-    return await runAction(c, deps, principal, admitted, body);
+    const call = { keyId: candidate.keyId, ip, signature: credentials.signature, ...batchRequest(c, read) };
+    const stored = await run.paced(() => admitAndStore(deps.db, call, read));
+    principal = await admitted(c, deps, candidate.keyId, ip, { ...stored, outcome: stored.admission });
+    return answer(c, stored as StoredBatch); // admitted: its batch was applied or answered
   } catch (error) {
     // An admitted request that fails is logged; an unavailable database cannot take the log row
     // either; anything else unexpected is a 500.
@@ -201,17 +218,35 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
     }
     throw error;
   } finally {
-    admitted?.release();
+    run?.release();
   }
 };
 
-/** A signed request's body, read and hashed before its signature was checked. */
+/** A signed request's body, read and hashed, whose signature was checked. */
 interface SignedBody {
   bytes: Uint8Array;
   sha256: string;
 }
 
-/** An admitted request's action and its batch, ready for the action's SQL call. */
+/** Reads a signed request's body through its gate and checks its signature (else 401). */
+async function signedBody(
+  c: Context<AppEnv>,
+  deps: SyncDeps,
+  candidate: SignedCandidate,
+  credentials: { apiKey: string; timestamp: string; signature: string },
+  run: Admitted,
+): Promise<SignedBody> {
+  const bytes = await readBodyBytes(run.counted(c.req.raw));
+  const body = { bytes, sha256: sha256Hex(bytes) };
+  await inSpan(
+    "auth signature",
+    { "salesos.auth_scheme": "signed" },
+    () => checkSignature(c, deps, candidate, { ...credentials, method: c.req.method }, body.sha256),
+  );
+  return body;
+}
+
+/** A request's action and its batch, ready for the action's SQL call. */
 type ActionBatch =
   & { idempotency: Idempotency | null }
   & ({ action: "sync_collaborators"; batch: CollaboratorsBatch } | {
@@ -220,11 +255,12 @@ type ActionBatch =
   });
 
 /**
- * Reads the admitted request's JSON body (from the request, or the bytes a signature was checked on)
- * into its action's batch. Apart from the SQL call, so that the body and its parsed values can be
+ * Reads the request's JSON body (from the request, or the bytes a signature was checked on) into
+ * its action's batch. Apart from the SQL call, so that the body and its parsed values can be
  * collected while the call runs: an async function keeps its locals until it returns.
  */
 async function readBatch(c: Context<AppEnv>, run: Admitted, source: Request | SignedBody): Promise<ActionBatch> {
+  if (run.bulk) c.get("log").bulk = true;
   const key = readIdempotencyKey(c.req.header(idempotencyKeyHeader));
   // A Bearer request's body is read only now, after its Idempotency-Key is checked.
   const bytes = source instanceof Request ? await readBodyBytes(source) : source.bytes;
@@ -241,26 +277,66 @@ async function readBatch(c: Context<AppEnv>, run: Admitted, source: Request | Si
     : { action, idempotency, batch: await prepareActivities(parsed.data.activities, run) };
 }
 
+/** What the action's SQL call is told of the request. */
+function batchRequest(c: Context<AppEnv>, read: ActionBatch) {
+  return { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c), idempotency: read.idempotency };
+}
+
 /**
- * Runs the admitted request's action and shapes the response. Under an Idempotency-Key the body's
- * SHA-256 goes with the batch, and the action's SQL call may answer with the stored answer instead
- * of applying it (or refuse: 422 another body, 409 in flight).
+ * A batch as its action's SQL call answers: applied, or under an Idempotency-Key the stored answer
+ * (replayed) or a refusal (mismatch: 422, in_flight: 409).
  */
-async function runAction(
-  c: Context<AppEnv>,
-  deps: SyncDeps,
+type StoredBatch = Awaited<ReturnType<typeof storeCollaborators> | ReturnType<typeof storeActivities>>;
+
+function storeBatch(
+  db: Database,
   principal: Principal,
-  run: Admitted,
-  source: Request | SignedBody,
-) {
-  if (run.bulk) c.get("log").bulk = true;
-  const read = await readBatch(c, run, source);
-  const request = { requestId: c.get("requestId"), elapsedMs: () => elapsedMs(c), idempotency: read.idempotency };
-  const { outcome, data } = await run.paced(async () =>
-    read.action === "sync_collaborators"
-      ? await storeCollaborators(deps.db, principal, request, read.batch)
-      : await storeActivities(deps.db, principal, request, read.batch)
+  request: ReturnType<typeof batchRequest>,
+  read: ActionBatch,
+): Promise<StoredBatch> {
+  return read.action === "sync_collaborators"
+    ? storeCollaborators(db, principal, request, read.batch)
+    : storeActivities(db, principal, request, read.batch);
+}
+
+/** What salesos.admit_and_sync answers: the admission, and when admitted the stored batch (else nulls). */
+type AdmittedAndStored = Omit<Admission, "outcome"> & {
+  admission: Admission["outcome"];
+  outcome: StoredBatch["outcome"] | null;
+  data: StoredBatch["data"] | null;
+};
+
+/** Admits a signed request and applies its batch, in one call (salesos.admit_and_sync). */
+async function admitAndStore(
+  db: Database,
+  call: { keyId: string; ip: string | null; signature: string } & ReturnType<typeof batchRequest>,
+  read: ActionBatch,
+): Promise<AdmittedAndStored> {
+  // The item count and the items refused before the call: collaborators only.
+  const collaborators = read.action === "sync_collaborators" ? read.batch : null;
+  const [row] = await db.query<AdmittedAndStored>(
+    "call salesos.admit_and_sync($1::uuid, $2::inet, $3, $4::uuid, $5, $6, $7, $8::text::jsonb, $9::integer, $10::integer[], $11::text::json, $12, decode($13, 'hex'))",
+    [
+      call.keyId,
+      call.ip,
+      requiredScope,
+      call.requestId,
+      call.elapsedMs(),
+      call.signature,
+      read.action,
+      read.batch.rows,
+      collaborators?.itemCount ?? null,
+      collaborators?.errorOrds ?? [],
+      collaborators?.errorMessages ?? "[]",
+      call.idempotency?.key ?? null,
+      call.idempotency?.requestHash ?? null,
+    ],
   );
+  return row;
+}
+
+/** The answer to a stored batch: its data, or the Idempotency-Key's stored answer or refusal. */
+function answer(c: Context<AppEnv>, { outcome, data }: StoredBatch) {
   refuseClaim(outcome);
   if (outcome === "replayed") {
     c.header(replayedHeader, "true");
