@@ -8,6 +8,9 @@ set check_function_bodies = off;
 CREATE OR REPLACE PROCEDURE salesos.admit_and_sync(IN p_key_id uuid, IN p_ip inet, IN p_required_scope text, IN p_request_id uuid, IN p_elapsed_ms integer, IN p_signature text, IN p_action text, IN p_items jsonb, IN p_total integer, IN p_item_error_ords integer[], IN p_item_error_messages json, IN p_idempotency_key text, IN p_request_hash bytea, INOUT admission text DEFAULT NULL::text, INOUT tenant_id uuid DEFAULT NULL::uuid, INOUT environment text DEFAULT NULL::text, INOUT rate_limit integer DEFAULT NULL::integer, INOUT remaining integer DEFAULT NULL::integer, INOUT reset_seconds integer DEFAULT NULL::integer, INOUT outcome text DEFAULT NULL::text, INOUT data json DEFAULT NULL::json)
  LANGUAGE plpgsql
 AS $procedure$
+declare
+  v_sqlstate text;
+  v_message text;
 begin
   perform pg_catalog.set_config('search_path', '', true);
   select a.outcome, a.tenant_id, a.environment, a.rate_limit, a.remaining, a.reset_seconds
@@ -20,20 +23,28 @@ begin
   -- key's row at once; the batch's transaction, which makes it durable, follows.
   commit;
   perform pg_catalog.set_config('search_path', '', true);
-  if p_action = 'sync_activities' then
-    select s.outcome, s.data into outcome, data
-      from salesos.sync_activities(tenant_id, environment, p_key_id, p_request_id, p_ip, p_elapsed_ms, p_items,
-                                   p_idempotency_key, p_request_hash) s;
-  else
-    select s.outcome, s.data into outcome, data
-      from salesos.sync_collaborators(tenant_id, environment, p_key_id, p_request_id, p_ip, p_elapsed_ms, p_total,
-                                      p_items, p_item_error_ords, p_item_error_messages, p_idempotency_key,
-                                      p_request_hash) s;
-  end if;
+  begin
+    if p_action = 'sync_activities' then
+      select s.outcome, s.data into outcome, data
+        from salesos.sync_activities(tenant_id, environment, p_key_id, p_request_id, p_ip, p_elapsed_ms, p_items,
+                                     p_idempotency_key, p_request_hash) s;
+    else
+      select s.outcome, s.data into outcome, data
+        from salesos.sync_collaborators(tenant_id, environment, p_key_id, p_request_id, p_ip, p_elapsed_ms,
+                                        p_total, p_items, p_item_error_ords, p_item_error_messages,
+                                        p_idempotency_key, p_request_hash) s;
+    end if;
+  exception when others then
+    -- The admission stands: a failed batch is answered with it (its rate-limit headers, its log
+    -- row), so its error is returned beside it rather than raised.
+    get stacked diagnostics v_sqlstate = returned_sqlstate, v_message = message_text;
+    outcome := 'failed';
+    data := pg_catalog.json_build_object('sqlstate', v_sqlstate, 'message', v_message);
+  end;
 end;
 $procedure$
 ;
 
-comment on procedure salesos.admit_and_sync(pg_catalog.uuid,pg_catalog.inet,pg_catalog.text,pg_catalog.uuid,integer,pg_catalog.text,pg_catalog.text,pg_catalog.jsonb,integer,integer[],pg_catalog.json,pg_catalog.text,pg_catalog.bytea,pg_catalog.text,pg_catalog.uuid,pg_catalog.text,integer,integer,integer,pg_catalog.text,pg_catalog.json) is 'A signed (P2S-SIGN-V1) request whose signature and body are checked, in one call: admit_request (its signature recorded, its refusals counted) and, when admitted, after a commit, its batch (sync_activities or sync_collaborators, p_total and the item errors for collaborators only). Returns the admission''s fields and, when admitted, the action''s outcome and data.';
+comment on procedure salesos.admit_and_sync(pg_catalog.uuid,pg_catalog.inet,pg_catalog.text,pg_catalog.uuid,integer,pg_catalog.text,pg_catalog.text,pg_catalog.jsonb,integer,integer[],pg_catalog.json,pg_catalog.text,pg_catalog.bytea,pg_catalog.text,pg_catalog.uuid,pg_catalog.text,integer,integer,integer,pg_catalog.text,pg_catalog.json) is 'A signed (P2S-SIGN-V1) request whose signature and body are checked, in one call: admit_request (its signature recorded, its refusals counted) and, when admitted, after a commit, its batch (sync_activities or sync_collaborators, p_total and the item errors for collaborators only). Returns the admission''s fields and, when admitted, the action''s outcome and data, or outcome failed with the error''s sqlstate and message as data (the admission stays committed).';
 
 revoke execute on procedure salesos.admit_and_sync(uuid,inet,text,uuid,integer,text,text,jsonb,integer,integer[],json,text,bytea,text,uuid,text,integer,integer,integer,text,json) from public;

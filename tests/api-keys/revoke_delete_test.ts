@@ -136,8 +136,8 @@ Deno.test("delete", async (t) => {
     for (const [method, suffix] of [["POST", "/revoke"], ["DELETE", ""]]) {
       for (const body of [emptyStream(), "", undefined]) {
         const key = await createKey(test.db, tenant);
-        // What Deno hands a handler for `curl -X DELETE` or `-X POST` without -d: a stream of nothing,
-        // no Content-Length, no Content-Type.
+        // The stream is what Deno hands a handler for `curl -X DELETE` or `-X POST` without -d: no
+        // Content-Length, no Content-Type; "" is an empty body announced as such.
         const res = await api.call({ method, path: `/${key.id}${suffix}`, token: owner.token, body });
         assert.equal(res.status, 200, `${method} ${suffix} with ${body === undefined ? "no" : typeof body} body`);
       }

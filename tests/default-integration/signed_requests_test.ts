@@ -516,6 +516,34 @@ Deno.test("signed requests", async (t) => {
     }
   });
 
+  await t.step("a batch that fails after its admission is answered with it: rate-limit headers, logged", async () => {
+    const [{ definition }] = await test.db.query<{ definition: string }>(
+      "select pg_get_functiondef('salesos.sync_activities(uuid, text, uuid, uuid, inet, integer, jsonb, text, bytea)'::regprocedure) as definition",
+    );
+    await test.db.exec(`
+      create or replace function salesos.sync_activities(
+        p_tenant_id uuid, p_environment text, p_key_id uuid, p_request_id uuid, p_ip inet, p_elapsed_ms integer,
+        p_activities jsonb, p_idempotency_key text default null, p_request_hash bytea default null)
+      returns table (outcome text, data json) language plpgsql set search_path = '' as $$
+      begin
+        raise exception 'a bug in the batch' using errcode = 'XX000';
+      end $$;`);
+    try {
+      const counter = await createKey(test.db, tenant, { auth_scheme: "signed" });
+      const failed = await signedCall(api, counter);
+      assert.equal(failed.status, 500, JSON.stringify(failed.json));
+      assert.equal(failed.headers.get("x-ratelimit-remaining"), "999");
+      const [row] = await test.db.query<{ status: number }>(
+        "select status from salesos.request_log where key_id = $1",
+        [counter.id],
+      );
+      assert.equal(row?.status, 500);
+    } finally {
+      await test.db.exec(definition);
+    }
+    assert.equal((await signedCall(api, signed)).status, 200);
+  });
+
   await t.step("collaborators, with their item errors, and an Idempotency-Key", async () => {
     const collaborators = JSON.stringify({
       action: "sync_collaborators",
@@ -554,25 +582,40 @@ Deno.test("signed requests", async (t) => {
     assert.equal(stored.json.data.processed, 1, JSON.stringify(stored.json));
   });
 
-  await t.step("a refused body is answered after the admission, which counts it", async () => {
-    const limited = await createKey(test.db, tenant, { auth_scheme: "signed", rate_limit_per_hour: 2 });
-    const notJson = await signedCall(api, limited, { body: "{" }); // each body of its own: not a replay
-    refused(notJson, "Request body must be a JSON object", 400);
-    assert.equal(notJson.headers.get("x-ratelimit-remaining"), "1");
-    assert.equal((await signedCall(api, limited)).status, 200);
-    const activity = JSON.stringify({
-      action: "sync_activities",
-      activities: [{ activity_code: "001", external_id: "signed-over-limit", collaborator_email: "ana@signed.test" }],
-    });
-    refused(await signedCall(api, limited, { body: "{ " }), "Rate limit exceeded", 429);
-    refused(await signedCall(api, limited, { body: activity }), "Rate limit exceeded", 429);
-    const [row] = await test.db.query<{ n: number }>(
-      "select count(*)::integer as n from salesos.activities where external_id = 'signed-over-limit'",
-    );
-    assert.equal(row.n, 0);
-    const fenced = await createKey(test.db, tenant, { auth_scheme: "signed", ip_allowlist: ["203.0.113.7"] });
-    refused(await signedCall(api, fenced, { body: "{" }), "Request IP is not allowed for this API key", 403);
-  });
+  await t.step(
+    "a refused body is answered after the admission, which counts it; a large one is not parsed",
+    async () => {
+      const limited = await createKey(test.db, tenant, { auth_scheme: "signed", rate_limit_per_hour: 2 });
+      const notJson = await signedCall(api, limited, { body: "{" }); // each body of its own: not a replay
+      refused(notJson, "Request body must be a JSON object", 400);
+      assert.equal(notJson.headers.get("x-ratelimit-remaining"), "1");
+      assert.equal((await signedCall(api, limited)).status, 200);
+      const activity = JSON.stringify({
+        action: "sync_activities",
+        activities: [{ activity_code: "001", external_id: "signed-over-limit", collaborator_email: "ana@signed.test" }],
+      });
+      refused(await signedCall(api, limited, { body: "{ " }), "Rate limit exceeded", 429);
+      refused(await signedCall(api, limited, { body: activity }), "Rate limit exceeded", 429);
+      const [row] = await test.db.query<{ n: number }>(
+        "select count(*)::integer as n from salesos.activities where external_id = 'signed-over-limit'",
+      );
+      assert.equal(row.n, 0);
+      // A small body is parsed before its admission (its log line names the action); a large one
+      // (over 64 KiB) is admitted first, so a refused one is not parsed.
+      const lineOf = (answer: { json: any }) =>
+        api.logs.find((line) => line.request_id === answer.json.meta.request_id);
+      const small = await signedCall(api, limited, { body: activity.replace("over-limit", "over-limit-2") });
+      assert.equal(lineOf(small)?.action, "sync_activities");
+      const large = await signedCall(api, limited, {
+        body: JSON.stringify({ action: "sync_activities", activities: [], padding: "x".repeat(70_000) }),
+      });
+      refused(large, "Rate limit exceeded", 429);
+      assert.ok(lineOf(large), "the refusal's log line");
+      assert.equal(lineOf(large)?.action, undefined);
+      const fenced = await createKey(test.db, tenant, { auth_scheme: "signed", ip_allowlist: ["203.0.113.7"] });
+      refused(await signedCall(api, fenced, { body: "{" }), "Request IP is not allowed for this API key", 403);
+    },
+  );
 
   await t.step("the secret never reaches a log line", () => {
     const text = JSON.stringify(api.logs);

@@ -138,11 +138,11 @@ export async function admit(
     "select * from salesos.admit_request($1::uuid, $2::inet, $3, $4::uuid, $5, $6)",
     [keyId, ip, requiredScope, c.get("requestId"), elapsedMs(c), signature],
   );
-  return await admitted(c, deps, keyId, ip, admission);
+  return await principalOf(c, deps, keyId, ip, admission);
 }
 
 /** The principal of an admitted request, with its rate-limit headers set; a refusal is thrown. */
-export async function admitted(
+export async function principalOf(
   c: Context<AppEnv>,
   deps: AuthDeps,
   keyId: string,

@@ -21,17 +21,18 @@ select is_empty(
   'every function in salesos pins search_path (proconfig has search_path=)'
 );
 
--- The statement a procedure runs first, and again after each commit.
+-- What a procedure runs first, and again after each end of a transaction.
 create temporary view procedure_search_path as
-  select $$perform pg_catalog.set_config('search_path', '', true);$$::text as statement;
+  select $re$perform\s+pg_catalog\.set_config\('search_path',\s*'',\s*true\);$re$::text as statement,
+         $re$\m(commit|rollback)(\s+and\s+(no\s+)?chain)?\s*;$re$::text as transaction_end;
 
 select is_empty(
   $$ select f.signature from salesos_functions f, procedure_search_path p
       where f.prokind = 'p'
-        and (pg_catalog.starts_with(pg_catalog.ltrim(f.prosrc, E' \n'), 'begin' || E'\n  ' || p.statement) is not true
-             or pg_catalog.array_length(pg_catalog.string_to_array(f.prosrc, 'commit;'), 1)
-                <> pg_catalog.array_length(pg_catalog.string_to_array(f.prosrc, 'commit;' || E'\n  ' || p.statement), 1)) $$,
-  'every procedure in salesos sets search_path to '''' first, and again after each commit'
+        and (f.prosrc !~* ('^\s*(declare\M.*)?\mbegin\s+' || p.statement)
+             or (select count(*) from pg_catalog.regexp_matches(f.prosrc, p.transaction_end, 'gi'))
+                <> (select count(*) from pg_catalog.regexp_matches(f.prosrc, p.transaction_end || '\s*' || p.statement, 'gi'))) $$,
+  'every procedure in salesos sets search_path to '''' first, and again after each commit or rollback'
 );
 
 select is_empty(

@@ -3,17 +3,18 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { ApiError, DatabaseUnavailableError, messages } from "../../_shared/errors.ts";
+import { classifyDatabaseError, type Database } from "../../_shared/database.ts";
 import { announcedLength, type AppEnv, elapsedMs, parseJsonBytes, readBodyBytes } from "../../_shared/http.ts";
-import type { Database } from "../../_shared/database.ts";
 import { errorResponses, jsonResponse, okExample } from "../../_shared/openapi.ts";
 import { respond, successEnvelope } from "../../_shared/schemas.ts";
 import {
   type Admission,
-  admit,
-  admitted,
+  admit as admitRequest,
   type AuthDeps,
   authenticate,
+  type Credentials,
   type Principal,
+  principalOf,
   rateLimitHeaderNames,
   readCredentials,
   requiredScope,
@@ -173,54 +174,80 @@ export interface SyncDeps extends AuthDeps {
   gate: BulkGate;
 }
 
+type SignedCredentials = Extract<Credentials, { scheme: "signed" }>;
+
 export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   const credentials = readCredentials(c.req.header("authorization"));
-  let run: Admitted | undefined;
-  let principal: Principal | undefined;
+  const progress: Progress = {};
   try {
-    if (credentials.scheme === "bearer") {
-      const admittedAs = await inSpan(
-        "auth",
-        { "salesos.auth_scheme": "bearer" },
-        () => authenticate(c, deps, credentials.token),
-      );
-      principal = admittedAs;
-      // Before the body is read: 413 when announced too large, then the concurrency limits and the
-      // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
-      run = await deps.gate.admit(admittedAs, announcedLength(c.req.raw));
-      const read = await readBatch(c, run, run.counted(c.req.raw));
-      return answer(c, await run.paced(() => storeBatch(deps.db, admittedAs, batchRequest(c, read), read)));
-    }
-    // P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
-    // (signed_auth.ts) and its signature checked. Whole and signed, the request is then admitted
-    // and its batch applied in one call; a body refused is answered after the request's admission.
-    const candidate = await inSpan(
-      "auth",
-      { "salesos.auth_scheme": "signed" },
-      () => findSignedKey(c, deps, credentials),
-    );
-    run = await deps.gate.admit(candidate, announcedLength(c.req.raw));
-    const body = await signedBody(c, deps, candidate, credentials, run);
-    const ip = c.get("clientIp");
-    const read = await readBatch(c, run, body).catch(async (error) => {
-      principal = await admit(c, deps, candidate.keyId, ip, credentials.signature);
-      throw error;
-    });
-    const call = { keyId: candidate.keyId, ip, signature: credentials.signature, ...batchRequest(c, read) };
-    const stored = await run.paced(() => admitAndStore(deps.db, call, read));
-    principal = await admitted(c, deps, candidate.keyId, ip, { ...stored, outcome: stored.admission });
-    return answer(c, stored as StoredBatch); // admitted: its batch was applied or answered
+    return credentials.scheme === "bearer"
+      ? await syncBearer(c, deps, credentials.token, progress)
+      : await syncSigned(c, deps, credentials, progress);
   } catch (error) {
     // An admitted request that fails is logged; an unavailable database cannot take the log row
     // either; anything else unexpected is a 500.
-    if (principal && !(error instanceof DatabaseUnavailableError)) {
-      await logFailure(c, deps, principal, error instanceof ApiError ? error.status : 500);
+    if (progress.principal && !(error instanceof DatabaseUnavailableError)) {
+      await logFailure(c, deps, progress.principal, error instanceof ApiError ? error.status : 500);
     }
     throw error;
   } finally {
-    run?.release();
+    progress.run?.release();
   }
 };
+
+/** How far a request got: its place in the gate (released at the end), and its admission (a failure after it is logged). */
+interface Progress {
+  run?: Admitted;
+  principal?: Principal;
+}
+
+async function syncBearer(c: Context<AppEnv>, deps: SyncDeps, token: string, progress: Progress) {
+  const principal = await inSpan("auth", { "salesos.auth_scheme": "bearer" }, () => authenticate(c, deps, token));
+  progress.principal = principal;
+  // Before the body is read: 413 when announced too large, then the concurrency limits and the
+  // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
+  const run = progress.run = await deps.gate.admit(principal, announcedLength(c.req.raw));
+  const read = await readBatch(c, run, run.counted(c.req.raw));
+  return answer(c, await run.paced(() => storeBatch(deps.db, principal, batchRequest(c, read), read)));
+}
+
+/**
+ * P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
+ * (signed_auth.ts) and its signature checked. A small body is then parsed, and the request admitted
+ * and its batch applied in one call (a body refused is answered after the request's admission); a
+ * large one is admitted before its parsing, so that a refused one costs none.
+ */
+async function syncSigned(c: Context<AppEnv>, deps: SyncDeps, credentials: SignedCredentials, progress: Progress) {
+  const candidate = await inSpan(
+    "auth",
+    { "salesos.auth_scheme": "signed" },
+    () => findSignedKey(c, deps, credentials),
+  );
+  const announced = announcedLength(c.req.raw);
+  const run = progress.run = await deps.gate.admit(candidate, announced);
+  const body = await signedBody(c, deps, candidate, credentials, run);
+  const ip = c.get("clientIp");
+  const admit = async () => {
+    progress.principal = await admitRequest(c, deps, candidate.keyId, ip, credentials.signature);
+    return progress.principal;
+  };
+  if (deps.gate.isPaced(announced)) {
+    const principal = await admit();
+    const read = await readBatch(c, run, body);
+    return answer(c, await run.paced(() => storeBatch(deps.db, principal, batchRequest(c, read), read)));
+  }
+  let read: ActionBatch;
+  try {
+    read = await readBatch(c, run, body);
+  } catch (error) {
+    await admit();
+    throw error;
+  }
+  const call = { keyId: candidate.keyId, ip, signature: credentials.signature, ...batchRequest(c, read) };
+  const { admission, stored } = await admitAndStore(deps.db, call, read);
+  progress.principal = await principalOf(c, deps, candidate.keyId, ip, admission);
+  return answer(c, stored());
+}
 
 /** A signed request's body, read and hashed, whose signature was checked. */
 interface SignedBody {
@@ -233,7 +260,7 @@ async function signedBody(
   c: Context<AppEnv>,
   deps: SyncDeps,
   candidate: SignedCandidate,
-  credentials: { apiKey: string; timestamp: string; signature: string },
+  credentials: SignedCredentials,
   run: Admitted,
 ): Promise<SignedBody> {
   const bytes = await readBodyBytes(run.counted(c.req.raw));
@@ -299,22 +326,26 @@ function storeBatch(
     : storeActivities(db, principal, request, read.batch);
 }
 
-/** What salesos.admit_and_sync answers: the admission, and when admitted the stored batch (else nulls). */
-type AdmittedAndStored = Omit<Admission, "outcome"> & {
+/** What salesos.admit_and_sync answers: the admission's fields, then the batch's (null when refused). */
+type AdmitAndSyncRow = Omit<Admission, "outcome"> & {
   admission: Admission["outcome"];
-  outcome: StoredBatch["outcome"] | null;
-  data: StoredBatch["data"] | null;
+  outcome: StoredBatch["outcome"] | "failed" | null;
+  data: StoredBatch["data"] | { sqlstate: string; message: string } | null;
 };
 
-/** Admits a signed request and applies its batch, in one call (salesos.admit_and_sync). */
+/**
+ * Admits a signed request and applies its batch, in one call (salesos.admit_and_sync): its
+ * admission, and once that admits it, its stored batch, or the error of a batch that failed after
+ * the admission committed (thrown, as the call would have).
+ */
 async function admitAndStore(
   db: Database,
   call: { keyId: string; ip: string | null; signature: string } & ReturnType<typeof batchRequest>,
   read: ActionBatch,
-): Promise<AdmittedAndStored> {
+): Promise<{ admission: Admission; stored: () => StoredBatch }> {
   // The item count and the items refused before the call: collaborators only.
   const collaborators = read.action === "sync_collaborators" ? read.batch : null;
-  const [row] = await db.query<AdmittedAndStored>(
+  const [row] = await db.query<AdmitAndSyncRow>(
     "call salesos.admit_and_sync($1::uuid, $2::inet, $3, $4::uuid, $5, $6, $7, $8::text::jsonb, $9::integer, $10::integer[], $11::text::json, $12, decode($13, 'hex'))",
     [
       call.keyId,
@@ -332,7 +363,16 @@ async function admitAndStore(
       call.idempotency?.requestHash ?? null,
     ],
   );
-  return row;
+  const { admission, outcome, data, ...fields } = row;
+  const stored = (): StoredBatch => {
+    if (outcome === "failed") {
+      const { sqlstate, message } = data as { sqlstate: string; message: string };
+      throw classifyDatabaseError(Object.assign(new Error(message), { code: sqlstate, severity: "ERROR" }));
+    }
+    if (outcome === null) throw new Error(`salesos.admit_and_sync: no batch answer for admission ${admission}`);
+    return { outcome, data } as StoredBatch;
+  };
+  return { admission: { outcome: admission, ...fields }, stored };
 }
 
 /** The answer to a stored batch: its data, or the Idempotency-Key's stored answer or refusal. */
