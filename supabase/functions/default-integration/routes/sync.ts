@@ -195,7 +195,10 @@ export const handler = (deps: SyncDeps) => async (c: Context<AppEnv>) => {
   }
 };
 
-/** How far a request got: its place in the gate (released at the end), and its admission (a failure after it is logged). */
+/**
+ * How far a request got: its place in the gate (released at the end), and its admission (a failure
+ * after it is logged).
+ */
 interface Progress {
   run?: Admitted;
   principal?: Principal;
