@@ -1,7 +1,8 @@
 // The per-instance fairness gate (bulk_gate.ts): per-key and per-tenant concurrency of bulk bodies
-// (429 with retry_after, its own message), the byte budget (waits in order, then 503), large bodies
-// one at a time and database calls paced while small requests are served, the slicing of CPU work;
-// and through the app, that a concurrency 429 comes before the body is read.
+// (429 with retry_after, its own message), the byte budget (waits in order, then 503; a body of
+// unknown length that turns out small gives its room back), large bodies one at a time and database
+// calls paced while small requests are served, the slicing of CPU work; and through the app, that a
+// concurrency 429 comes before the body is read.
 import assert from "node:assert/strict";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
 import { BulkGate, concurrencyMessages } from "../../supabase/functions/default-integration/bulk_gate.ts";
@@ -87,6 +88,46 @@ Deno.test("bulk gate: the byte budget makes requests wait in order, then 503", a
   assert.equal(unknown.bulk, false, "an unknown length is paced and budgeted, not concurrency-limited");
   unknown.release();
   assert.ok(gate.stats.peakBytesInUse <= 10 * MiB);
+});
+
+Deno.test("bulk gate: a body of unknown length that ends within 64 KiB goes on as a small one", async () => {
+  // A wait for a turn ends (503) before the small requests' window (200 ms) does.
+  const gate = new BulkGate({ maxBulkPerKey: 100, maxBulkPerTenant: 100, bodyWaitMs: 100 });
+  const post = (bytes: number) =>
+    new Request("http://localhost/", {
+      method: "POST",
+      body: new ReadableStream({
+        start: (c) => {
+          c.enqueue(new Uint8Array(bytes).fill(32));
+          c.close();
+        },
+      }),
+      // deno-lint-ignore no-explicit-any
+      ...({ duplex: "half" } as any),
+    });
+  // Small requests are being served and a large body holds the turn: another large one would wait.
+  (await gate.admit(b1, 1000)).release();
+  const holding = await gate.admit(a1, 4 * MiB);
+  await holding.slice(() => {});
+
+  const chunked = await gate.admit(a2, null);
+  assert.equal(chunked.large, true, "of unknown length until read");
+  assert.equal(gate.bytesInUse, 9 * MiB);
+  await chunked.counted(post(64 * 1024)).arrayBuffer();
+  assert.equal(chunked.large, false);
+  assert.equal(gate.bytesInUse, 4 * MiB, "its room in the budget is given back once read");
+  assert.equal(await chunked.slice(() => "went on"), "went on", "without waiting for the large body's turn");
+  assert.equal(await chunked.paced(() => Promise.resolve("called")), "called");
+  chunked.release();
+
+  // One more byte and it stays large: its slice waits for the turn, then 503.
+  const over = await gate.admit(a3, null);
+  await over.counted(post(64 * 1024 + 1)).arrayBuffer();
+  assert.equal(over.large, true);
+  assert.equal((await refusal(over.slice(() => {}))).status, 503);
+  over.release();
+  holding.release();
+  assert.equal(gate.bytesInUse, 0);
 });
 
 Deno.test("bulk gate: while small requests are served, large bodies that arrived go on one at a time", async () => {

@@ -481,9 +481,27 @@ Deno.test("signed requests", async (t) => {
     };
     const instance = integrationHarness(counted);
     assert.equal((await signedCall(instance, signed)).status, 200); // the key is looked up, then remembered
-    statements.length = 0;
+    const called = () => statements.splice(0).map((text) => /salesos\.(\w+)/.exec(text)?.[1]);
+    called();
     assert.equal((await signedCall(instance, signed)).status, 200);
-    assert.deepEqual(statements.map((text) => /salesos\.(\w+)/.exec(text)?.[1]), ["admit_and_sync"]);
+    assert.deepEqual(called(), ["admit_and_sync"]);
+    // A small body sent without Content-Length (chunked) too, once it is read.
+    const body = fresh();
+    const ts = String(now());
+    const signature = nodeSignature({
+      apiKey: signed.key,
+      secret: signed.secret!,
+      timestamp: ts,
+      method: "POST",
+      path: publicPath,
+      body,
+    });
+    const chunked = await instance.call({
+      headers: { authorization: `P2S-SIGN-V1 ${signed.key}:${ts}:${signature}`, "content-type": "application/json" },
+      body: ReadableStream.from([new TextEncoder().encode(body)]),
+    });
+    assert.equal(chunked.status, 200, JSON.stringify(chunked.json));
+    assert.deepEqual(called(), ["admit_and_sync"]);
   });
 
   await t.step("the admission commits without waiting for a disk flush; the batch waits for one", async () => {

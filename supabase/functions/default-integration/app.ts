@@ -92,9 +92,9 @@ Per instance, after authentication and before the body is read: a body announced
 without \`Content-Length\`, once over 1 MiB of it arrived) counts against its key's concurrency (2 at once) and its tenant's (4 at once); over either, 429
 \`${concurrencyMessages.key}\` or \`${concurrencyMessages.tenant}\` with \`retry_after\` ${retryAfterConcurrentSeconds}
 (this request still counts against the hourly limit). Bodies over 64 KiB (or without
-\`Content-Length\`) share a budget of bytes being read at once; when it is full a request waits up to
-10 s, then gets 503 with \`Retry-After\`. Their parsing runs in slices that leave small requests
-at least half of the CPU.
+\`Content-Length\`, until one ends within 64 KiB) share a budget of bytes being read at once; when it
+is full a request waits up to 10 s, then gets 503 with \`Retry-After\`. Their parsing runs in slices
+that leave small requests at least half of the CPU.
 
 ## Idempotency-Key
 

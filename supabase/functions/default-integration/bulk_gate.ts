@@ -5,7 +5,9 @@
 //   RATE_LIMITED with a short retry_after;
 // - a large body (announced over `pacedThresholdBytes`, or of unknown length) reserves room in a
 //   budget of bytes being read and parsed at once (its announced length, or 5 MiB when unknown); a
-//   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After;
+//   request that finds no room waits, in order, up to `bodyWaitMs`, then gets 503 with Retry-After.
+//   A body of unknown length that ends within `pacedThresholdBytes` gives its room back once read
+//   and goes on as a small one;
 // - the CPU work of large bodies (parsing, validating, writing their rows) runs in slices, one such
 //   slice at a time in the instance;
 // - while small requests are being served, large bodies that have arrived go on one at a time, in
@@ -68,6 +70,11 @@ export interface Admitted extends Slicer {
   /** Counted against the concurrency limits (a body of unknown length: once it passed bulkThresholdBytes). */
   readonly bulk: boolean;
   /**
+   * Paced and budgeted: announced over pacedThresholdBytes, or of unknown length and not read to an
+   * end within it.
+   */
+  readonly large: boolean;
+  /**
    * `request` with its body read through the gate: one of unknown length (chunked) counts as bulk
    * once more than `bulkThresholdBytes` of it arrived, and reading it fails with the 429 when over
    * the key's or tenant's concurrency. Other requests are returned as they are.
@@ -123,7 +130,14 @@ export class BulkGate {
   async admit(principal: { keyId: string; tenantId: string }, announced: number | null): Promise<Admitted> {
     if (!this.isPaced(announced)) {
       this.#lastForeground = performance.now();
-      return { ...inline, bulk: false, counted: (request) => request, paced: (call) => call(), release: () => {} };
+      return {
+        ...inline,
+        bulk: false,
+        large: false,
+        counted: (request) => request,
+        paced: (call) => call(),
+        release: () => {},
+      };
     }
     const { keyId, tenantId } = principal;
     let bulk = this.isBulk(announced);
@@ -142,6 +156,12 @@ export class BulkGate {
     }
     let released = false;
     let going = false;
+    let large = true;
+    let reserved = bytes;
+    const giveBack = () => {
+      this.#free(reserved);
+      reserved = 0;
+    };
     /** `work` after this request's turn, which its first slice waits for. */
     const inTurn = async <R>(work: () => Promise<R>): Promise<R> => {
       if (!going) {
@@ -155,9 +175,12 @@ export class BulkGate {
       get bulk() {
         return bulk;
       },
-      eachSliced: (items, step) => inTurn(() => this.#eachSliced(items, step)),
-      slice: (fn) => inTurn(() => this.#slice(fn)),
-      paced: (call) => inTurn(() => this.#paced(call)),
+      get large() {
+        return large;
+      },
+      eachSliced: (items, step) => large ? inTurn(() => this.#eachSliced(items, step)) : inline.eachSliced(items, step),
+      slice: (fn) => large ? inTurn(() => this.#slice(fn)) : inline.slice(fn),
+      paced: (call) => large ? inTurn(() => this.#paced(call)) : call(),
       counted: (request) => {
         if (announced !== null || !request.body) return request;
         let seen = 0;
@@ -171,6 +194,13 @@ export class BulkGate {
             }
             controller.enqueue(chunk);
           },
+          // Read to its end within the threshold: a small body after all, served as one.
+          flush: () => {
+            if (released || seen > this.limits.pacedThresholdBytes) return;
+            large = false;
+            this.#lastForeground = performance.now();
+            giveBack();
+          },
         });
         const { method, headers, url } = request;
         return new Request(
@@ -182,7 +212,7 @@ export class BulkGate {
         if (released) return;
         released = true;
         uncount();
-        this.#free(bytes);
+        giveBack();
         if (going) {
           this.#going--;
           this.#nextTurns();

@@ -216,9 +216,9 @@ async function syncBearer(c: Context<AppEnv>, deps: SyncDeps, token: string, pro
 
 /**
  * P2S-SIGN-V1: the key is found and checked first, then its body read through the same gate
- * (signed_auth.ts) and its signature checked. A small body is then parsed, and the request admitted
- * and its batch applied in one call (a body refused is answered after the request's admission); a
- * large one is admitted before its parsing, so that a refused one costs none.
+ * (signed_auth.ts) and its signature checked. A small body (bulk_gate.ts) is then parsed, and the
+ * request admitted and its batch applied in one call (a body refused is answered after the request's
+ * admission); a large one is admitted before its parsing, so that a refused one costs none.
  */
 async function syncSigned(c: Context<AppEnv>, deps: SyncDeps, credentials: SignedCredentials, progress: Progress) {
   const candidate = await inSpan(
@@ -226,15 +226,14 @@ async function syncSigned(c: Context<AppEnv>, deps: SyncDeps, credentials: Signe
     { "salesos.auth_scheme": "signed" },
     () => findSignedKey(c, deps, credentials),
   );
-  const announced = announcedLength(c.req.raw);
-  const run = progress.run = await deps.gate.admit(candidate, announced);
+  const run = progress.run = await deps.gate.admit(candidate, announcedLength(c.req.raw));
   const body = await signedBody(c, deps, candidate, credentials, run);
   const ip = c.get("clientIp");
   const admit = async () => {
     progress.principal = await admitRequest(c, deps, candidate.keyId, ip, credentials.signature);
     return progress.principal;
   };
-  if (deps.gate.isPaced(announced)) {
+  if (run.large) {
     const principal = await admit();
     const read = await readBatch(c, run, body);
     return answer(c, await run.paced(() => storeBatch(deps.db, principal, batchRequest(c, read), read)));
