@@ -71,7 +71,7 @@ export interface Admitted extends Slicer {
   readonly bulk: boolean;
   /**
    * Paced and budgeted: announced over pacedThresholdBytes, or of unknown length and not read to an
-   * end within it.
+   * end within it (final once the body is read, which comes before any slice).
    */
   readonly large: boolean;
   /**
@@ -196,7 +196,7 @@ export class BulkGate {
           },
           // Read to its end within the threshold: a small body after all, served as one.
           flush: () => {
-            if (released || seen > this.limits.pacedThresholdBytes) return;
+            if (seen > this.limits.pacedThresholdBytes) return;
             large = false;
             this.#lastForeground = performance.now();
             giveBack();
@@ -321,7 +321,7 @@ export class BulkGate {
     clearTimeout(this.#turnTimer);
     this.#turnTimer = this.#turns.length === 0 ? undefined : setTimeout(
       () => this.#nextTurns(),
-      this.#lastForeground + foregroundWindowMs - performance.now(),
+      Math.max(0, this.#lastForeground + foregroundWindowMs - performance.now()),
     );
   }
 
