@@ -52,6 +52,8 @@ function signedCall(
     path?: string;
     header?: string;
     headers?: Record<string, string>;
+    /** Sent as a stream, without Content-Length. */
+    chunked?: boolean;
   } = {},
 ) {
   // A header made by the caller signs `empty` unless a body is given.
@@ -72,7 +74,7 @@ function signedCall(
       "content-type": "application/json",
       ...o.headers,
     },
-    body,
+    body: o.chunked ? ReadableStream.from([new TextEncoder().encode(body)]) : body,
   });
 }
 
@@ -140,6 +142,15 @@ Deno.test("signed requests", async (t) => {
   const api = integrationHarness(test.db);
   const signed = await createKey(test.db, tenant, { auth_scheme: "signed" });
   const bearer = await createKey(test.db, tenant);
+  /** Another instance on the same database, with the text of every statement it sends. */
+  const recordedInstance = () => {
+    const statements: string[] = [];
+    const recorded: typeof test.db = {
+      ...test.db,
+      query: (text, params) => (statements.push(text), test.db.query(text, params)),
+    };
+    return { instance: integrationHarness(recorded), statements };
+  };
 
   await t.step(
     "a signed key has a 64-hex secret; the database keeps neither it nor k1 in plaintext",
@@ -276,12 +287,7 @@ Deno.test("signed requests", async (t) => {
     // An instance keeps a key's k4 for its latest timestamp and method: a new second, a second
     // before it, and another method signed in the same second are each checked on their own, with
     // the key looked up once (a signature that fails against a remembered key looks it up again).
-    const statements: string[] = [];
-    const counted: typeof test.db = {
-      ...test.db,
-      query: (text, params) => (statements.push(text), test.db.query(text, params)),
-    };
-    const instance = integrationHarness(counted);
+    const { instance, statements } = recordedInstance();
     const t0 = now();
     for (const timestamp of [t0, t0, t0 + 1, t0, t0 - 1, t0 + 1]) {
       assert.equal((await signedCall(instance, signed, { timestamp })).status, 200, `timestamp ${timestamp - t0}`);
@@ -474,32 +480,14 @@ Deno.test("signed requests", async (t) => {
   });
 
   await t.step("admitted and applied in one call to Postgres", async () => {
-    const statements: string[] = [];
-    const counted: typeof test.db = {
-      ...test.db,
-      query: (text, params) => (statements.push(text), test.db.query(text, params)),
-    };
-    const instance = integrationHarness(counted);
+    const { instance, statements } = recordedInstance();
     assert.equal((await signedCall(instance, signed)).status, 200); // the key is looked up, then remembered
     const called = () => statements.splice(0).map((text) => /salesos\.(\w+)/.exec(text)?.[1]);
     called();
     assert.equal((await signedCall(instance, signed)).status, 200);
     assert.deepEqual(called(), ["admit_and_sync"]);
     // A small body sent without Content-Length (chunked) too, once it is read.
-    const body = fresh();
-    const ts = String(now());
-    const signature = nodeSignature({
-      apiKey: signed.key,
-      secret: signed.secret!,
-      timestamp: ts,
-      method: "POST",
-      path: publicPath,
-      body,
-    });
-    const chunked = await instance.call({
-      headers: { authorization: `P2S-SIGN-V1 ${signed.key}:${ts}:${signature}`, "content-type": "application/json" },
-      body: ReadableStream.from([new TextEncoder().encode(body)]),
-    });
+    const chunked = await signedCall(instance, signed, { chunked: true });
     assert.equal(chunked.status, 200, JSON.stringify(chunked.json));
     assert.deepEqual(called(), ["admit_and_sync"]);
   });
