@@ -210,7 +210,18 @@ async function syncBearer(c: Context<AppEnv>, deps: SyncDeps, token: string, pro
   // Before the body is read: 413 when announced too large, then the concurrency limits and the
   // byte budget (bulk_gate.ts). Parsing and validation run in the gate's slices.
   const run = progress.run = await deps.gate.admit(principal, announcedLength(c.req.raw));
-  const read = await readBatch(c, run, run.counted(c.req.raw));
+  return await applyAdmitted(c, deps, principal, run, run.counted(c.req.raw));
+}
+
+/** An admitted request's body read into its batch, applied by its action's SQL call, and answered. */
+async function applyAdmitted(
+  c: Context<AppEnv>,
+  deps: SyncDeps,
+  principal: Principal,
+  run: Admitted,
+  source: Request | SignedBody,
+) {
+  const read = await readBatch(c, run, source);
   return answer(c, await run.paced(() => storeBatch(deps.db, principal, batchRequest(c, read), read)));
 }
 
@@ -233,11 +244,7 @@ async function syncSigned(c: Context<AppEnv>, deps: SyncDeps, credentials: Signe
     progress.principal = await admitRequest(c, deps, candidate.keyId, ip, credentials.signature);
     return progress.principal;
   };
-  if (run.large) {
-    const principal = await admit();
-    const read = await readBatch(c, run, body);
-    return answer(c, await run.paced(() => storeBatch(deps.db, principal, batchRequest(c, read), read)));
-  }
+  if (run.large) return await applyAdmitted(c, deps, await admit(), run, body);
   let read: ActionBatch;
   try {
     read = await readBatch(c, run, body);
